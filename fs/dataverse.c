@@ -1,0 +1,439 @@
+/* dataverse.c - the Web API of one tenant: requests, metadata, listings and
+ * single-record reads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <cjson/cJSON.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "dataverse.h"
+#include "json.h"
+#include "log.h"
+
+#define API_PATH "/api/data/v9.2/"
+#define MAX_BODY (1024UL * 1024 * 1024) /* a 5000-record page is ~75 MB; allow headroom */
+#define MAX_STD_HEADERS 8
+#define MAX_HEADERS 24
+
+struct dfs_dv {
+	const struct dfs_tenant_config *tc;
+	const struct dfs_config *cfg;
+	struct dfs_http *http;
+	struct dfs_auth *auth;
+	char *api;
+};
+
+struct dfs_dv *dfs_dv_new(const struct dfs_tenant_config *tc, const struct dfs_config *cfg)
+{
+	struct dfs_http_opts ho = {
+		.ca_file = tc->ca_file,
+		.connect_timeout = cfg->connect_timeout,
+		.timeout = cfg->timeout,
+		.max_body = MAX_BODY,
+	};
+	struct dfs_dv *dv = calloc(1, sizeof(*dv));
+
+	if (!dv)
+		return NULL;
+	dv->tc = tc;
+	dv->cfg = cfg;
+	if (asprintf(&dv->api, "%s" API_PATH, tc->url) < 0) {
+		dv->api = NULL;
+		goto fail;
+	}
+	if (!(dv->http = dfs_http_new(&ho)))
+		goto fail;
+	if (!(dv->auth = dfs_auth_new(tc, dv->http)))
+		goto fail;
+	return dv;
+fail:
+	dfs_dv_free(&dv);
+	return NULL;
+}
+
+void dfs_dv_free(struct dfs_dv **dvp)
+{
+	struct dfs_dv *dv = *dvp;
+
+	if (!dv)
+		return;
+	dfs_auth_free(&dv->auth);
+	dfs_http_free(&dv->http);
+	free(dv->api);
+	free(dv);
+	*dvp = NULL;
+}
+
+const char *dfs_dv_api_url(const struct dfs_dv *dv)
+{
+	return dv->api;
+}
+
+static int has_header(const char *const *headers, const char *name)
+{
+	size_t n = strlen(name), i;
+
+	for (i = 0; headers && headers[i]; i++)
+		if (strncasecmp(headers[i], name, n) == 0 && headers[i][n] == ':')
+			return 1;
+	return 0;
+}
+
+/* Shorten a URL for a log line: the path after the API root, capped. */
+static const char *loggable(const struct dfs_dv *dv, const char *url, char *buf, size_t cap)
+{
+	size_t n = strlen(dv->api);
+
+	if (strncmp(url, dv->api, n) == 0)
+		url += n;
+	snprintf(buf, cap, "%s", url);
+	if (strlen(url) >= cap && cap > 4)
+		memcpy(buf + cap - 4, "...", 4);
+	return buf;
+}
+
+int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
+		   const char *const *headers, const char *body, size_t body_len,
+		   struct dfs_http_resp *resp)
+{
+	const char *hdrs[MAX_HEADERS];
+	struct dfs_http_req req = { 0 };
+	char *url = NULL, *token = NULL, shown[160];
+	int ret, attempt = 0, renewed = 0;
+	size_t n = 0, i;
+	long delay;
+
+	if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
+		url = strdup(path);
+	else if (asprintf(&url, "%s%s", dv->api, path) < 0)
+		url = NULL;
+	if (!url)
+		return -ENOMEM;
+
+	/* The headers every Web API request carries (protocol reference 9). */
+	hdrs[n++] = "Accept: application/json";
+	hdrs[n++] = "OData-MaxVersion: 4.0";
+	hdrs[n++] = "OData-Version: 4.0";
+	if (!has_header(headers, "If-None-Match"))
+		hdrs[n++] = "If-None-Match: null";
+	for (i = 0; headers && headers[i] && n < MAX_HEADERS - 1; i++)
+		hdrs[n++] = headers[i];
+	hdrs[n] = NULL;
+
+	req.method = method;
+	req.url = url;
+	req.headers = hdrs;
+	req.body = body;
+	req.body_len = body_len;
+	req.content_type = body ? "application/json; charset=utf-8" : NULL;
+
+	for (;;) {
+		free(token);
+		token = NULL;
+		ret = dfs_auth_token(dv->auth, &token, &resp->err);
+		if (ret < 0) {
+			resp->status = 0;
+			goto out;
+		}
+		req.bearer = token;
+		ret = dfs_http_perform(dv->http, &req, resp);
+		if (ret == 0 && resp->status == 401 && !renewed) {
+			/* Expired or revoked token: renew once and resend. */
+			dfs_auth_reject(dv->auth, token);
+			renewed = 1;
+			continue;
+		}
+		if (ret == 0 && resp->status < 400)
+			goto out;
+		delay = dfs_http_retry_delay(resp, attempt++, (int)dv->cfg->max_retries);
+		if (delay < 0)
+			break;
+		if (resp->status)
+			dfs_warn("%s: %s %s: HTTP %ld%s%s, retry %d in %ld ms", dv->tc->name, method,
+				 loggable(dv, url, shown, sizeof(shown)), resp->status,
+				 resp->err.code[0] ? " " : "", resp->err.code, attempt, delay);
+		else
+			dfs_warn("%s: %s %s: %s, retry %d in %ld ms", dv->tc->name, method,
+				 loggable(dv, url, shown, sizeof(shown)), resp->err.message, attempt,
+				 delay);
+		dfs_http_sleep_ms(delay);
+	}
+
+	if (ret == 0)
+		ret = dfs_http_errno(resp->status, CURLE_OK);
+	/* A missing record is an everyday answer (stat of a new name), not an error. */
+	if (resp->status)
+		dfs_log(resp->status == 404 ? DFS_LOG_DEBUG : DFS_LOG_ERR,
+			"%s: %s %s failed: HTTP %ld %s%s'%s'", dv->tc->name, method,
+			loggable(dv, url, shown, sizeof(shown)), resp->status, resp->err.code,
+			resp->err.code[0] ? " " : "", resp->err.message);
+	else
+		dfs_err("%s: %s %s failed: %s", dv->tc->name, method,
+			loggable(dv, url, shown, sizeof(shown)), resp->err.message);
+out:
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	free(url);
+	return ret;
+}
+
+int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err)
+{
+	struct dfs_http_resp resp;
+	int ret;
+
+	dfs_http_resp_init(&resp);
+	ret = dfs_dv_request(dv, "GET", "WhoAmI", NULL, NULL, 0, &resp);
+	if (ret < 0 && err)
+		*err = resp.err;
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
+void dfs_dv_entities_free(struct dfs_entity *ents, size_t n)
+{
+	size_t i;
+
+	for (i = 0; ents && i < n; i++) {
+		free(ents[i].logical_name);
+		free(ents[i].set_name);
+		free(ents[i].primary_id);
+		free(ents[i].primary_name);
+	}
+	free(ents);
+}
+
+static char *json_strdup(const cJSON *obj, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+
+	return s && *s ? strdup(s) : NULL;
+}
+
+static int cmp_entity(const void *a, const void *b)
+{
+	return strcmp(((const struct dfs_entity *)a)->set_name,
+		      ((const struct dfs_entity *)b)->set_name);
+}
+
+static int entity_from_json(const cJSON *def, struct dfs_entity *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->logical_name = json_strdup(def, "LogicalName");
+	e->set_name = json_strdup(def, "EntitySetName");
+	e->primary_id = json_strdup(def, "PrimaryIdAttribute");
+	e->primary_name = json_strdup(def, "PrimaryNameAttribute");
+	e->change_tracking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(def, "ChangeTrackingEnabled"));
+	if (!e->logical_name || !e->set_name || !e->primary_id) {
+		free(e->logical_name);
+		free(e->set_name);
+		free(e->primary_id);
+		free(e->primary_name);
+		memset(e, 0, sizeof(*e));
+		return -1;
+	}
+	return 0;
+}
+
+int dfs_dv_entities(struct dfs_dv *dv, struct dfs_entity **out, size_t *nout,
+		    struct dfs_http_error *err)
+{
+	const struct dfs_tenant_config *tc = dv->tc;
+	struct dfs_http_resp resp;
+	struct dfs_buf q, filter;
+	struct dfs_entity *ents = NULL;
+	cJSON *root = NULL, *value, *def;
+	char *esc = NULL;
+	size_t n = 0, i, j, cap;
+	int ret;
+
+	dfs_http_resp_init(&resp);
+	dfs_buf_init(&q, 0);
+	dfs_buf_init(&filter, 0);
+	if (tc->n_entities) {
+		for (i = 0; i < tc->n_entities; i++)
+			if ((ret = dfs_buf_appendf(&filter, "%sEntitySetName eq '%s'", i ? " or " : "",
+						   tc->entities[i])) < 0)
+				goto out;
+	} else if ((ret = dfs_buf_appendf(&filter, "IsValidForAdvancedFind eq true")) < 0) {
+		goto out;
+	}
+	if (!(esc = dfs_http_escape(filter.data))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if ((ret = dfs_buf_appendf(&q, "EntityDefinitions?$select=LogicalName,EntitySetName,"
+				   "PrimaryIdAttribute,PrimaryNameAttribute,ChangeTrackingEnabled"
+				   "&$filter=%s", esc)) < 0)
+		goto out;
+	ret = dfs_dv_request(dv, "GET", q.data, NULL, NULL, 0, &resp);
+	if (ret < 0) {
+		if (err)
+			*err = resp.err;
+		goto out;
+	}
+	root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	value = root ? cJSON_GetObjectItemCaseSensitive(root, "value") : NULL;
+	if (!cJSON_IsArray(value)) {
+		dfs_err("%s: EntityDefinitions answer has no 'value' array", tc->name);
+		ret = -EIO;
+		goto out;
+	}
+	cap = (size_t)cJSON_GetArraySize(value);
+	ents = calloc(cap ? cap : 1, sizeof(*ents));
+	if (!ents) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	cJSON_ArrayForEach(def, value)
+		if (entity_from_json(def, &ents[n]) == 0)
+			n++;
+
+	if (tc->n_entities) {
+		/* Keep the configured order, and name every set that does not exist. */
+		struct dfs_entity *ordered = calloc(tc->n_entities, sizeof(*ordered));
+		int missing = 0;
+
+		if (!ordered) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < tc->n_entities; i++) {
+			for (j = 0; j < n; j++)
+				if (ents[j].set_name && strcmp(ents[j].set_name, tc->entities[i]) == 0)
+					break;
+			if (j == n) {
+				dfs_err("%s: entities: no entity set named '%s' (names are case-sensitive,"
+					" e.g. 'accounts')", tc->name, tc->entities[i]);
+				missing++;
+				continue;
+			}
+			ordered[i] = ents[j];
+			memset(&ents[j], 0, sizeof(ents[j]));
+		}
+		dfs_dv_entities_free(ents, n);
+		ents = ordered;
+		n = tc->n_entities;
+		if (missing) {
+			if (err)
+				snprintf(err->message, sizeof(err->message),
+					 "%d configured entity set(s) do not exist", missing);
+			ret = -ENOENT;
+			goto out;
+		}
+	} else {
+		qsort(ents, n, sizeof(*ents), cmp_entity);
+	}
+	*out = ents;
+	*nout = n;
+	ents = NULL;
+	ret = 0;
+out:
+	if (ents)
+		dfs_dv_entities_free(ents, n);
+	cJSON_Delete(root);
+	free(esc);
+	dfs_buf_free(&q);
+	dfs_buf_free(&filter);
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
+int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent, dfs_dv_record_cb cb, void *ctx)
+{
+	char prefer[64], errbuf[160];
+	const char *hdrs[] = { prefer, NULL };
+	struct dfs_http_resp resp;
+	cJSON *root = NULL, *value, *rec, *next;
+	char *link = NULL, *prev = NULL;
+	int ret, page = 0;
+
+	dfs_http_resp_init(&resp);
+	snprintf(prefer, sizeof(prefer), "Prefer: odata.maxpagesize=%u", dv->cfg->page_size);
+	/* No $select: the page carries every column, so listing a set also
+	 * delivers the content of every file in it. */
+	if (!(link = strdup(ent->set_name)))
+		return -ENOMEM;
+	for (;;) {
+		page++;
+		ret = dfs_dv_request(dv, "GET", link, hdrs, NULL, 0, &resp);
+		if (ret < 0)
+			goto out;
+		root = dfs_json_parse(resp.body.data, resp.body.len, errbuf, sizeof(errbuf));
+		value = root ? cJSON_GetObjectItemCaseSensitive(root, "value") : NULL;
+		if (!cJSON_IsArray(value)) {
+			dfs_err("%s: %s: page %d is not an OData collection%s%s", dv->tc->name,
+				ent->set_name, page, root ? "" : ": ", root ? "" : errbuf);
+			ret = -EIO;
+			goto out;
+		}
+		cJSON_ArrayForEach(rec, value)
+			if ((ret = cb(ctx, rec)) != 0)
+				goto out;
+		next = cJSON_GetObjectItemCaseSensitive(root, "@odata.nextLink");
+		if (!cJSON_IsString(next))
+			break;
+		/* A paging cookie that does not advance would loop for ever. */
+		if (prev && strcmp(prev, next->valuestring) == 0) {
+			dfs_err("%s: %s: server repeated the same @odata.nextLink, stopping",
+				dv->tc->name, ent->set_name);
+			ret = -EIO;
+			goto out;
+		}
+		free(prev);
+		prev = link;
+		if (!(link = strdup(next->valuestring))) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		cJSON_Delete(root);
+		root = NULL;
+	}
+	dfs_debug("%s: listed %s in %d page(s)", dv->tc->name, ent->set_name, page);
+	ret = 0;
+out:
+	cJSON_Delete(root);
+	free(link);
+	free(prev);
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
+int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+	       const char *if_none_match, cJSON **rec)
+{
+	char inm[160], errbuf[160], path[256];
+	const char *hdrs[] = { inm, NULL };
+	struct dfs_http_resp resp;
+	int ret;
+
+	*rec = NULL;
+	dfs_http_resp_init(&resp);
+	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
+	if (if_none_match)
+		snprintf(inm, sizeof(inm), "If-None-Match: %s", if_none_match);
+	ret = dfs_dv_request(dv, "GET", path, if_none_match ? hdrs : NULL, NULL, 0, &resp);
+	if (ret < 0)
+		goto out;
+	if (resp.status == 304) {
+		ret = 1;
+		goto out;
+	}
+	*rec = dfs_json_parse(resp.body.data, resp.body.len, errbuf, sizeof(errbuf));
+	if (!cJSON_IsObject(*rec)) {
+		dfs_err("%s: %s: record %s is not a JSON object: %s", dv->tc->name, ent->set_name,
+			id, errbuf);
+		cJSON_Delete(*rec);
+		*rec = NULL;
+		ret = -EIO;
+	}
+out:
+	dfs_http_resp_free(&resp);
+	return ret;
+}

@@ -1,0 +1,648 @@
+/* fsops.c - FUSE operations over tenants, entity sets and record files.
+ *
+ * Every FUSE handler is dfs_<op> and returns 0 or a negative errno.  Records
+ * come from the set's cache while they are younger than cache_ttl; after that
+ * a read revalidates with If-None-Match (a 304 costs no body).  Listing a set
+ * asks for full records, so one listing fills the cache with the content of
+ * every file in it: copying a set costs one request per 5000 records.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "dataverse.h"
+#include "fsops.h"
+#include "log.h"
+#include "record.h"
+
+#define XATTR_ETAG "user.dynfs.etag"
+#define XATTR_URL "user.dynfs.url"
+
+struct dfs_set {
+	struct dfs_entity *ent;
+	struct dfs_cache *cache;
+	pthread_mutex_t list_lock; /* one listing of this set at a time */
+};
+
+struct dfs_tenant {
+	const struct dfs_tenant_config *tc;
+	struct dfs_dv *dv;
+	struct dfs_entity *ents;
+	size_t n_sets;
+	struct dfs_set *sets;
+};
+
+struct dfs_fs {
+	const struct dfs_config *cfg;
+	struct dfs_tenant *tenants;
+	size_t n_tenants;
+	uid_t uid;
+	gid_t gid;
+	time_t started;
+};
+
+/* An open record file: the bytes it was opened with. */
+struct dfs_fh {
+	struct dfs_blob *blob;
+};
+
+/* A path split into its parts; name is the record file name. */
+struct dfs_path {
+	int depth;               /* 0 root, 1 tenant, 2 set, 3 record */
+	struct dfs_tenant *t;
+	struct dfs_set *s;
+	const char *name;
+	char id[37];
+};
+
+static struct dfs_fs *get_fs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+/* ---- tenants ------------------------------------------------------------ */
+
+static void tenant_free(struct dfs_tenant *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_sets; i++) {
+		dfs_cache_free(&t->sets[i].cache);
+		pthread_mutex_destroy(&t->sets[i].list_lock);
+	}
+	free(t->sets);
+	dfs_dv_entities_free(t->ents, t->n_sets);
+	dfs_dv_free(&t->dv);
+}
+
+static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *tc,
+			  const struct dfs_config *cfg)
+{
+	struct dfs_http_error err = { "", "" };
+	size_t i;
+	int ret;
+
+	t->tc = tc;
+	if (!(t->dv = dfs_dv_new(tc, cfg)))
+		return -ENOMEM;
+	/* WhoAmI proves the URL, TLS, the credentials and Dataverse access
+	 * before we mount; the specific error was logged on the way. */
+	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0) {
+		dfs_err("%s: cannot connect to %s: %s", tc->name, tc->url, strerror(-ret));
+		return ret;
+	}
+	if ((ret = dfs_dv_entities(t->dv, &t->ents, &t->n_sets, &err)) < 0) {
+		dfs_err("%s: cannot load entity sets: %s", tc->name, err.message[0] ? err.message
+									: strerror(-ret));
+		return ret;
+	}
+	t->sets = calloc(t->n_sets ? t->n_sets : 1, sizeof(*t->sets));
+	if (!t->sets)
+		return -ENOMEM;
+	for (i = 0; i < t->n_sets; i++) {
+		t->sets[i].ent = &t->ents[i];
+		pthread_mutex_init(&t->sets[i].list_lock, NULL);
+		if (!(t->sets[i].cache = dfs_cache_new()))
+			return -ENOMEM;
+	}
+	dfs_info("%s: connected to %s, %zu entity set(s)", tc->name, tc->url, t->n_sets);
+	return 0;
+}
+
+struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
+{
+	struct dfs_fs *fs = calloc(1, sizeof(*fs));
+	size_t i;
+	int failed = 0;
+
+	if (!fs)
+		return NULL;
+	fs->cfg = cfg;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->started = time(NULL);
+	fs->tenants = calloc(cfg->n_tenants, sizeof(*fs->tenants));
+	if (!fs->tenants) {
+		free(fs);
+		return NULL;
+	}
+	fs->n_tenants = cfg->n_tenants;
+	for (i = 0; i < cfg->n_tenants; i++)
+		if (tenant_connect(&fs->tenants[i], &cfg->tenants[i], cfg) < 0)
+			failed++;
+	if (failed)
+		dfs_fs_free(&fs);
+	return fs;
+}
+
+void dfs_fs_free(struct dfs_fs **fsp)
+{
+	struct dfs_fs *fs = *fsp;
+	size_t i;
+
+	if (!fs)
+		return;
+	for (i = 0; i < fs->n_tenants; i++)
+		tenant_free(&fs->tenants[i]);
+	free(fs->tenants);
+	free(fs);
+	*fsp = NULL;
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+/* Copy the next component of *P into BUF; returns its length or -1. */
+static int next_component(const char **p, char *buf, size_t cap)
+{
+	const char *s = *p, *e;
+	size_t n;
+
+	while (*s == '/')
+		s++;
+	if (!*s)
+		return 0;
+	e = strchr(s, '/');
+	n = e ? (size_t)(e - s) : strlen(s);
+	if (n >= cap)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*p = s + n;
+	return (int)n;
+}
+
+static int resolve(struct dfs_fs *fs, const char *path, struct dfs_path *p)
+{
+	char part[256];
+	const char *rest = path;
+	size_t i;
+	int n;
+
+	memset(p, 0, sizeof(*p));
+	if ((n = next_component(&rest, part, sizeof(part))) <= 0)
+		return n < 0 ? -ENAMETOOLONG : 0;
+	for (i = 0; i < fs->n_tenants; i++)
+		if (strcmp(fs->tenants[i].tc->name, part) == 0)
+			break;
+	if (i == fs->n_tenants)
+		return -ENOENT;
+	p->t = &fs->tenants[i];
+	p->depth = 1;
+	if ((n = next_component(&rest, part, sizeof(part))) <= 0)
+		return n < 0 ? -ENAMETOOLONG : 0;
+	for (i = 0; i < p->t->n_sets; i++)
+		if (strcmp(p->t->sets[i].ent->set_name, part) == 0)
+			break;
+	if (i == p->t->n_sets)
+		return -ENOENT;
+	p->s = &p->t->sets[i];
+	p->depth = 2;
+	while (*rest == '/')
+		rest++;
+	if (!*rest)
+		return 0;
+	if (strchr(rest, '/'))
+		return -ENOENT;
+	p->name = rest;
+	p->depth = 3;
+	/* Only <guid>.json names a record; anything else does not exist. */
+	if (dfs_record_name_to_id(rest, p->id) != 0)
+		return -ENOENT;
+	return 0;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static time_t record_mtime(const cJSON *rec)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "modifiedon"));
+	time_t t;
+
+	if (!s)
+		s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "createdon"));
+	if (s && dfs_record_parse_time(s, &t) == 0)
+		return t;
+	return 0;
+}
+
+/* Render REC and store it in the set's cache as ID. */
+static int cache_record(struct dfs_set *s, const char *id, const cJSON *rec, double fetched)
+{
+	const char *etag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "@odata.etag"));
+	struct dfs_blob *blob = NULL;
+	struct dfs_buf out;
+	int ret;
+
+	dfs_buf_init(&out, 0);
+	if ((ret = dfs_record_render(rec, &out)) < 0)
+		goto out;
+	if (!(blob = dfs_blob_new(out.data, out.len))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = dfs_cache_put(s->cache, id, blob, etag, record_mtime(rec), fetched);
+out:
+	dfs_blob_unref(blob);
+	dfs_buf_free(&out);
+	return ret;
+}
+
+/*
+ * Make sure INFO holds a copy of record ID no older than cache_ttl, asking
+ * the server only when needed.
+ */
+static int get_record(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *info)
+{
+	double now = dfs_now(), ttl = fs->cfg->cache_ttl, listed;
+	cJSON *rec = NULL;
+	int found, ret;
+
+	found = dfs_cache_get(p->s->cache, p->id, info);
+	if (found && now - info->fetched < ttl)
+		return 0;
+	if (!found) {
+		/* A fresh listing that lacks the id answers without a request. */
+		listed = dfs_cache_listed_at(p->s->cache);
+		if (listed >= 0 && now - listed < ttl)
+			return -ENOENT;
+	}
+	ret = dfs_dv_get(p->t->dv, p->s->ent, p->id, found ? info->etag : NULL, &rec);
+	if (ret == 1) {
+		dfs_cache_touch(p->s->cache, p->id, now);
+		info->fetched = now;
+		return 0;
+	}
+	dfs_rec_info_clear(info);
+	if (ret == -ENOENT)
+		dfs_cache_remove(p->s->cache, p->id);
+	if (ret < 0)
+		return ret;
+	ret = cache_record(p->s, p->id, rec, now);
+	cJSON_Delete(rec);
+	if (ret < 0)
+		return ret;
+	return dfs_cache_get(p->s->cache, p->id, info) ? 0 : -ENOENT;
+}
+
+struct list_ctx {
+	struct dfs_set *s;
+	char **ids;
+	size_t n, cap;
+	double now;
+};
+
+static int on_listed(void *ctx, const cJSON *rec)
+{
+	struct list_ctx *lc = ctx;
+	const char *id = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(rec, lc->s->ent->primary_id));
+	char check[37], name[64];
+	char **grown;
+	int ret;
+
+	snprintf(name, sizeof(name), "%s.json", id ? id : "");
+	if (!id || dfs_record_name_to_id(name, check) != 0) {
+		dfs_warn("%s: record without a usable '%s' skipped", lc->s->ent->set_name,
+			 lc->s->ent->primary_id);
+		return 0;
+	}
+	if (lc->n == lc->cap) {
+		lc->cap = lc->cap ? lc->cap * 2 : 1024;
+		grown = realloc(lc->ids, lc->cap * sizeof(*lc->ids));
+		if (!grown)
+			return -ENOMEM;
+		lc->ids = grown;
+	}
+	if (!(lc->ids[lc->n] = strdup(id)))
+		return -ENOMEM;
+	lc->n++;
+	ret = cache_record(lc->s, id, rec, dfs_now());
+	return ret;
+}
+
+/* List the set from the server unless the last listing is younger than cache_ttl. */
+static int refresh_listing(struct dfs_fs *fs, struct dfs_path *p)
+{
+	struct list_ctx lc = { .s = p->s };
+	double listed;
+	size_t i;
+	int ret = 0;
+
+	pthread_mutex_lock(&p->s->list_lock);
+	listed = dfs_cache_listed_at(p->s->cache);
+	if (listed >= 0 && dfs_now() - listed < fs->cfg->cache_ttl)
+		goto out;
+	lc.now = dfs_now();
+	ret = dfs_dv_list(p->t->dv, p->s->ent, on_listed, &lc);
+	if (ret < 0) {
+		for (i = 0; i < lc.n; i++)
+			free(lc.ids[i]);
+		free(lc.ids);
+		goto out;
+	}
+	dfs_cache_set_listing(p->s->cache, lc.ids, lc.n, lc.now);
+	dfs_info("%s: %s: listed %zu record(s)", p->t->tc->name, p->s->ent->set_name, lc.n);
+out:
+	pthread_mutex_unlock(&p->s->list_lock);
+	return ret;
+}
+
+/* ---- attributes --------------------------------------------------------- */
+
+static void dir_stat(struct dfs_fs *fs, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mtime = st->st_ctime = st->st_atime = fs->started;
+}
+
+static void file_stat(struct dfs_fs *fs, struct stat *st, size_t size, time_t mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+}
+
+static int dfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = get_fs();
+	struct dfs_rec_info info;
+	struct dfs_path p;
+	int ret;
+
+	if (fi && fi->fh) {
+		/* fstat of an open file: the bytes it was opened with. */
+		struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
+		if ((ret = resolve(fs, path, &p)) == 0 && p.depth == 3 &&
+		    dfs_cache_get(p.s->cache, p.id, &info)) {
+			file_stat(fs, st, fh->blob->len, info.mtime);
+			dfs_rec_info_clear(&info);
+			return 0;
+		}
+	}
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth < 3) {
+		dir_stat(fs, st);
+		return 0;
+	}
+	if ((ret = get_record(fs, &p, &info)) < 0)
+		return ret;
+	file_stat(fs, st, info.blob->len, info.mtime);
+	dfs_rec_info_clear(&info);
+	return 0;
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+struct fill_ctx {
+	struct dfs_fs *fs;
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_record(void *ctx, const char *id, size_t size, time_t mtime)
+{
+	struct fill_ctx *fc = ctx;
+	struct stat st;
+	char name[64];
+
+	file_stat(fc->fs, &st, size, mtime);
+	snprintf(name, sizeof(name), "%s.json", id);
+	return fc->filler(fc->buf, name, &st, 0, FUSE_FILL_DIR_PLUS) ? -ENOMEM : 0;
+}
+
+static int dfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct dfs_fs *fs = get_fs();
+	struct fill_ctx fc = { fs, buf, filler };
+	struct dfs_path p;
+	struct stat st;
+	size_t i;
+	int ret;
+
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth == 3)
+		return -ENOTDIR;
+	dir_stat(fs, &st);
+	filler(buf, ".", &st, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	switch (p.depth) {
+	case 0:
+		for (i = 0; i < fs->n_tenants; i++)
+			if (filler(buf, fs->tenants[i].tc->name, &st, 0, FUSE_FILL_DIR_PLUS))
+				break;
+		return 0;
+	case 1:
+		for (i = 0; i < p.t->n_sets; i++)
+			if (filler(buf, p.t->sets[i].ent->set_name, &st, 0, FUSE_FILL_DIR_PLUS))
+				break;
+		return 0;
+	default:
+		if ((ret = refresh_listing(fs, &p)) < 0)
+			return ret;
+		dfs_cache_walk_listing(p.s->cache, fill_record, &fc);
+		return 0;
+	}
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static int dfs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = get_fs();
+	struct dfs_rec_info info;
+	struct dfs_fh *fh;
+	struct dfs_path p;
+	int ret;
+
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth < 3)
+		return -EISDIR;
+	/* Editing arrives with the write path; until then records are read-only. */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	if ((ret = get_record(fs, &p, &info)) < 0)
+		return ret;
+	if (!(fh = calloc(1, sizeof(*fh)))) {
+		dfs_rec_info_clear(&info);
+		return -ENOMEM;
+	}
+	fh->blob = dfs_blob_ref(info.blob);
+	fi->keep_cache = dfs_cache_opened(p.s->cache, p.id, info.gen);
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	dfs_rec_info_clear(&info);
+	return 0;
+}
+
+static int dfs_read(const char *path, char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
+	size_t len = fh->blob->len;
+
+	if (off < 0)
+		return -EINVAL;
+	if ((size_t)off >= len)
+		return 0;
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	memcpy(buf, fh->blob->data + off, size);
+	return (int)size;
+}
+
+static int dfs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
+
+	if (fh) {
+		dfs_blob_unref(fh->blob);
+		free(fh);
+	}
+	return 0;
+}
+
+/* ---- extended attributes ------------------------------------------------ */
+
+static int xattr_reply(const char *value, char *buf, size_t size)
+{
+	size_t n = strlen(value);
+
+	if (size == 0)
+		return (int)n;
+	if (size < n)
+		return -ERANGE;
+	memcpy(buf, value, n);
+	return (int)n;
+}
+
+static int dfs_getxattr(const char *path, const char *name, char *buf, size_t size)
+{
+	struct dfs_fs *fs = get_fs();
+	struct dfs_rec_info info;
+	struct dfs_path p;
+	char *url = NULL;
+	int ret;
+
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth < 3 || (strcmp(name, XATTR_ETAG) != 0 && strcmp(name, XATTR_URL) != 0))
+		return -ENODATA;
+	if ((ret = get_record(fs, &p, &info)) < 0)
+		return ret;
+	if (strcmp(name, XATTR_ETAG) == 0) {
+		ret = info.etag ? xattr_reply(info.etag, buf, size) : -ENODATA;
+	} else if (asprintf(&url, "%s%s(%s)", dfs_dv_api_url(p.t->dv), p.s->ent->set_name,
+			    p.id) < 0) {
+		ret = -ENOMEM;
+	} else {
+		ret = xattr_reply(url, buf, size);
+		free(url);
+	}
+	dfs_rec_info_clear(&info);
+	return ret;
+}
+
+static int dfs_listxattr(const char *path, char *buf, size_t size)
+{
+	static const char names[] = XATTR_ETAG "\0" XATTR_URL;
+	struct dfs_fs *fs = get_fs();
+	struct dfs_path p;
+	int ret;
+
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth < 3)
+		return 0;
+	if (size == 0)
+		return (int)sizeof(names);
+	if (size < sizeof(names))
+		return -ERANGE;
+	memcpy(buf, names, sizeof(names));
+	return (int)sizeof(names);
+}
+
+/* ---- the rest ----------------------------------------------------------- */
+
+static int dfs_statfs(const char *path, struct statvfs *sv)
+{
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+static int dfs_readonly_path(const char *path, mode_t mode)
+{
+	return -EROFS;
+}
+
+static int dfs_readonly_2path(const char *from, const char *to, unsigned int flags)
+{
+	return -EROFS;
+}
+
+static int dfs_readonly_unlink(const char *path)
+{
+	return -EROFS;
+}
+
+static int dfs_readonly_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int dfs_readonly_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static void *dfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* Attributes are served from our own cache; a short kernel cache
+	 * spares the round trip for each of ls -l's stat calls. */
+	cfg->entry_timeout = 1;
+	cfg->attr_timeout = 1;
+	cfg->negative_timeout = 0;
+	cfg->kernel_cache = 0;
+	return get_fs();
+}
+
+const struct fuse_operations dfs_fs_operations = {
+	.init = dfs_init,
+	.getattr = dfs_getattr,
+	.readdir = dfs_readdir,
+	.open = dfs_open,
+	.read = dfs_read,
+	.release = dfs_release,
+	.getxattr = dfs_getxattr,
+	.listxattr = dfs_listxattr,
+	.statfs = dfs_statfs,
+	.mkdir = dfs_readonly_path,
+	.rmdir = dfs_readonly_unlink,
+	.unlink = dfs_readonly_unlink,
+	.rename = dfs_readonly_2path,
+	.create = dfs_readonly_create,
+	.truncate = dfs_readonly_truncate,
+};

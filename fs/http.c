@@ -1,0 +1,457 @@
+/* http.c - libcurl transport for one tenant: pooled connections, one attempt
+ * per call, and the single mapping from HTTP/transport outcomes to errno.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <ctype.h>
+#include <time.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#include "http.h"
+#include "log.h"
+#include "version.h"
+
+#define HTTP_POOL_MAX 64     /* idle easy handles kept per tenant */
+#define RETRY_AFTER_MAX 300  /* never sleep longer than this on one 429 */
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS 30000
+
+struct dfs_http {
+	struct dfs_http_opts opts;
+	char *ca_file;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t pool_lock;
+	CURL *pool[HTTP_POOL_MAX];
+	int n_pool;
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
+{
+	struct dfs_http *http = u;
+	(void)h; (void)a;
+	pthread_mutex_lock(&http->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *u)
+{
+	struct dfs_http *http = u;
+	(void)h;
+	pthread_mutex_unlock(&http->share_locks[data]);
+}
+
+struct dfs_http *dfs_http_new(const struct dfs_http_opts *opts)
+{
+	struct dfs_http *http = calloc(1, sizeof(*http));
+	int i;
+
+	if (!http)
+		return NULL;
+	http->opts = *opts;
+	if (opts->ca_file) {
+		http->ca_file = strdup(opts->ca_file);
+		http->opts.ca_file = http->ca_file;
+	}
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&http->share_locks[i], NULL);
+	pthread_mutex_init(&http->pool_lock, NULL);
+	http->share = curl_share_init();
+	if (!http->share) {
+		dfs_http_free(&http);
+		return NULL;
+	}
+	curl_share_setopt(http->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(http->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(http->share, CURLSHOPT_USERDATA, http);
+	/* The connection pool is what makes a tenant's threads reuse warm
+	 * TLS connections instead of handshaking per request. */
+	curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return http;
+}
+
+void dfs_http_free(struct dfs_http **httpp)
+{
+	struct dfs_http *http = *httpp;
+	int i;
+
+	if (!http)
+		return;
+	for (i = 0; i < http->n_pool; i++)
+		curl_easy_cleanup(http->pool[i]);
+	if (http->share)
+		curl_share_cleanup(http->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&http->share_locks[i]);
+	pthread_mutex_destroy(&http->pool_lock);
+	free(http->ca_file);
+	free(http);
+	*httpp = NULL;
+}
+
+static CURL *pool_get(struct dfs_http *http)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&http->pool_lock);
+	if (http->n_pool > 0)
+		h = http->pool[--http->n_pool];
+	pthread_mutex_unlock(&http->pool_lock);
+	if (h)
+		curl_easy_reset(h);
+	else
+		h = curl_easy_init();
+	return h;
+}
+
+static void pool_put(struct dfs_http *http, CURL *h)
+{
+	pthread_mutex_lock(&http->pool_lock);
+	if (http->n_pool < HTTP_POOL_MAX) {
+		http->pool[http->n_pool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&http->pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+void dfs_http_resp_init(struct dfs_http_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after = -1;
+}
+
+void dfs_http_resp_free(struct dfs_http_resp *resp)
+{
+	dfs_buf_free(&resp->body);
+	free(resp->etag);
+	free(resp->entity_id);
+	dfs_http_resp_init(resp);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *u)
+{
+	struct dfs_http_resp *resp = u;
+
+	if (dfs_buf_append(&resp->body, ptr, size * nmemb) < 0)
+		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	return size * nmemb;
+}
+
+/* Copy a header value with surrounding whitespace removed, or NULL. */
+static char *header_value(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	const char *v, *end = line + len;
+
+	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return NULL;
+	v = line + n + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && isspace((unsigned char)end[-1]))
+		end--;
+	return strndup(v, (size_t)(end - v));
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
+{
+	struct dfs_http_resp *resp = u;
+	size_t len = size * nmemb;
+	char *v;
+
+	/* A new status line (after 100-continue or a redirect) starts afresh. */
+	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+		free(resp->etag);
+		free(resp->entity_id);
+		resp->etag = resp->entity_id = NULL;
+		resp->retry_after = -1;
+		return len;
+	}
+	if ((v = header_value(line, len, "ETag"))) {
+		free(resp->etag);
+		resp->etag = v;
+	} else if ((v = header_value(line, len, "OData-EntityId"))) {
+		free(resp->entity_id);
+		resp->entity_id = v;
+	} else if ((v = header_value(line, len, "Retry-After"))) {
+		char *end;
+		long s = strtol(v, &end, 10);
+		/* Dataverse sends whole seconds; an HTTP date is treated as absent. */
+		if (end != v && *end == '\0' && s >= 0)
+			resp->retry_after = s;
+		free(v);
+	}
+	return len;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/*
+ * Fill resp->err from an error body.  Dataverse sends
+ * {"error":{"code":"0x...","message":"..."}}; Entra ID sends
+ * {"error":"invalid_client","error_description":"AADSTS...: ...\r\nTrace ID..."};
+ * gateways send text or nothing.
+ */
+static void parse_error_body(struct dfs_http_resp *resp)
+{
+	cJSON *root = NULL, *e, *c, *m;
+	char *nl;
+
+	if (resp->body.len == 0) {
+		snprintf(resp->err.message, sizeof(resp->err.message), "HTTP %ld with empty body",
+			 resp->status);
+		return;
+	}
+	root = cJSON_ParseWithLength(resp->body.data, resp->body.len);
+	e = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
+	if (cJSON_IsObject(e)) {
+		c = cJSON_GetObjectItemCaseSensitive(e, "code");
+		m = cJSON_GetObjectItemCaseSensitive(e, "message");
+		copy_str(resp->err.code, sizeof(resp->err.code), cJSON_GetStringValue(c));
+		copy_str(resp->err.message, sizeof(resp->err.message), cJSON_GetStringValue(m));
+	} else if (cJSON_IsString(e)) {
+		m = cJSON_GetObjectItemCaseSensitive(root, "error_description");
+		copy_str(resp->err.code, sizeof(resp->err.code), e->valuestring);
+		copy_str(resp->err.message, sizeof(resp->err.message), cJSON_GetStringValue(m));
+		/* Keep the AADSTS line; trace and correlation ids follow on their own lines. */
+		if ((nl = strpbrk(resp->err.message, "\r\n")))
+			*nl = '\0';
+	} else {
+		size_t n = resp->body.len < 200 ? resp->body.len : 200;
+		size_t i;
+		snprintf(resp->err.message, sizeof(resp->err.message), "HTTP %ld: %.*s",
+			 resp->status, (int)n, resp->body.data);
+		for (i = 0; resp->err.message[i]; i++)
+			if (resp->err.message[i] == '\r' || resp->err.message[i] == '\n')
+				resp->err.message[i] = ' ';
+	}
+	cJSON_Delete(root);
+}
+
+int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
+		     struct dfs_http_resp *resp)
+{
+	struct curl_slist *hdrs = NULL, *tmp;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	char *auth = NULL;
+	CURL *h = NULL;
+	CURLcode rc;
+	int ret = 0;
+	size_t i;
+
+	dfs_http_resp_free(resp);
+	dfs_buf_init(&resp->body, http->opts.max_body);
+	h = pool_get(http);
+	if (!h) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_SHARE, http->share);
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, http->opts.connect_timeout);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, http->opts.timeout);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "dynfs/" DFS_VERSION);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+	if (http->opts.ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, http->opts.ca_file);
+
+	if (strcmp(req->method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+	}
+
+	/* No "Expect: 100-continue" round trip for our small bodies. */
+	if (!(tmp = curl_slist_append(hdrs, "Expect:")))
+		goto nomem;
+	hdrs = tmp;
+	if (req->content_type) {
+		char line[128];
+		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+		if (!(tmp = curl_slist_append(hdrs, line)))
+			goto nomem;
+		hdrs = tmp;
+	}
+	if (req->bearer) {
+		if (asprintf(&auth, "Authorization: Bearer %s", req->bearer) < 0) {
+			auth = NULL;
+			goto nomem;
+		}
+		if (!(tmp = curl_slist_append(hdrs, auth)))
+			goto nomem;
+		hdrs = tmp;
+	}
+	for (i = 0; req->headers && req->headers[i]; i++) {
+		if (!(tmp = curl_slist_append(hdrs, req->headers[i])))
+			goto nomem;
+		hdrs = tmp;
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+
+	rc = curl_easy_perform(h);
+	resp->curl_code = rc;
+	if (rc != CURLE_OK) {
+		if (rc == CURLE_WRITE_ERROR && http->opts.max_body &&
+		    resp->body.len + 1 >= http->opts.max_body)
+			snprintf(resp->err.message, sizeof(resp->err.message),
+				 "response larger than %zu bytes", http->opts.max_body);
+		else
+			snprintf(resp->err.message, sizeof(resp->err.message), "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		resp->status = 0;
+		ret = dfs_http_errno(0, rc);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (resp->status >= 400)
+		parse_error_body(resp);
+	goto out;
+
+nomem:
+	ret = -ENOMEM;
+out:
+	if (h) {
+		/* The handle must not keep pointers into this call's stack. */
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		pool_put(http, h);
+	}
+	curl_slist_free_all(hdrs);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	return ret;
+}
+
+int dfs_http_errno(long status, CURLcode curl_code)
+{
+	if (status == 0) {
+		switch (curl_code) {
+		case CURLE_OK:
+			return -EIO;
+		case CURLE_OPERATION_TIMEDOUT:
+			return -ETIMEDOUT;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+		case CURLE_COULDNT_CONNECT:
+			return -EHOSTUNREACH;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CACERT_BADFILE:
+			return -EACCES;
+		case CURLE_OUT_OF_MEMORY:
+			return -ENOMEM;
+		case CURLE_WRITE_ERROR:
+			return -EFBIG;
+		default:
+			return -EIO;
+		}
+	}
+	if (status < 300 || status == 304)
+		return 0;
+	switch (status) {
+	case 400:
+		return -EINVAL;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 405:
+		return -EPERM;
+	case 409:
+	case 412:
+		return -EBUSY;
+	case 413:
+		return -EFBIG;
+	case 429:
+		return -EAGAIN;
+	case 504:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+long dfs_http_retry_delay(const struct dfs_http_resp *resp, int attempt, int max_retries)
+{
+	long ms;
+
+	if (attempt >= max_retries)
+		return -1;
+	if (resp->status == 0) {
+		switch (resp->curl_code) {
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			break;
+		default:
+			return -1;
+		}
+	} else if (resp->status == 429) {
+		if (resp->retry_after >= 0)
+			return (resp->retry_after > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
+								    : resp->retry_after) * 1000L;
+	} else if (resp->status != 502 && resp->status != 503 && resp->status != 504) {
+		return -1;
+	}
+	ms = BACKOFF_BASE_MS << (attempt < 10 ? attempt : 10);
+	if (ms > BACKOFF_CAP_MS)
+		ms = BACKOFF_CAP_MS;
+	/* Jitter keeps a tenant's threads from retrying in lock step. */
+	ms += random() % (ms / 4 + 1);
+	return ms;
+}
+
+char *dfs_http_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *r;
+
+	if (!e)
+		return NULL;
+	r = strdup(e);
+	curl_free(e);
+	return r;
+}
+
+void dfs_http_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+double dfs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,33 @@
+/* auth.h - OAuth 2.0 tokens from Microsoft Entra ID for one tenant.
+ *
+ * One token per tenant shared by all threads, renewed ahead of expiry; only one
+ * renewal runs at a time while other callers wait for it.
+ */
+#ifndef DFS_AUTH_H
+#define DFS_AUTH_H
+
+#include "config.h"
+#include "http.h"
+
+struct dfs_auth;
+
+struct dfs_auth *dfs_auth_new(const struct dfs_tenant_config *tc, struct dfs_http *http);
+void dfs_auth_free(struct dfs_auth **auth);
+
+/*
+ * Copy a valid access token into *TOKEN (malloc'd), renewing it first when it
+ * is missing or close to expiry.  Returns 0 or a negative errno; on failure
+ * ERR (if not NULL) holds the Entra error code and the one-line explanation.
+ */
+int dfs_auth_token(struct dfs_auth *auth, char **token, struct dfs_http_error *err);
+
+/*
+ * The Web API rejected TOKEN with 401: drop it so the next dfs_auth_token()
+ * renews, unless another thread already did.
+ */
+void dfs_auth_reject(struct dfs_auth *auth, const char *token);
+
+/* One-line advice for an Entra ID error message ("AADSTS7000215: ..."), or NULL. */
+const char *dfs_auth_hint(const char *message);
+
+#endif

@@ -1,0 +1,71 @@
+/* dataverse.h - the Dataverse Web API client of one tenant.
+ *
+ * Owns the tenant's transport (struct dfs_http) and token source (struct
+ * dfs_auth).  dfs_dv_request() is the single road every Web API call takes:
+ * it adds the standard OData headers, retries what is transient, renews the
+ * token once on 401, and logs the Dataverse error code and message of a
+ * request that finally fails.
+ */
+#ifndef DFS_DATAVERSE_H
+#define DFS_DATAVERSE_H
+
+#include <cjson/cJSON.h>
+#include "config.h"
+#include "http.h"
+
+struct dfs_dv;
+
+struct dfs_entity {
+	char *logical_name;   /* "account" */
+	char *set_name;       /* "accounts" - the folder name */
+	char *primary_id;     /* "accountid" */
+	char *primary_name;   /* "name" */
+	int change_tracking;  /* ChangeTrackingEnabled */
+};
+
+struct dfs_dv *dfs_dv_new(const struct dfs_tenant_config *tc, const struct dfs_config *cfg);
+void dfs_dv_free(struct dfs_dv **dv);
+
+/* "<url>/api/data/v9.2/" of this tenant. */
+const char *dfs_dv_api_url(const struct dfs_dv *dv);
+
+/*
+ * One Web API call.  PATH is relative to the API root ("accounts(<id>)") or an
+ * absolute URL (an @odata.nextLink).  HEADERS are extra request headers.
+ * Returns 0 when the server answered 2xx or 304 (RESP filled), else a negative
+ * errno from dfs_http_errno(); RESP then still holds the last response.
+ */
+int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
+		   const char *const *headers, const char *body, size_t body_len,
+		   struct dfs_http_resp *resp);
+
+/* GET WhoAmI: proves URL, TLS and credentials.  On failure ERR says why. */
+int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err);
+
+/*
+ * The entity sets to show: the configured `entities`, or every table valid
+ * for advanced find.  A configured set that does not exist is an error naming
+ * it.  *OUT is malloc'd; free with dfs_dv_entities_free.
+ */
+int dfs_dv_entities(struct dfs_dv *dv, struct dfs_entity **out, size_t *n,
+		    struct dfs_http_error *err);
+void dfs_dv_entities_free(struct dfs_entity *ents, size_t n);
+
+/*
+ * Page through the whole entity set (full records, odata.maxpagesize from the
+ * config, following @odata.nextLink), calling CB for each record.  A non-zero
+ * return from CB stops the listing and is returned.
+ */
+typedef int (*dfs_dv_record_cb)(void *ctx, const cJSON *rec);
+int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent,
+		dfs_dv_record_cb cb, void *ctx);
+
+/*
+ * GET one record.  With IF_NONE_MATCH (an ETag) a 304 returns 1 and leaves
+ * *REC NULL; otherwise returns 0 with *REC the parsed record (numbers kept
+ * verbatim, see json.h).  -ENOENT if it does not exist.
+ */
+int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+	       const char *if_none_match, cJSON **rec);
+
+#endif

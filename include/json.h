@@ -1,0 +1,55 @@
+/* json.h - JSON that keeps numbers exactly as written.
+ *
+ * cJSON stores numbers as doubles, which would turn Dataverse money
+ * (5000000.0000, up to 19 significant digits) and decimals (10 places) into
+ * something else.  dfs_json_parse builds an ordinary cJSON tree, except that
+ * every number is a cJSON_Raw item holding its literal text, so rendering it
+ * again gives back the same digits.  It also reports syntax errors with line
+ * and column, which is what a user who broke a record file needs to see.
+ */
+#ifndef DFS_JSON_H
+#define DFS_JSON_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "buf.h"
+
+/* Deepest nesting of arrays and objects dfs_json_parse accepts. */
+#define DFS_JSON_MAX_DEPTH 64
+
+/*
+ * Parse LEN bytes of TEXT (need not be NUL-terminated).  The whole input must
+ * be one JSON value plus optional whitespace; strings must be valid UTF-8.
+ * On error returns NULL and writes "line L, column C: what was expected" into
+ * ERRBUF.  Nesting deeper than 64 levels is an error.
+ */
+cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen);
+
+/* True if ITEM is a number (a cJSON_Raw number literal or a cJSON_Number). */
+int dfs_json_is_number(const cJSON *item);
+/* ITEM's number as a double (either representation); 0 if not a number. */
+double dfs_json_number(const cJSON *item);
+
+/*
+ * Append ITEM pretty-printed to OUT: objects with keys sorted bytewise
+ * (strcmp), two-space indentation, "key": value, empty object "{}" / array
+ * "[]", strings escaped as JSON requires (", \\, control characters as \n \t
+ * \r \b \f or \u00XX; everything else, including UTF-8 and '/', verbatim), Raw
+ * numbers verbatim, cJSON_Number via the shortest round-trip form.  No
+ * trailing newline.  Returns 0 or a negative errno from the buffer.
+ */
+int dfs_json_render_pretty(const cJSON *item, struct dfs_buf *out);
+
+/*
+ * dfs_json_render_pretty for an object, leaving out its members whose key
+ * KEEP rejects (nested objects are rendered whole).  The tree is not copied
+ * or changed.  -EINVAL if OBJ is not an object.
+ */
+int dfs_json_render_pretty_filtered(const cJSON *obj,
+				    int (*keep)(const char *key),
+				    struct dfs_buf *out);
+
+/* Append ITEM compactly (no whitespace, keys in tree order), e.g. for a request body. */
+int dfs_json_render_compact(const cJSON *item, struct dfs_buf *out);
+
+#endif

@@ -1,0 +1,39 @@
+/* log.h - one logger for the whole driver.
+ *
+ * Lines go to stderr while dynfs runs in the foreground (-f, -d, start-up) and
+ * to syslog (ident "dynfs", facility daemon) once it has daemonised.  The level
+ * is checked before anything is formatted, so debug lines cost nothing when
+ * disabled.  Messages are lowercase, quote their subject and carry no trailing
+ * period, git style: "accounts: list page 2 failed: 0x80060888 'Could not ...'".
+ *
+ * Secrets (client secrets, tokens, refresh tokens) are never passed to dfs_log.
+ */
+#ifndef DFS_LOG_H
+#define DFS_LOG_H
+
+enum dfs_log_level {
+	DFS_LOG_ERR = 0,
+	DFS_LOG_WARN,
+	DFS_LOG_INFO,
+	DFS_LOG_DEBUG,
+};
+
+/* Set the threshold; lines above it are dropped. Default DFS_LOG_WARN. */
+void dfs_log_set_level(enum dfs_log_level level);
+enum dfs_log_level dfs_log_get_level(void);
+
+/* Parse "error", "warn", "info", "debug"; returns -1 if unknown. */
+int dfs_log_parse_level(const char *name);
+
+/* Switch from stderr to syslog (called right after fuse_daemonize). */
+void dfs_log_to_syslog(void);
+
+void dfs_log(enum dfs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define dfs_err(...)   dfs_log(DFS_LOG_ERR, __VA_ARGS__)
+#define dfs_warn(...)  dfs_log(DFS_LOG_WARN, __VA_ARGS__)
+#define dfs_info(...)  dfs_log(DFS_LOG_INFO, __VA_ARGS__)
+#define dfs_debug(...) dfs_log(DFS_LOG_DEBUG, __VA_ARGS__)
+
+#endif
