@@ -214,7 +214,7 @@ static int resolve(struct dfs_fs *fs, const char *path, struct dfs_path *p)
 	p->name = rest;
 	p->depth = 3;
 	/* Only <guid>.json names a record; anything else does not exist. */
-	if (dfs_record_name_to_id(rest, p->id) != 0)
+	if (!dfs_record_name_to_id(rest, p->id))
 		return -ENOENT;
 	return 0;
 }
@@ -309,7 +309,7 @@ static int on_listed(void *ctx, const cJSON *rec)
 	int ret;
 
 	snprintf(name, sizeof(name), "%s.json", id ? id : "");
-	if (!id || dfs_record_name_to_id(name, check) != 0) {
+	if (!id || !dfs_record_name_to_id(name, check)) {
 		dfs_warn("%s: record without a usable '%s' skipped", lc->s->ent->set_name,
 			 lc->s->ent->primary_id);
 		return 0;

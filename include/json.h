@@ -21,7 +21,10 @@
  * Parse LEN bytes of TEXT (need not be NUL-terminated).  The whole input must
  * be one JSON value plus optional whitespace; strings must be valid UTF-8.
  * On error returns NULL and writes "line L, column C: what was expected" into
- * ERRBUF.  Nesting deeper than 64 levels is an error.
+ * ERRBUF.  Nesting deeper than 64 levels is an error, and so are duplicate
+ * keys in one object (a record file with two values for one column is
+ * ambiguous) and "\u0000" (cJSON strings end at the first NUL).  Columns
+ * count characters, not bytes.  Running out of memory gives "out of memory".
  */
 cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen);
 

@@ -25,7 +25,8 @@ int dfs_record_render(const cJSON *rec, struct dfs_buf *out);
  */
 int dfs_record_parse_time(const char *s, time_t *out);
 
-/* Is NAME "<lower-case hyphenated GUID>.json"?  Copies the GUID into ID[37]. */
+/* Is NAME "<lower-case hyphenated GUID>.json"?  Returns 1 and copies the
+ * GUID into ID[37] if so, else 0. */
 int dfs_record_name_to_id(const char *name, char id[37]);
 
 #endif

@@ -1,0 +1,1195 @@
+/* json.c - a strict JSON parser and two renderers on top of cJSON trees.
+ *
+ * Why not cJSON_Parse: it turns numbers into doubles (losing money digits),
+ * accepts some invalid input, allows duplicate keys and only reports where it
+ * stopped, not why.  Record files are edited by people, so the parser follows
+ * RFC 8259 to the letter and says what it expected at which line and column.
+ *
+ * The tree is a plain cJSON tree that cJSON_Delete frees and the cJSON API
+ * can read and extend: children are linked with first->prev pointing at the
+ * last child, as cJSON 1.7.15 itself does (its cJSON_AddItemToArray uses that
+ * to append in O(1)).  Strings and keys are allocated with cJSON_malloc so
+ * cJSON_Delete releases them with the matching hook.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* ---- parser ------------------------------------------------------------ */
+
+/*
+ * Duplicate keys are found with a per-depth hash table once an object has
+ * more than KEYS_LINEAR members; below that a linear scan is cheaper.  A
+ * generation number per table makes starting a new object O(1): slots from
+ * an earlier object at the same depth simply don't match the current one.
+ */
+#define KEYS_LINEAR 16
+
+struct keyslot {
+	const char *key;
+	size_t len;
+	uint32_t hash;
+	uint32_t gen;		/* 0 = never used */
+};
+
+struct keyset {
+	struct keyslot *slot;
+	size_t size;		/* power of two, or 0 before first use */
+	size_t used;
+	uint32_t gen;
+};
+
+struct parser {
+	const char *text;	/* start of input, for line and column */
+	const char *p;		/* next unread byte */
+	const char *end;
+	char *err;
+	size_t errlen;
+	int failed;
+	struct keyset keys[DFS_JSON_MAX_DEPTH + 1];
+};
+
+/* Bytes that may appear unescaped in a string and are plain ASCII, i.e.
+ * everything the fast path can copy without looking closer. */
+static const unsigned char str_plain[256] = {
+	[0x20 ... 0x21] = 1,	/* all but '"' (0x22) */
+	[0x23 ... 0x5b] = 1,	/* all but '\\' (0x5c) */
+	[0x5d ... 0x7f] = 1,
+};
+
+static int is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int is_word(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       is_digit(c) || c == '_';
+}
+
+static void line_col(const char *text, const char *at,
+		     unsigned long *line, unsigned long *col)
+{
+	const char *q;
+
+	*line = 1;
+	*col = 1;
+	/* Columns count characters, not bytes: UTF-8 continuation bytes
+	 * don't advance them, so "Müller" is six columns wide as users see. */
+	for (q = text; q < at; q++) {
+		if (*q == '\n') {
+			++*line;
+			*col = 1;
+		} else if (((unsigned char)*q & 0xc0) != 0x80) {
+			++*col;
+		}
+	}
+}
+
+static void fail(struct parser *ps, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct parser *ps, const char *at, const char *fmt, ...)
+{
+	unsigned long line, col;
+	va_list ap;
+	int n;
+
+	if (ps->failed)
+		return;
+	ps->failed = 1;
+	if (!ps->err || !ps->errlen)
+		return;
+	line_col(ps->text, at, &line, &col);
+	n = snprintf(ps->err, ps->errlen, "line %lu, column %lu: ", line, col);
+	if (n < 0 || (size_t)n >= ps->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static void fail_oom(struct parser *ps)
+{
+	if (ps->failed)
+		return;
+	ps->failed = 1;
+	if (ps->err && ps->errlen)
+		snprintf(ps->err, ps->errlen, "out of memory");
+}
+
+/*
+ * Length of the valid UTF-8 sequence at P (whose lead byte is >= 0x80), or
+ * 0 with *BAD pointing at the first byte that breaks it.  Follows Unicode's
+ * table of well-formed sequences: no overlong forms, no encoded surrogates,
+ * nothing above U+10FFFF.
+ */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end,
+		       const unsigned char **bad)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		*bad = p;
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if (p + i >= end || p[i] < lo || p[i] > hi) {
+			*bad = p + i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+/* Say what is at AT, for "expected X, found Y" messages. */
+static const char *describe(const struct parser *ps, const char *at,
+			    char *buf, size_t size)
+{
+	const unsigned char *u = (const unsigned char *)at;
+	const unsigned char *bad;
+	size_t n;
+
+	if (at >= ps->end)
+		return "end of input";
+	if (is_word(*u)) {
+		/* A whole word reads better than its first letter: "NaN". */
+		for (n = 0; at + n < ps->end && is_word(at[n]) && n < 24; n++)
+			;
+		snprintf(buf, size, "'%.*s'%s", (int)n, at,
+			 at + n < ps->end && is_word(at[n]) ? "..." : "");
+		return buf;
+	}
+	switch (*u) {
+	case '\'':
+		return "a single quote (JSON strings use double quotes)";
+	case ' ':
+		return "a space";
+	case '\t':
+		return "a tab";
+	case '\n':
+		return "a line break";
+	case '\r':
+		return "a carriage return";
+	}
+	if (*u > 0x20 && *u < 0x7f) {
+		snprintf(buf, size, "'%c'", *u);
+		return buf;
+	}
+	if (*u >= 0x80) {
+		n = utf8_seq(u, (const unsigned char *)ps->end, &bad);
+		if (n == 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf)
+			return "a byte order mark (U+FEFF)";
+		if (n) {
+			snprintf(buf, size, "'%.*s'", (int)n, at);
+			return buf;
+		}
+	}
+	snprintf(buf, size, "byte 0x%02x", *u);
+	return buf;
+}
+
+/* KEY made fit for a one-line message: shortened on a character boundary,
+ * control characters shown as '?'. */
+static const char *show_key(const char *key, size_t len, char *buf, size_t size)
+{
+	size_t n = len, i;
+
+	if (n > size - 4) {
+		n = size - 4;
+		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char)key[i] < 0x20 ? '?' : key[i];
+	if (n < len) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void skip_ws(struct parser *ps)
+{
+	const char *p = ps->p, *end = ps->end;
+
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	ps->p = p;
+}
+
+/* A fresh item of TYPE; the cJSON_Create* functions would copy strings we
+ * have already allocated, so strings and numbers get their type set here. */
+static cJSON *new_item(struct parser *ps, int type)
+{
+	cJSON *item = cJSON_CreateNull();
+
+	if (!item) {
+		fail_oom(ps);
+		return NULL;
+	}
+	item->type = type;
+	return item;
+}
+
+/* Append ITEM to PARENT in O(1), keeping cJSON's first->prev == last. */
+static void link_child(cJSON *parent, cJSON **tail, cJSON *item)
+{
+	if (!*tail) {
+		parent->child = item;
+	} else {
+		(*tail)->next = item;
+		item->prev = *tail;
+	}
+	parent->child->prev = item;
+	*tail = item;
+}
+
+static uint32_t hash_key(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* Put KEY into KS unless it is there.  1 = was there, 0 = added, -ENOMEM. */
+static int keyset_add(struct keyset *ks, const char *key, size_t len)
+{
+	uint32_t h = hash_key(key, len);
+	struct keyslot *s;
+	size_t i;
+
+	if ((ks->used + 1) * 2 > ks->size) {
+		size_t nsize = ks->size ? ks->size * 2 : 64;
+		struct keyslot *ns = calloc(nsize, sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		for (i = 0; i < ks->size; i++) {
+			struct keyslot *o = &ks->slot[i];
+			size_t j;
+
+			if (o->gen != ks->gen)
+				continue;
+			for (j = o->hash & (nsize - 1); ns[j].gen;
+			     j = (j + 1) & (nsize - 1))
+				;
+			ns[j] = *o;
+		}
+		free(ks->slot);
+		ks->slot = ns;
+		ks->size = nsize;
+	}
+	for (i = h & (ks->size - 1);; i = (i + 1) & (ks->size - 1)) {
+		s = &ks->slot[i];
+		if (s->gen != ks->gen)
+			break;
+		if (s->hash == h && s->len == len && !memcmp(s->key, key, len))
+			return 1;
+	}
+	s->key = key;
+	s->len = len;
+	s->hash = h;
+	s->gen = ks->gen;
+	ks->used++;
+	return 0;
+}
+
+/* Start a new object in KS: forget every key without touching the slots. */
+static void keyset_reset(struct keyset *ks)
+{
+	if (++ks->gen == 0) {
+		if (ks->slot)
+			memset(ks->slot, 0, ks->size * sizeof(*ks->slot));
+		ks->gen = 1;
+	}
+	ks->used = 0;
+}
+
+/*
+ * Has OBJ (with N members so far, at DEPTH) a member named KEY already?
+ * 1 = yes, 0 = no (and KEY is now remembered), -ENOMEM.
+ */
+static int key_seen(struct parser *ps, int depth, const cJSON *obj, size_t n,
+		    const char *key, size_t len)
+{
+	struct keyset *ks = &ps->keys[depth];
+	const cJSON *c;
+	int ret;
+
+	if (n < KEYS_LINEAR) {
+		for (c = obj->child; c; c = c->next)
+			if (c->string[0] == key[0] && !strcmp(c->string, key))
+				return 1;
+		return 0;
+	}
+	if (n == KEYS_LINEAR) {
+		keyset_reset(ks);
+		for (c = obj->child; c; c = c->next) {
+			ret = keyset_add(ks, c->string, strlen(c->string));
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return keyset_add(ks, key, len);
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* The 4 hex digits at P as a number, or -1. */
+static long hex4(const unsigned char *p, const unsigned char *end)
+{
+	long v = 0;
+	int i, d;
+
+	if (end - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if (is_digit(p[i]))
+			d = p[i] - '0';
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			d = p[i] - 'a' + 10;
+		else if (p[i] >= 'A' && p[i] <= 'F')
+			d = p[i] - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/*
+ * Decode the string at ps->p (which is at its opening quote) into a new
+ * cJSON_malloc'd buffer.  Returns 0 and sets *OUT / *OUTLEN, or -1.
+ */
+static int parse_string(struct parser *ps, char **out, size_t *outlen)
+{
+	const unsigned char *start = (const unsigned char *)ps->p;
+	const unsigned char *end = (const unsigned char *)ps->end;
+	const unsigned char *s = start + 1, *q = s, *r, *bad;
+	char *buf, *o;
+	char what[48];
+	long cp, lo;
+	size_t n;
+
+	/* Fast path: plain ASCII up to the closing quote, copied in one go. */
+	while (q < end && str_plain[*q])
+		q++;
+
+	/* Otherwise find where the string ends to bound the decoded size
+	 * (decoding never makes a string longer). */
+	r = q;
+	while (r < end && *r != '"')
+		r += (*r == '\\' && r + 1 < end) ? 2 : 1;
+
+	buf = cJSON_malloc((size_t)(r - s) + 1);
+	if (!buf) {
+		fail_oom(ps);
+		return -1;
+	}
+	memcpy(buf, s, (size_t)(q - s));
+	o = buf + (q - s);
+
+	for (;;) {
+		while (q < end && str_plain[*q])
+			*o++ = (char)*q++;
+		if (q >= end) {
+			fail(ps, (const char *)start, "unterminated string");
+			goto err;
+		}
+		if (*q == '"')
+			break;
+		if (*q < 0x20) {
+			static const char *const name[0x20] = {
+				['\b'] = "\\b", ['\f'] = "\\f", ['\n'] = "\\n",
+				['\r'] = "\\r", ['\t'] = "\\t",
+			};
+			char u[8];
+
+			snprintf(u, sizeof(u), "\\u%04x", *q);
+			fail(ps, (const char *)q,
+			     "unescaped control character U+%04X in string (write it as %s)",
+			     *q, name[*q] ? name[*q] : u);
+			goto err;
+		}
+		if (*q >= 0x80) {
+			n = utf8_seq(q, end, &bad);
+			if (!n) {
+				if (bad == q)
+					fail(ps, (const char *)q,
+					     "invalid UTF-8 byte 0x%02x in string", *q);
+				else if (bad >= end)
+					fail(ps, (const char *)q,
+					     "invalid UTF-8 in string: byte 0x%02x is cut off by the end of input",
+					     *q);
+				else
+					fail(ps, (const char *)q,
+					     "invalid UTF-8 in string: byte 0x%02x followed by 0x%02x",
+					     *q, *bad);
+				goto err;
+			}
+			memcpy(o, q, n);
+			o += n;
+			q += n;
+			continue;
+		}
+
+		/* A backslash. */
+		if (q + 1 >= end) {
+			fail(ps, (const char *)start, "unterminated string");
+			goto err;
+		}
+		switch (q[1]) {
+		case '"':  *o++ = '"';  q += 2; continue;
+		case '\\': *o++ = '\\'; q += 2; continue;
+		case '/':  *o++ = '/';  q += 2; continue;
+		case 'b':  *o++ = '\b'; q += 2; continue;
+		case 'f':  *o++ = '\f'; q += 2; continue;
+		case 'n':  *o++ = '\n'; q += 2; continue;
+		case 'r':  *o++ = '\r'; q += 2; continue;
+		case 't':  *o++ = '\t'; q += 2; continue;
+		case 'u':
+			break;
+		default:
+			if (q[1] > 0x20 && q[1] < 0x7f)
+				fail(ps, (const char *)q,
+				     "invalid escape '\\%c' in string (valid: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+				     q[1]);
+			else
+				fail(ps, (const char *)q,
+				     "invalid escape in string: '\\' followed by %s",
+				     describe(ps, (const char *)q + 1, what, sizeof(what)));
+			goto err;
+		}
+		cp = hex4(q + 2, end);
+		if (cp < 0) {
+			fail(ps, (const char *)q,
+			     "expected 4 hex digits after '\\u' in string");
+			goto err;
+		}
+		if (cp >= 0xdc00 && cp <= 0xdfff) {
+			fail(ps, (const char *)q,
+			     "lone surrogate '%.6s' in string (a low surrogate must follow a high surrogate \\ud800-\\udbff)",
+			     (const char *)q);
+			goto err;
+		}
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			lo = -1;
+			if (end - q >= 12 && q[6] == '\\' && q[7] == 'u')
+				lo = hex4(q + 8, end);
+			if (lo < 0xdc00 || lo > 0xdfff) {
+				fail(ps, (const char *)q,
+				     "lone surrogate '%.6s' in string (a high surrogate must be followed by a low surrogate \\udc00-\\udfff)",
+				     (const char *)q);
+				goto err;
+			}
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			q += 6;
+		}
+		if (cp == 0) {
+			/* cJSON strings are NUL-terminated; accepting this
+			 * would silently cut the string short. */
+			fail(ps, (const char *)q,
+			     "'\\u0000' in string is not supported (strings cannot contain NUL)");
+			goto err;
+		}
+		o += put_utf8(o, (uint32_t)cp);
+		q += 6;
+	}
+
+	*o = '\0';
+	*out = buf;
+	*outlen = (size_t)(o - buf);
+	ps->p = (const char *)q + 1;
+	return 0;
+err:
+	cJSON_free(buf);
+	return -1;
+}
+
+static cJSON *parse_string_item(struct parser *ps)
+{
+	cJSON *item;
+	char *s;
+	size_t len;
+
+	if (parse_string(ps, &s, &len) < 0)
+		return NULL;
+	item = new_item(ps, cJSON_String);
+	if (!item) {
+		cJSON_free(s);
+		return NULL;
+	}
+	item->valuestring = s;
+	return item;
+}
+
+/* number = [ "-" ] int [ frac ] [ exp ], kept as the literal. */
+static cJSON *parse_number(struct parser *ps)
+{
+	const char *s = ps->p, *q = s, *end = ps->end;
+	char what[48];
+	cJSON *item;
+	char *lit;
+
+	if (*q == '-')
+		q++;
+	if (q >= end || !is_digit(*q)) {
+		fail(ps, q, "expected a digit after '-', found %s",
+		     describe(ps, q, what, sizeof(what)));
+		return NULL;
+	}
+	if (*q == '0') {
+		q++;
+		if (q < end && is_digit(*q)) {
+			const char *e = q;
+
+			while (e < end && is_digit(*e) && e - s < 32)
+				e++;
+			fail(ps, s, "invalid number '%.*s': leading zeros are not allowed",
+			     (int)(e - s), s);
+			return NULL;
+		}
+	} else {
+		while (q < end && is_digit(*q))
+			q++;
+	}
+	if (q < end && *q == '.') {
+		q++;
+		if (q >= end || !is_digit(*q)) {
+			fail(ps, q, "expected a digit after '.' in number, found %s",
+			     describe(ps, q, what, sizeof(what)));
+			return NULL;
+		}
+		while (q < end && is_digit(*q))
+			q++;
+	}
+	if (q < end && (*q == 'e' || *q == 'E')) {
+		q++;
+		if (q < end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= end || !is_digit(*q)) {
+			fail(ps, q, "expected a digit in the exponent of number, found %s",
+			     describe(ps, q, what, sizeof(what)));
+			return NULL;
+		}
+		while (q < end && is_digit(*q))
+			q++;
+	}
+
+	lit = cJSON_malloc((size_t)(q - s) + 1);
+	if (!lit) {
+		fail_oom(ps);
+		return NULL;
+	}
+	memcpy(lit, s, (size_t)(q - s));
+	lit[q - s] = '\0';
+	item = new_item(ps, cJSON_Raw);
+	if (!item) {
+		cJSON_free(lit);
+		return NULL;
+	}
+	item->valuestring = lit;
+	ps->p = q;
+	return item;
+}
+
+static cJSON *parse_word(struct parser *ps)
+{
+	const char *s = ps->p;
+	char what[48];
+	size_t n = 0;
+	cJSON *item;
+
+	while (s + n < ps->end && is_word(s[n]))
+		n++;
+	if (n == 4 && !memcmp(s, "true", 4)) {
+		item = new_item(ps, cJSON_True);
+	} else if (n == 5 && !memcmp(s, "false", 5)) {
+		item = new_item(ps, cJSON_False);
+	} else if (n == 4 && !memcmp(s, "null", 4)) {
+		item = new_item(ps, cJSON_NULL);
+	} else {
+		fail(ps, s, "expected a value, found %s",
+		     describe(ps, s, what, sizeof(what)));
+		return NULL;
+	}
+	if (item)
+		ps->p = s + n;
+	return item;
+}
+
+static cJSON *parse_value(struct parser *ps, int depth);
+
+static cJSON *parse_array(struct parser *ps, int depth)
+{
+	cJSON *arr, *item, *tail = NULL;
+	char what[48];
+
+	if (depth > DFS_JSON_MAX_DEPTH) {
+		fail(ps, ps->p, "nesting deeper than %d levels", DFS_JSON_MAX_DEPTH);
+		return NULL;
+	}
+	arr = new_item(ps, cJSON_Array);
+	if (!arr)
+		return NULL;
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == ']') {
+		ps->p++;
+		return arr;
+	}
+	for (;;) {
+		item = parse_value(ps, depth);
+		if (!item)
+			goto err;
+		link_child(arr, &tail, item);
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ']') {
+			ps->p++;
+			return arr;
+		}
+		if (ps->p >= ps->end || *ps->p != ',') {
+			fail(ps, ps->p, "expected ',' or ']' after array element, found %s",
+			     describe(ps, ps->p, what, sizeof(what)));
+			goto err;
+		}
+		ps->p++;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ']') {
+			fail(ps, ps->p, "expected a value after ',', found ']' (trailing commas are not allowed)");
+			goto err;
+		}
+	}
+err:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+static cJSON *parse_object(struct parser *ps, int depth)
+{
+	cJSON *obj, *item, *tail = NULL;
+	const char *keyat;
+	char what[80];
+	char *key;
+	size_t keylen, n = 0;
+	int ret;
+
+	if (depth > DFS_JSON_MAX_DEPTH) {
+		fail(ps, ps->p, "nesting deeper than %d levels", DFS_JSON_MAX_DEPTH);
+		return NULL;
+	}
+	obj = new_item(ps, cJSON_Object);
+	if (!obj)
+		return NULL;
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}') {
+		ps->p++;
+		return obj;
+	}
+	for (;;) {
+		if (ps->p >= ps->end || *ps->p != '"') {
+			if (n == 0)
+				fail(ps, ps->p, "expected a string key or '}', found %s",
+				     describe(ps, ps->p, what, sizeof(what)));
+			else if (ps->p < ps->end && *ps->p == '}')
+				fail(ps, ps->p, "expected a string key after ',', found '}' (trailing commas are not allowed)");
+			else
+				fail(ps, ps->p, "expected a string key after ',', found %s",
+				     describe(ps, ps->p, what, sizeof(what)));
+			goto err;
+		}
+		keyat = ps->p;
+		if (parse_string(ps, &key, &keylen) < 0)
+			goto err;
+		ret = key_seen(ps, depth, obj, n, key, keylen);
+		if (ret != 0) {
+			if (ret < 0)
+				fail_oom(ps);
+			else
+				fail(ps, keyat, "duplicate key '%s'",
+				     show_key(key, keylen, what, sizeof(what)));
+			cJSON_free(key);
+			goto err;
+		}
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != ':') {
+			fail(ps, ps->p, "expected ':' after object key, found %s",
+			     describe(ps, ps->p, what, sizeof(what)));
+			cJSON_free(key);
+			goto err;
+		}
+		ps->p++;
+		item = parse_value(ps, depth);
+		if (!item) {
+			cJSON_free(key);
+			goto err;
+		}
+		item->string = key;
+		link_child(obj, &tail, item);
+		n++;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == '}') {
+			ps->p++;
+			return obj;
+		}
+		if (ps->p >= ps->end || *ps->p != ',') {
+			fail(ps, ps->p, "expected ',' or '}' after object member, found %s",
+			     describe(ps, ps->p, what, sizeof(what)));
+			goto err;
+		}
+		ps->p++;
+		skip_ws(ps);
+	}
+err:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+/* DEPTH is the number of arrays and objects around the value. */
+static cJSON *parse_value(struct parser *ps, int depth)
+{
+	char what[48];
+
+	skip_ws(ps);
+	if (ps->p >= ps->end) {
+		fail(ps, ps->p, "expected a value, found end of input");
+		return NULL;
+	}
+	switch (*ps->p) {
+	case '{':
+		return parse_object(ps, depth + 1);
+	case '[':
+		return parse_array(ps, depth + 1);
+	case '"':
+		return parse_string_item(ps);
+	case '-':
+	case '0' ... '9':
+		return parse_number(ps);
+	case '.':
+	case '+':
+		fail(ps, ps->p, "expected a value, found '%c' (a number must start with a digit or '-')",
+		     *ps->p);
+		return NULL;
+	}
+	if (is_word(*ps->p))
+		return parse_word(ps);
+	fail(ps, ps->p, "expected a value, found %s",
+	     describe(ps, ps->p, what, sizeof(what)));
+	return NULL;
+}
+
+cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
+{
+	struct parser ps;
+	char what[48];
+	cJSON *item;
+	int i;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.text = text ? text : "";
+	ps.p = ps.text;
+	ps.end = ps.text + (text ? len : 0);
+	ps.err = errbuf;
+	ps.errlen = errlen;
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+
+	item = parse_value(&ps, 0);
+	if (item) {
+		skip_ws(&ps);
+		if (ps.p < ps.end) {
+			fail(&ps, ps.p, "expected end of input after the JSON value, found %s",
+			     describe(&ps, ps.p, what, sizeof(what)));
+			cJSON_Delete(item);
+			item = NULL;
+		}
+	}
+	for (i = 0; i <= DFS_JSON_MAX_DEPTH; i++)
+		free(ps.keys[i].slot);
+	return item;
+}
+
+/* ---- numbers ----------------------------------------------------------- */
+
+/* Is S exactly one JSON number literal? */
+static int is_number_literal(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (is_digit(*s))
+		while (is_digit(*s))
+			s++;
+	else
+		return 0;
+	if (*s == '.') {
+		s++;
+		if (!is_digit(*s))
+			return 0;
+		while (is_digit(*s))
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!is_digit(*s))
+			return 0;
+		while (is_digit(*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+int dfs_json_is_number(const cJSON *item)
+{
+	if (!item)
+		return 0;
+	if (cJSON_IsNumber(item))
+		return 1;
+	return cJSON_IsRaw(item) && item->valuestring &&
+	       is_number_literal(item->valuestring);
+}
+
+double dfs_json_number(const cJSON *item)
+{
+	if (!dfs_json_is_number(item))
+		return 0;
+	if (cJSON_IsNumber(item))
+		return item->valuedouble;
+	/* The literal is valid JSON, which strtod accepts in the C locale
+	 * (the only one dynfs runs in). */
+	return strtod(item->valuestring, NULL);
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+#define APPEND(out, s, n)					\
+	do {							\
+		int ret_ = dfs_buf_append((out), (s), (n));	\
+		if (ret_ < 0)					\
+			return ret_;				\
+	} while (0)
+#define APPEND_LIT(out, lit) APPEND(out, lit, sizeof(lit) - 1)
+
+/* What follows the backslash for bytes that need escaping; 'u' = \u00XX.
+ * Python's json.dumps(ensure_ascii=False) escapes exactly these. */
+static const char escape_as[256] = {
+	[0x00 ... 0x07] = 'u',
+	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
+	['\f'] = 'f', ['\r'] = 'r',
+	[0x0e ... 0x1f] = 'u',
+	['"'] = '"', ['\\'] = '\\',
+};
+
+static int render_string(const char *str, struct dfs_buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(str ? str : "");
+	const unsigned char *run = p;
+	char esc[6];
+
+	APPEND_LIT(out, "\"");
+	for (; *p; p++) {
+		char e = escape_as[*p];
+
+		if (!e)
+			continue;
+		if (p > run)
+			APPEND(out, run, (size_t)(p - run));
+		run = p + 1;
+		esc[0] = '\\';
+		esc[1] = e;
+		if (e != 'u') {
+			APPEND(out, esc, 2);
+			continue;
+		}
+		esc[2] = '0';
+		esc[3] = '0';
+		esc[4] = hex[*p >> 4];
+		esc[5] = hex[*p & 15];
+		APPEND(out, esc, 6);
+	}
+	if (p > run)
+		APPEND(out, run, (size_t)(p - run));
+	APPEND_LIT(out, "\"");
+	return 0;
+}
+
+static int render_double(double v, struct dfs_buf *out)
+{
+	char tmp[40];
+	int prec, n = 0;
+
+	/* JSON has no NaN or infinity; cJSON prints null for them too. */
+	if (!isfinite(v)) {
+		APPEND_LIT(out, "null");
+		return 0;
+	}
+	/* Integral and exact in a double: no exponent, no ".0".  (The cast is
+	 * defined in this range, and keeps libm out of the link.) */
+	if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
+	    v == (double)(long long)v) {
+		n = snprintf(tmp, sizeof(tmp), "%.0f", v);
+	} else {
+		for (prec = 1; prec <= 17; prec++) {
+			n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+	}
+	APPEND(out, tmp, (size_t)n);
+	return 0;
+}
+
+static int indent(struct dfs_buf *out, int level)
+{
+	static const char spaces[] = "                                "; /* 32 */
+	size_t n = (size_t)level * 2;
+
+	while (n > 0) {
+		size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+
+		APPEND(out, spaces, k);
+		n -= k;
+	}
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a;
+	const cJSON *y = *(const cJSON *const *)b;
+
+	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+static int render_pretty(const cJSON *item, struct dfs_buf *out, int level,
+			 int (*keep)(const char *key));
+
+static int render_scalar(const cJSON *item, struct dfs_buf *out)
+{
+	switch (item->type & 0xff) {
+	case cJSON_False:
+		APPEND_LIT(out, "false");
+		return 0;
+	case cJSON_True:
+		APPEND_LIT(out, "true");
+		return 0;
+	case cJSON_NULL:
+		APPEND_LIT(out, "null");
+		return 0;
+	case cJSON_Number:
+		return render_double(item->valuedouble, out);
+	case cJSON_String:
+		return render_string(item->valuestring, out);
+	case cJSON_Raw:
+		if (!item->valuestring)
+			return -EINVAL;
+		APPEND(out, item->valuestring, strlen(item->valuestring));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Members are sorted through an array of pointers so the tree stays const;
+ * most records fit the on-stack array. */
+#define SORT_STACK 64
+
+static int render_object_pretty(const cJSON *obj, struct dfs_buf *out,
+				int level, int (*keep)(const char *key))
+{
+	const cJSON *stackv[SORT_STACK];
+	const cJSON **v = stackv;
+	const cJSON *c;
+	size_t n = 0, i;
+	int sorted = 1, ret = 0;
+
+	for (c = obj->child; c; c = c->next)
+		if (!keep || keep(c->string ? c->string : ""))
+			n++;
+	if (n == 0) {
+		APPEND_LIT(out, "{}");
+		return 0;
+	}
+	if (n > SORT_STACK) {
+		v = malloc(n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
+	i = 0;
+	for (c = obj->child; c; c = c->next) {
+		if (keep && !keep(c->string ? c->string : ""))
+			continue;
+		v[i] = c;
+		if (i && sorted && cmp_key(&v[i - 1], &v[i]) > 0)
+			sorted = 0;
+		i++;
+	}
+	if (!sorted)
+		qsort(v, n, sizeof(*v), cmp_key);
+
+	ret = dfs_buf_append(out, "{", 1);
+	for (i = 0; i < n && ret == 0; i++) {
+		ret = dfs_buf_append(out, "\n", 1);
+		if (!ret)
+			ret = indent(out, level + 1);
+		if (!ret)
+			ret = render_string(v[i]->string, out);
+		if (!ret)
+			ret = dfs_buf_append(out, ": ", 2);
+		if (!ret)
+			ret = render_pretty(v[i], out, level + 1, NULL);
+		if (!ret && i + 1 < n)
+			ret = dfs_buf_append(out, ",", 1);
+	}
+	if (!ret)
+		ret = dfs_buf_append(out, "\n", 1);
+	if (!ret)
+		ret = indent(out, level);
+	if (!ret)
+		ret = dfs_buf_append(out, "}", 1);
+	if (v != stackv)
+		free(v);
+	return ret;
+}
+
+static int render_pretty(const cJSON *item, struct dfs_buf *out, int level,
+			 int (*keep)(const char *key))
+{
+	const cJSON *c;
+	int ret;
+
+	switch (item->type & 0xff) {
+	case cJSON_Object:
+		return render_object_pretty(item, out, level, keep);
+	case cJSON_Array:
+		if (!item->child) {
+			APPEND_LIT(out, "[]");
+			return 0;
+		}
+		APPEND_LIT(out, "[");
+		for (c = item->child; c; c = c->next) {
+			APPEND_LIT(out, "\n");
+			ret = indent(out, level + 1);
+			if (ret < 0)
+				return ret;
+			ret = render_pretty(c, out, level + 1, NULL);
+			if (ret < 0)
+				return ret;
+			if (c->next)
+				APPEND_LIT(out, ",");
+		}
+		APPEND_LIT(out, "\n");
+		ret = indent(out, level);
+		if (ret < 0)
+			return ret;
+		APPEND_LIT(out, "]");
+		return 0;
+	}
+	return render_scalar(item, out);
+}
+
+int dfs_json_render_pretty(const cJSON *item, struct dfs_buf *out)
+{
+	if (!item)
+		return -EINVAL;
+	return render_pretty(item, out, 0, NULL);
+}
+
+int dfs_json_render_pretty_filtered(const cJSON *obj,
+				    int (*keep)(const char *key),
+				    struct dfs_buf *out)
+{
+	if (!cJSON_IsObject(obj))
+		return -EINVAL;
+	return render_object_pretty(obj, out, 0, keep);
+}
+
+int dfs_json_render_compact(const cJSON *item, struct dfs_buf *out)
+{
+	const cJSON *c;
+	int ret;
+
+	if (!item)
+		return -EINVAL;
+	switch (item->type & 0xff) {
+	case cJSON_Object:
+	case cJSON_Array: {
+		int is_obj = (item->type & 0xff) == cJSON_Object;
+
+		APPEND(out, is_obj ? "{" : "[", 1);
+		for (c = item->child; c; c = c->next) {
+			if (is_obj) {
+				ret = render_string(c->string, out);
+				if (ret < 0)
+					return ret;
+				APPEND_LIT(out, ":");
+			}
+			ret = dfs_json_render_compact(c, out);
+			if (ret < 0)
+				return ret;
+			if (c->next)
+				APPEND_LIT(out, ",");
+		}
+		APPEND(out, is_obj ? "}" : "]", 1);
+		return 0;
+	}
+	}
+	return render_scalar(item, out);
+}

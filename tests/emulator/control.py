@@ -1,0 +1,195 @@
+"""Emulator settings (faults), request statistics and service-protection limits.
+
+Reference (ref = dataverse-protocol.md) 6 (service protection: 429 + Retry-After, codes
+0x80072322 / 0x80072326, budget headers) and 6.3 (transient 502/503/504).  The control
+surface itself (``/_emulator/...``) is served by dvemu.py using these objects.
+"""
+
+import collections
+import math
+import random
+import threading
+import time
+
+KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
+
+FAULT_KEYS = {
+    # key: (type, description)
+    "throttle": float,        # probability of a 429 0x80072322 with Retry-After = retry_after
+    "retry_after": int,       # seconds for the throttle fault
+    "server_error": float,    # probability of a 503/502/504 (rotating) gateway error
+    "drop": float,            # probability of closing the connection without a response
+    "latency_ms": float,      # sleep before handling each request
+    "record_cost_us": float,  # extra sleep per record returned (lists: n*cost, single GET: 1*cost)
+    "token_lifetime": int,    # expires_in of new access tokens
+    "seed": int,              # seed of the fault PRNG
+    "budget_requests": int,   # requests per principal per window (ref 6.1: 6000)
+    "budget_window": float,   # sliding window in seconds (ref 6.1: 300)
+    "max_concurrent": int,    # concurrent requests per principal (ref 6.1: 52)
+    "refresh_grace": float,   # seconds a rotated refresh token stays usable after first use
+}
+
+
+class Settings:
+    """Current fault/limit settings; ``base`` holds the command-line defaults."""
+
+    def __init__(self, **base):
+        self.lock = threading.Lock()
+        self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
+                     "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
+                     "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
+                     "refresh_grace": 30.0}
+        self.base.update(base)
+        self.values = dict(self.base)
+        self.rng = random.Random(self.values["seed"])
+        self.error_rotation = 0
+        self.listeners = []
+
+    def get(self, key):
+        return self.values[key]
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.values)
+
+    def merge(self, changes):
+        """Merge a JSON object; ``{"reset": true}`` first restores the defaults.  Reseeds the PRNG
+        so a given configuration always produces the same fault sequence."""
+        if not isinstance(changes, dict):
+            raise ValueError("body must be a JSON object")
+        unknown = [k for k in changes if k not in FAULT_KEYS and k != "reset"]
+        if unknown:
+            raise ValueError("unknown fault keys: %s" % ", ".join(sorted(unknown)))
+        parsed = {}
+        for k, v in changes.items():
+            if k == "reset":
+                continue
+            typ = FAULT_KEYS[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError("%s must be a number" % k)
+            if typ is float and k in ("throttle", "server_error", "drop") and not 0 <= v <= 1:
+                raise ValueError("%s must be a probability between 0 and 1" % k)
+            if v < 0:
+                raise ValueError("%s must not be negative" % k)
+            parsed[k] = typ(v)
+        with self.lock:
+            if changes.get("reset"):
+                self.values = dict(self.base)
+            self.values.update(parsed)
+            self.rng = random.Random(self.values["seed"])
+            self.error_rotation = 0
+        for fn in self.listeners:
+            fn()
+        return self.snapshot()
+
+    def draw_fault(self):
+        """Per-request fault decision: None, "drop", "server_error" or "throttle"."""
+        with self.lock:
+            for key in ("drop", "server_error", "throttle"):
+                p = self.values[key]
+                if p > 0 and self.rng.random() < p:
+                    if key == "server_error":
+                        status = (503, 502, 504)[self.error_rotation % 3]
+                        self.error_rotation += 1
+                        return key, status
+                    return key, None
+        return None, None
+
+
+class Stats:
+    """Request counters for ``GET /_emulator/stats``."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with getattr(self, "lock", threading.Lock()):
+            self.total = 0
+            self.by_kind = {k: 0 for k in KINDS}
+            self.by_status = collections.Counter()
+            self.by_org = {}
+
+    def record(self, org, kind, status):
+        status = str(status)
+        with self.lock:
+            self.total += 1
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            self.by_status[status] += 1
+            if org is not None:
+                o = self.by_org.setdefault(org, {"by_kind": {k: 0 for k in KINDS}, "by_status": collections.Counter()})
+                o["by_kind"][kind] = o["by_kind"].get(kind, 0) + 1
+                o["by_status"][status] += 1
+
+    def snapshot(self):
+        with self.lock:
+            return {"total": self.total, "by_kind": dict(self.by_kind), "by_status": dict(self.by_status),
+                    "by_org": {k: {"by_kind": dict(v["by_kind"]), "by_status": dict(v["by_status"])}
+                               for k, v in self.by_org.items()}}
+
+
+class Limiter:
+    """Per-principal service protection (ref 6.1): a sliding window of request timestamps, the
+    combined execution time in the window, and concurrent requests."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.windows = {}
+        self.exec_time = {}
+        self.inflight = collections.Counter()
+        settings.listeners.append(self.clear)
+
+    def clear(self):
+        with self.lock:
+            self.windows.clear()
+            self.exec_time.clear()
+
+    def enter(self, principal):
+        """Admit a request.  Returns None, or (retry_after, code, message) for a 429."""
+        s = self.settings
+        limit = int(s.get("budget_requests"))
+        window = float(s.get("budget_window"))
+        maxc = int(s.get("max_concurrent"))
+        now = time.monotonic()
+        with self.lock:
+            if self.inflight[principal] >= maxc:
+                return (1, "0x80072326", "Number of concurrent requests exceeded the limit of %d." % maxc)
+            q = self.windows.setdefault(principal, collections.deque())
+            while q and now - q[0] >= window:
+                q.popleft()
+            if len(q) >= limit:
+                retry = max(1, math.ceil(window - (now - q[0])))
+                return (retry, "0x80072322", "Number of requests exceeded the limit of %d over time window of "
+                                             "%d seconds." % (limit, window))
+            q.append(now)
+            self.inflight[principal] += 1
+        return None
+
+    def leave(self, principal, elapsed):
+        with self.lock:
+            self.inflight[principal] -= 1
+            if self.inflight[principal] <= 0:
+                del self.inflight[principal]
+            t = self.exec_time.setdefault(principal, collections.deque())
+            t.append((time.monotonic(), elapsed))
+
+    def headers(self, principal):
+        """x-ms-ratelimit-* budget headers (ref 6.2)."""
+        s = self.settings
+        limit = int(s.get("budget_requests"))
+        window = float(s.get("budget_window"))
+        now = time.monotonic()
+        with self.lock:
+            q = self.windows.get(principal, ())
+            used = sum(1 for t in q if now - t < window)
+            t = self.exec_time.get(principal)
+            spent = 0.0
+            if t:
+                while t and now - t[0][0] >= window:
+                    t.popleft()
+                spent = sum(e for _, e in t)
+        remaining = max(0, limit - used)
+        time_left = max(0.0, 1200.0 * (window / 300.0) - spent)
+        return [("x-ms-ratelimit-burst-remaining-xrm-requests", str(remaining)),
+                ("x-ms-ratelimit-time-remaining-xrm-requests", "{:,.2f}".format(time_left))]

@@ -1,0 +1,589 @@
+#!/usr/bin/python3
+"""dvemu - a local emulator of the Dataverse Web API and Entra ID for dynfs tests.
+
+Usage:
+  /usr/bin/python3 tests/emulator/dvemu.py --state-dir DIR [--port 0] [--tls]
+      [--orgs contoso,fabrikam] [--records accounts=2000,contacts=500] [--seed N]
+      [--latency-ms N] [--record-cost-us N] [--token-lifetime S] [-v]
+
+When ready it writes DIR/emulator.json and DIR/dynfs.ini (atomically), then prints exactly
+one line "ready <base url>" on stdout.  See README.md for the contract and the control
+surface (/_emulator/...).  Python standard library only.
+
+Wire behaviour follows /work/shared/docs/dataverse-protocol.md ("ref"); every module cites
+the sections it implements.
+"""
+
+import argparse
+import base64
+import http
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import batch  # noqa: E402,F401
+import control  # noqa: E402
+import entra  # noqa: E402
+import metadata  # noqa: E402
+import odata  # noqa: E402
+import sampledata  # noqa: E402
+import store  # noqa: E402
+import webapi  # noqa: E402
+
+DEFAULT_RECORDS = {"accounts": 50, "contacts": 100, "annotations": 20, "new_categories": 20}
+GENERATED_SETS = set(DEFAULT_RECORDS)
+API_RE = re.compile(r"^/([^/]+)/api/data/(v9\.[0-2])(?:/(.*))?$", re.S)
+TOKEN_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
+WELL_KNOWN_RE = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration/?$")
+
+VERBOSE = False
+
+
+def log(msg):
+    sys.stderr.write("dvemu: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ================================================================================================
+# Server
+
+
+class Emulator:
+    """Holds orgs, the directory and the control objects; shared by all handler threads."""
+
+    def __init__(self, args):
+        self.args = args
+        self.catalog = metadata.Catalog()
+        self.settings = control.Settings(latency_ms=float(args.latency_ms), record_cost_us=float(args.record_cost_us),
+                                         token_lifetime=int(args.token_lifetime), seed=int(args.seed))
+        self.stats = control.Stats()
+        self.limiter = control.Limiter(self.settings)
+        self.orgs = {}
+        for name in args.orgs:
+            org = store.Org(name, args.seed, self.catalog)
+            sampledata.Generator(org, args.seed).populate(args.records)
+            self.orgs[name] = org
+        self.directory = None
+        self.base_url = None
+        self.ca_file = None
+
+    def bind_urls(self, base_url):
+        self.base_url = base_url
+        for org in self.orgs.values():
+            org.url = "%s/%s" % (base_url, org.name)
+            org.api_root = org.url + "/api/data/v9.2/"
+        self.directory = entra.Directory(self.orgs, self.settings)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, emu, ssl_context=None):
+        self.emu = emu
+        self.ssl_context = ssl_context
+        super().__init__(addr, handler)
+
+    def handle_error(self, request, client_address):
+        if VERBOSE:
+            super().handle_error(request, client_address)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dvemu/1.0"
+    sys_version = ""
+    timeout = 300
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        ctx = self.server.ssl_context
+        if ctx is not None:
+            # TLS handshake in the handler thread so a slow client never blocks accept()
+            self.request.settimeout(30)
+            self.request = ctx.wrap_socket(self.request, server_side=True)
+        super().setup()
+
+    def log_message(self, fmt, *args):
+        if VERBOSE:
+            log("%s %s" % (self.address_string(), fmt % args))
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:
+                        trailer = self.rfile.readline(65537)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _send(self, status, headers, body=b""):
+        self.send_response(status, http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_
+                           else "")
+        has_len = False
+        for k, v in headers:
+            if k.lower() == "content-length":
+                has_len = True
+            self.send_header(k, v)
+        if status not in (204, 304) and not has_len:
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if body and self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _json(self, status, obj, extra=None):
+        self._send(status, [("Content-Type", "application/json; charset=utf-8")] + (extra or []),
+                   json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+
+    def _drop(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def _dispatch(self):
+        emu = self.server.emu
+        split = urllib.parse.urlsplit(self.path)
+        path, query = split.path, split.query
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self._send(400, [("Content-Type", "text/plain")], b"Bad Request")
+            return
+        if path.startswith("/_emulator/") or path == "/_emulator":
+            return self._control(emu, path, query, body)
+        m = TOKEN_RE.match(path)
+        if m:
+            return self._token(emu, urllib.parse.unquote(m.group(1)), body)
+        m = WELL_KNOWN_RE.match(path)
+        if m:
+            return self._well_known(emu, m.group(1))
+        m = API_RE.match(path)
+        if m and m.group(1) in emu.orgs:
+            return self._webapi(emu, emu.orgs[m.group(1)], m.group(2), urllib.parse.unquote(m.group(3) or ""),
+                                query, body)
+        self._send(404, [("Content-Type", "text/html")], b"<html><body><h1>404 - Not Found</h1></body></html>")
+
+    # -- faults ------------------------------------------------------------------------------
+    def _faults(self, emu, org_name, kind, entra_style=False):
+        """Apply probabilistic faults and latency.  Returns True if the request was consumed."""
+        fault, status = emu.settings.draw_fault()
+        if fault == "drop":
+            emu.stats.record(org_name, kind, "dropped")
+            self._drop()
+            return True
+        if fault is None:
+            return False
+        self._latency(emu)
+        if fault == "server_error":
+            emu.stats.record(org_name, kind, status)
+            bodies = {
+                503: (b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">"
+                      b"\r\n<HTML><HEAD><TITLE>Service Unavailable</TITLE>\r\n<META HTTP-EQUIV=\"Content-Type\" "
+                      b"Content-Type=\"text/html; charset=us-ascii\"></HEAD>\r\n<BODY><h2>Service Unavailable</h2>"
+                      b"\r\n<hr><p>HTTP Error 503. The service is unavailable.</p>\r\n</BODY></HTML>\r\n", "text/html"),
+                502: (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+                      b"Gateway</h1></center>\r\n</body>\r\n</html>\r\n", "text/html"),
+                504: (b"The gateway did not receive a response from the object in time.", "text/plain"),
+            }
+            b, ct = bodies[status]
+            self._send(status, [("Content-Type", ct), ("x-ms-service-request-id", str(uuid.uuid4()))], b)
+            return True
+        if fault == "throttle":
+            ra = str(int(emu.settings.get("retry_after")))
+            emu.stats.record(org_name, kind, 429)
+            if entra_style:
+                e = entra.EntraError(50196, "temporarily_unavailable",
+                                     "The server terminated an operation because it encountered a client request "
+                                     "loop. Please contact your app vendor.", status=429)
+                self._json(429, entra.error_body(e), [("Retry-After", ra), ("Cache-Control", "no-store, no-cache")])
+            else:
+                limit = int(emu.settings.get("budget_requests"))
+                window = int(emu.settings.get("budget_window"))
+                body = {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit of %d over "
+                                                                     "time window of %d seconds." % (limit, window)}}
+                self._send(429, self._common() + [("Content-Type", webapi.JSON_CT), ("Retry-After", ra)],
+                           odata.dumps(body))
+            return True
+        return False
+
+    def _latency(self, emu):
+        """--latency-ms / faults.latency_ms: a sleep in this handler thread only."""
+        lat = float(emu.settings.get("latency_ms") or 0)
+        if lat > 0:
+            time.sleep(lat / 1000.0)
+
+    # -- token endpoint (ref 10) -------------------------------------------------------------
+    def _token(self, emu, tenant, body):
+        org_name = None
+        d = emu.directory.by_tenant.get(tenant)
+        if d is not None:
+            org_name = d.name
+        if self._faults(emu, org_name, "token", entra_style=True):
+            return
+        self._latency(emu)
+        if self.command != "POST":
+            emu.stats.record(org_name, "token", 405)
+            self._send(405, [("Content-Type", "text/plain"), ("Allow", "POST")], b"Method Not Allowed")
+            return
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+        basic = None
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                raw = base64.b64decode(auth[6:].strip()).decode("utf-8")
+                cid, _, sec = raw.partition(":")
+                basic = (urllib.parse.unquote_plus(cid), urllib.parse.unquote_plus(sec))
+            except (ValueError, UnicodeDecodeError):
+                basic = None
+        status, headers, obj = emu.directory.token(tenant, form, basic)
+        emu.stats.record(org_name, "token", status)
+        self._send(status, headers, json.dumps(obj).encode("utf-8"))
+
+    def _well_known(self, emu, tenant):
+        org = emu.directory.by_tenant.get(tenant)
+        tid = org.tenant_id if org else tenant
+        base = emu.base_url
+        self._json(200, {
+            "token_endpoint": "%s/%s/oauth2/v2.0/token" % (base, tid),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "issuer": "%s/%s/v2.0" % (base, tid),
+            "authorization_endpoint": "%s/%s/oauth2/v2.0/authorize" % (base, tid),
+            "device_authorization_endpoint": "%s/%s/oauth2/v2.0/devicecode" % (base, tid),
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "grant_types_supported": sorted(entra.GRANTS),
+            "tenant_region_scope": "EU",
+        })
+
+    # -- Web API (ref 1-9) ------------------------------------------------------------------
+    def _common(self):
+        return [("OData-Version", "4.0"), ("REQ_ID", str(uuid.uuid4())),
+                ("x-ms-service-request-id", str(uuid.uuid4())), ("Cache-Control", "no-cache"),
+                ("Access-Control-Expose-Headers", "Preference-Applied,OData-EntityId,Location,ETag,OData-Version,"
+                                                  "Content-Encoding,Transfer-Encoding,Content-Length,Retry-After"),
+                ("Set-Cookie", "ARRAffinity=%s; path=/; secure; HttpOnly" % ("0" * 8 + "dvemu" + "0" * 51))]
+
+    def _webapi(self, emu, org, version, rest, query, body):
+        kind = webapi.classify(self.command, rest)
+        hdrs = {k.lower(): v for k, v in self.headers.items()}
+        if "prefer" in hdrs:
+            hdrs["prefer"] = ", ".join(self.headers.get_all("Prefer"))
+        if kind == "update" and self.command == "PATCH" and "if-match" not in hdrs:
+            kind = "upsert"
+        if self._faults(emu, org.name, kind):
+            return
+        auth = self.headers.get("Authorization", "")
+        claims = None
+        if auth[:7].lower() == "bearer ":
+            try:
+                claims = emu.directory.verify(auth[7:].strip(), org)
+            except ValueError:
+                claims = None
+        if claims is None:
+            # ref 10.7: challenge naming the authority and the resource; empty body
+            challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
+                emu.base_url, org.tenant_id, org.url)
+            emu.stats.record(org.name, kind, 401)
+            self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
+            return
+        principal = claims.get("oid")
+        denied = emu.limiter.enter(principal)
+        if denied is not None:
+            retry, code, msg = denied
+            emu.stats.record(org.name, kind, 429)
+            self._send(429, self._common() + [("Content-Type", webapi.JSON_CT), ("Retry-After", str(retry))],
+                       odata.dumps({"error": {"code": code, "message": msg}}))
+            return
+        start = time.monotonic()
+        try:
+            self._latency(emu)  # inside the concurrency window, like slow server work
+            api = "%s/api/data/%s/" % (org.url, version)
+            full = "%s%s%s" % (emu.base_url, self.path.split("?", 1)[0], ("?" + query) if query else "")
+            call = webapi.Call(org, self.command, rest, query, hdrs, body, api, principal=claims,
+                               settings=emu.settings, full_url=full)
+            try:
+                resp = webapi.handle(call)
+            except Exception as e:  # pragma: no cover - emulator bug; keep serving
+                if VERBOSE:
+                    import traceback
+                    traceback.print_exc()
+                resp = webapi.error_response(odata.ODataError(500, "0x80040216", "An unexpected error occurred: %s"
+                                                              % e))
+            if call.kind == "update" and self.command == "PATCH" and "if-match" not in hdrs:
+                call.kind = "upsert"
+        finally:
+            emu.limiter.leave(principal, time.monotonic() - start)
+        headers = self._common() + resp.headers + emu.limiter.headers(principal)
+        emu.stats.record(org.name, call.kind or kind, resp.status)
+        self._send(resp.status, headers, resp.body)
+
+    # -- control surface --------------------------------------------------------------------
+    def _control(self, emu, path, query, body):
+        parts = [p for p in path.split("/") if p][1:]
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return self._json(400, {"error": "body is not JSON"})
+        m = self.command
+        if parts == ["stats"] and m == "GET":
+            return self._json(200, emu.stats.snapshot())
+        if parts == ["stats", "reset"] and m == "POST":
+            emu.stats.reset()
+            return self._json(200, emu.stats.snapshot())
+        if parts == ["faults"]:
+            if m == "GET":
+                return self._json(200, emu.settings.snapshot())
+            if m == "POST":
+                try:
+                    return self._json(200, emu.settings.merge(data))
+                except ValueError as e:
+                    return self._json(400, {"error": str(e)})
+        if parts == ["info"] and m == "GET":
+            return self._json(200, emulator_json(emu))
+        if parts == ["orgs"] and m == "GET":
+            return self._json(200, sorted(emu.orgs))
+        if len(parts) >= 3 and parts[0] == "orgs" and parts[1] in emu.orgs:
+            org = emu.orgs[parts[1]]
+            action = parts[2]
+            if m == "POST" and len(parts) == 3:
+                if action == "secret-expired":
+                    org.secret_expired = bool(data.get("expired", True))
+                    return self._json(200, {"org": org.name, "secret_expired": org.secret_expired})
+                if action == "revoke-refresh-tokens":
+                    emu.directory.revoke_refresh_tokens(org)
+                    return self._json(200, {"org": org.name, "revoked": True})
+                if action == "issue-refresh-token":
+                    emu.directory.reissue_initial_refresh_token(org)
+                    return self._json(200, {"org": org.name, "refresh_token": org.refresh_token})
+                if action == "expire-change-tracking":
+                    with org.lock:
+                        org.min_track_version = org.version + 1
+                    return self._json(200, {"org": org.name, "min_version": org.min_track_version})
+            ent = emu.catalog.by_set.get(action)
+            if ent is not None and m == "GET" and len(parts) in (3, 4):
+                call = webapi.Call(org, "GET", action, "", {}, b"", org.api_root, settings=None)
+                if len(parts) == 4:
+                    rec = org.get(ent.logical, parts[3].lower())
+                    if rec is None:
+                        return self._json(404, {"error": "not found"})
+                    out = {"@odata.context": webapi.context_for(call, ent, None, "/$entity")}
+                    out.update(webapi.render(call, ent, rec))
+                    return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
+                rows = sorted(org.snapshot(ent.logical), key=lambda r: odata.guid_sort_key(r[ent.pk]))
+                out = {"@odata.context": webapi.context_for(call, ent, None),
+                       "value": [webapi.render(call, ent, r) for r in rows]}
+                return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
+        return self._json(404, {"error": "unknown control endpoint %s %s" % (m, path)})
+
+
+# ================================================================================================
+# Start-up: TLS material, emulator.json, dynfs.ini
+
+
+def make_tls(state_dir):
+    """Test CA + server certificate (SAN IP:127.0.0.1, DNS:localhost) via the openssl CLI."""
+    ca_key, ca_pem = os.path.join(state_dir, "ca.key"), os.path.join(state_dir, "ca.pem")
+    key, csr, crt = (os.path.join(state_dir, n) for n in ("server.key", "server.csr", "server.pem"))
+    ext = os.path.join(state_dir, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: E731
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_pem, "-days", "3650",
+        "-subj", "/CN=dvemu test CA/O=dynfs", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("openssl", "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost/O=dynfs")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", crt, "-days", "825", "-sha256", "-extfile", ext)
+    for p in (ca_key, key):
+        os.chmod(p, 0o600)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    return ctx, ca_pem
+
+
+def atomic_write(path, text, mode=0o644):
+    d = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def emulator_json(emu):
+    st = emu.args.state_dir
+    host = emu.base_url.split("://", 1)[1]
+    orgs = {}
+    for org in emu.orgs.values():
+        orgs[org.name] = {
+            "url": org.url,
+            "api_url": org.api_root,
+            "tenant_id": org.tenant_id,
+            "token_url": "%s/%s/oauth2/v2.0/token" % (emu.base_url, org.tenant_id),
+            "authority_host": host,
+            "authority": "%s/%s" % (emu.base_url, org.tenant_id),
+            "client_id": org.client_id,
+            "client_secret": org.client_secret,
+            "client_secret_file": os.path.join(st, "%s.secret" % org.name),
+            "public_client_id": org.public_client_id,
+            "unconsented_client_id": org.unconsented_client_id,
+            "unconsented_client_secret": org.unconsented_client_secret,
+            "refresh_token": org.refresh_token,
+            "username": org.username,
+            "password": org.password,
+            "organization_id": org.organization_id,
+            "user_id": org.admin_user_id,
+            "app_user_id": org.app_user_id,
+            "businessunit_id": org.businessunit_id,
+        }
+    return {"base_url": emu.base_url, "ca_file": emu.ca_file, "pid": os.getpid(), "orgs": orgs}
+
+
+def dynfs_ini(emu):
+    st = emu.args.state_dir
+    out = ["[global]", "cache_ttl = 60", ""]
+    for org in emu.orgs.values():
+        out += ["[%s]" % org.name, "url = %s" % org.url, "tenant_id = %s" % org.tenant_id,
+                "client_id = %s" % org.client_id,
+                "client_secret_file = %s" % os.path.join(st, "%s.secret" % org.name),
+                "auth = client_credentials",
+                "token_url = %s/%s/oauth2/v2.0/token" % (emu.base_url, org.tenant_id)]
+        if emu.ca_file:
+            out.append("ca_file = %s" % emu.ca_file)
+        out.append("")
+    return "\n".join(out)
+
+
+def parse_records(spec):
+    counts = dict(DEFAULT_RECORDS)
+    if not spec:
+        return counts
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, n = item.partition("=")
+        if not sep or not n.strip().isdigit():
+            raise argparse.ArgumentTypeError("bad --records item '%s' (want set=N)" % item)
+        name = name.strip()
+        if name not in GENERATED_SETS:
+            raise argparse.ArgumentTypeError("--records: unknown entity set '%s' (known: %s)"
+                                             % (name, ", ".join(sorted(GENERATED_SETS))))
+        counts[name] = int(n)
+    return counts
+
+
+def parse_orgs(spec):
+    names = [x.strip() for x in spec.split(",") if x.strip()]
+    for n in names:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", n):
+            raise argparse.ArgumentTypeError("bad org name '%s' (lower-case letters, digits, '-')" % n)
+    if not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError("--orgs needs distinct names")
+    return names
+
+
+def main(argv=None):
+    global VERBOSE
+    ap = argparse.ArgumentParser(prog="dvemu.py", description="Dataverse Web API + Entra ID emulator")
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--orgs", type=parse_orgs, default=["contoso"])
+    ap.add_argument("--records", type=parse_records, default=dict(DEFAULT_RECORDS))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--record-cost-us", type=float, default=0)
+    ap.add_argument("--token-lifetime", type=int, default=3599)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    VERBOSE = args.verbose
+    args.state_dir = os.path.abspath(args.state_dir)
+    os.makedirs(args.state_dir, exist_ok=True)
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t0 = time.monotonic()
+    emu = Emulator(args)
+    ssl_ctx = None
+    if args.tls:
+        ssl_ctx, emu.ca_file = make_tls(args.state_dir)
+    server = Server(("127.0.0.1", args.port), Handler, emu, ssl_ctx)
+    port = server.server_address[1]
+    emu.bind_urls("%s://127.0.0.1:%d" % ("https" if args.tls else "http", port))
+    for org in emu.orgs.values():
+        atomic_write(os.path.join(args.state_dir, "%s.secret" % org.name), org.client_secret + "\n", 0o600)
+    atomic_write(os.path.join(args.state_dir, "emulator.json"), json.dumps(emulator_json(emu), indent=2) + "\n",
+                 0o600)
+    atomic_write(os.path.join(args.state_dir, "dynfs.ini"), dynfs_ini(emu), 0o600)
+    th = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    th.start()
+    if VERBOSE:
+        log("started in %.2fs: %s orgs=%s records=%s" % (time.monotonic() - t0, emu.base_url,
+                                                          ",".join(args.orgs), args.records))
+    sys.stdout.write("ready %s\n" % emu.base_url)
+    sys.stdout.flush()
+    while not stop.is_set():
+        stop.wait(0.2)
+    server.shutdown()
+    server.server_close()
+    if VERBOSE:
+        log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Create / update / upsert / delete / bind / validation (reference §3, §4, §5.3)."""
+
+import re
+import time
+import uuid
+
+import pytest
+
+from lib.emu import GUID_RE, assert_odata_error
+
+DUP_MSG = "A record with matching key values already exists."
+ROWVER_MSG = "The version of the existing record doesn't match the RowVersion property provided."
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+def get(api, aid, select=None):
+    return api.get("accounts(%s)%s" % (aid, "?$select=" + select if select else ""))
+
+
+def make_account(api, **fields):
+    body = {"name": "Test %s" % uuid.uuid4().hex[:8]}
+    body.update(fields)
+    r = api.create("accounts", body)
+    assert r.status == 204, r
+    return r.entity_id
+
+
+@pytest.fixture(scope="module")
+def contact_ids(emu):
+    return [c["contactid"] for c in emu.records("contoso", "contacts")]
+
+
+# ---------------------------------------------------------------- create
+
+
+def test_create_204_entityid(api):
+    r = api.create("accounts", {"name": "Created One", "revenue": 5000000, "creditonhold": False,
+                                "accountcategorycode": 1})
+    assert r.status == 204, r
+    assert r.raw == b""
+    eid = r.headers.get("OData-EntityId")
+    m = re.match(re.escape(api.api_url) + r"accounts\(([0-9a-f-]{36})\)$", eid or "")
+    assert m, eid
+    assert GUID_RE.match(m.group(1))
+    assert r.headers.get("OData-Version") == "4.0"
+    g = get(api, m.group(1))
+    assert g.status == 200, g
+    b = g.body
+    assert b["name"] == "Created One" and b["accountcategorycode"] == 1 and b["creditonhold"] is False
+    assert float(b["revenue"]) == 5000000
+    assert b["statecode"] == 0
+    for k in ("createdon", "modifiedon", "_createdby_value", "_ownerid_value", "versionnumber"):
+        assert b[k] is not None, k
+
+
+def test_create_money_written_reads_back_4_decimals(api):
+    aid = make_account(api, revenue=12345.5)
+    r = get(api, aid, "revenue")
+    assert re.search(r'"revenue": ?12345\.5000[,}\s]', r.raw.decode()), r.raw
+
+
+def test_create_return_representation(api):
+    r = api.create("accounts", {"name": "Rep One"}, representation=True)
+    assert r.status == 201, r
+    assert r.headers.get("Preference-Applied") == "return=representation"
+    b = r.body
+    assert b["name"] == "Rep One" and GUID_RE.match(b["accountid"])
+    assert b["@odata.etag"] == 'W/"%d"' % b["versionnumber"]
+    assert r.headers.get("ETag") == b["@odata.etag"]
+    assert "$entity" in b["@odata.context"]
+    assert "OData-EntityId" not in r.headers
+
+
+def test_create_return_representation_with_select(api):
+    r = api.request("POST", "accounts?$select=name,accountnumber", {"name": "Rep Sel", "accountnumber": "A-1"},
+                    {"Prefer": "return=representation"})
+    assert r.status == 201, r
+    keys = {k for k in r.body if not k.startswith("@")}
+    assert keys == {"name", "accountnumber", "accountid"}, keys
+
+
+def test_create_client_supplied_key_and_duplicate(api):
+    aid = new_id()
+    r = api.create("accounts", {"accountid": aid, "name": "Own Key"})
+    assert r.status == 204, r
+    assert r.entity_id == aid
+    assert get(api, aid).body["name"] == "Own Key"
+    r = api.create("accounts", {"accountid": aid, "name": "Dup Key"})
+    assert_odata_error(r, 412, code="0x80040237", message=DUP_MSG)
+    assert get(api, aid).body["name"] == "Own Key"
+
+
+def test_create_contact_fullname_computed(api):
+    r = api.create("contacts", {"firstname": "Ada", "lastname": "Lovelace"}, representation=True)
+    assert r.status == 201, r
+    assert r.body["fullname"] == "Ada Lovelace"
+
+
+# ---------------------------------------------------------------- upsert table (§3.3)
+
+UPSERT_CASES = [
+    # (id, headers, exists, expected status, expect_change, expect_created)
+    ("none-exists", {}, True, 204, True, False),
+    ("none-absent", {}, False, 204, True, True),
+    ("inm-null-exists", {"If-None-Match": "null"}, True, 204, True, False),
+    ("inm-null-absent", {"If-None-Match": "null"}, False, 204, True, True),
+    ("im-star-exists", {"If-Match": "*"}, True, 204, True, False),
+    ("im-star-absent", {"If-Match": "*"}, False, 404, False, False),
+    ("inm-star-exists", {"If-None-Match": "*"}, True, 412, False, False),
+    ("inm-star-absent", {"If-None-Match": "*"}, False, 204, True, True),
+    ("im-etag-match", {"If-Match": "CURRENT"}, True, 204, True, False),
+    ("im-etag-stale", {"If-Match": 'W/"1"'}, True, 412, False, False),
+    ("im-etag-absent", {"If-Match": 'W/"1"'}, False, 404, False, False),
+]
+
+
+@pytest.mark.parametrize("rep", [False, True], ids=["plain", "representation"])
+@pytest.mark.parametrize("case", UPSERT_CASES, ids=[c[0] for c in UPSERT_CASES])
+def test_upsert_table(api, case, rep):
+    _, headers, exists, status, changes, created = case
+    aid = new_id()
+    if exists:
+        r = api.create("accounts", {"accountid": aid, "name": "Before"})
+        assert r.status == 204, r
+        before = get(api, aid).body
+    headers = dict(headers)
+    if headers.get("If-Match") == "CURRENT":
+        headers["If-Match"] = before["@odata.etag"]
+    r = api.patch("accounts(%s)" % aid, {"name": "After"}, headers=headers, representation=rep)
+    if rep and status == 204:
+        status = 201 if created else 200
+    if status == 404:
+        assert_odata_error(r, 404, code="0x80040217", message="account With Id = %s Does Not Exist" % aid)
+    elif status == 412:
+        if "If-None-Match" in headers:
+            assert_odata_error(r, 412, code="0x80040237", message=DUP_MSG)
+        else:
+            assert_odata_error(r, 412, code="0x80060882", message=ROWVER_MSG)
+    else:
+        assert r.status == status, r
+        if status == 204:
+            assert r.raw == b""
+            assert r.headers.get("OData-EntityId") == api.api_url + "accounts(%s)" % aid, r.headers
+        else:
+            assert r.body["name"] == "After" and r.body["accountid"] == aid
+            assert r.headers.get("ETag") == r.body["@odata.etag"]
+            assert r.headers.get("Preference-Applied") == "return=representation"
+    after = get(api, aid)
+    if changes:
+        assert after.status == 200 and after.body["name"] == "After"
+        if exists:
+            assert after.body["versionnumber"] > before["versionnumber"]
+    elif exists:
+        assert after.body["name"] == "Before" and after.body["versionnumber"] == before["versionnumber"]
+    else:
+        assert after.status == 404, "record must not have been created"
+
+
+def test_update_returns_entity_id_and_changes_version(api):
+    aid = make_account(api)
+    b1 = get(api, aid).body
+    time.sleep(1.1)
+    r = api.patch("accounts(%s)" % aid, {"telephone1": "555-0100"}, headers={"If-Match": "*"})
+    assert r.status == 204, r
+    b2 = get(api, aid).body
+    assert b2["telephone1"] == "555-0100"
+    assert b2["versionnumber"] > b1["versionnumber"]
+    assert b2["@odata.etag"] != b1["@odata.etag"]
+    assert b2["modifiedon"] > b1["modifiedon"]
+    assert b2["createdon"] == b1["createdon"]
+    assert b2["name"] == b1["name"]
+
+
+def test_patch_upsert_create_sets_system_columns(api):
+    aid = new_id()
+    r = api.patch("accounts(%s)" % aid, {"name": "Upserted"}, representation=True)
+    assert r.status == 201, r
+    for k in ("createdon", "modifiedon", "versionnumber", "_ownerid_value"):
+        assert r.body[k] is not None, k
+
+
+# ---------------------------------------------------------------- delete
+
+
+def test_delete(api):
+    aid = make_account(api)
+    r = api.delete("accounts(%s)" % aid)
+    assert r.status == 204, r
+    assert get(api, aid).status == 404
+    r = api.delete("accounts(%s)" % aid)
+    assert_odata_error(r, 404, code="0x80040217", message="account With Id = %s Does Not Exist" % aid)
+
+
+def test_delete_if_match_stale_412(api):
+    aid = make_account(api)
+    r = api.delete("accounts(%s)" % aid, headers={"If-Match": 'W/"1"'})
+    assert_odata_error(r, 412, code="0x80060882", message=ROWVER_MSG)
+    assert get(api, aid).status == 200
+    etag = get(api, aid).body["@odata.etag"]
+    assert api.delete("accounts(%s)" % aid, headers={"If-Match": etag}).status == 204
+
+
+def test_delete_collection_405(api):
+    r = api.delete("accounts")
+    assert r.status in (405, 400), r
+
+
+# ---------------------------------------------------------------- validation
+
+
+def test_unknown_property_400(api):
+    r = api.create("accounts", {"name": "x", "nosuchcolumn": 1})
+    assert_odata_error(r, 400, contains="Invalid property 'nosuchcolumn' was found in entity "
+                                        "'Microsoft.Dynamics.CRM.account'")
+    aid = make_account(api)
+    r = api.patch("accounts(%s)" % aid, {"nosuchcolumn": 1})
+    assert_odata_error(r, 400, contains="nosuchcolumn")
+
+
+@pytest.mark.parametrize("column,value", [("createdon", "2020-01-01T00:00:00Z"), ("versionnumber", 5),
+                                          ("modifiedon", "2020-01-01T00:00:00Z"),
+                                          ("_parentaccountid_value", "00000000-0000-0000-0000-000000000001")])
+@pytest.mark.parametrize("op", ["create", "update"])
+def test_read_only_column_400(api, column, value, op):
+    if op == "create":
+        r = api.create("accounts", {"name": "ro", column: value})
+    else:
+        aid = make_account(api)
+        before = get(api, aid).body
+        r = api.patch("accounts(%s)" % aid, {column: value})
+    assert r.status == 400, r
+    assert r.error is not None
+    if op == "update":
+        after = get(api, aid).body
+        assert after["versionnumber"] == before["versionnumber"]
+
+
+def test_primary_key_not_updatable(api):
+    aid = make_account(api)
+    r = api.patch("accounts(%s)" % aid, {"accountid": new_id()})
+    assert r.status == 400, r
+
+
+def test_string_too_long_400(api):
+    r = api.create("accounts", {"name": "x" * 161})
+    assert_odata_error(r, 400, contains=["exceeded the maximum allowed length",
+                                         "The length of the 'name' attribute of the 'account' entity "
+                                         "exceeded the maximum allowed length of '160'"])
+    r = api.create("accounts", {"name": "y" * 160})
+    assert r.status == 204, r
+    aid = r.entity_id
+    r = api.patch("accounts(%s)" % aid, {"telephone1": "1" * 51})
+    assert_odata_error(r, 400, contains="exceeded the maximum allowed length of '50'")
+
+
+def test_wrong_type_400(api):
+    r = api.create("accounts", {"name": "t", "numberofemployees": "many"})
+    assert r.status == 400, r
+
+
+def test_invalid_json_400(api):
+    r = api.request("POST", "accounts", b"{not json", {"Content-Type": "application/json"})
+    assert r.status == 400, r
+
+
+# ---------------------------------------------------------------- binds
+
+
+@pytest.mark.parametrize("form", ["/contacts(%s)", "contacts(%s)", "ABS"])
+def test_bind_lookup_forms(api, contact_ids, form):
+    cid = contact_ids[0]
+    ref = (api.api_url + "contacts(%s)" % cid) if form == "ABS" else form % cid
+    r = api.create("accounts", {"name": "Bound", "primarycontactid@odata.bind": ref})
+    assert r.status == 204, r
+    assert get(api, r.entity_id).body["_primarycontactid_value"] == cid
+
+
+def test_bind_then_clear_with_null(api, contact_ids):
+    aid = make_account(api, **{"primarycontactid@odata.bind": "/contacts(%s)" % contact_ids[1]})
+    assert get(api, aid).body["_primarycontactid_value"] == contact_ids[1]
+    r = api.patch("accounts(%s)" % aid, {"primarycontactid@odata.bind": None})
+    assert r.status == 204, r
+    assert get(api, aid).body["_primarycontactid_value"] is None
+
+
+def test_clear_lookup_with_delete_ref(api, contact_ids):
+    aid = make_account(api, **{"primarycontactid@odata.bind": "/contacts(%s)" % contact_ids[2]})
+    r = api.delete("accounts(%s)/primarycontactid/$ref" % aid)
+    assert r.status == 204, r
+    assert get(api, aid).body["_primarycontactid_value"] is None
+
+
+def test_polymorphic_bind_on_contact(api, emu, contact_ids):
+    acc = emu.records("contoso", "accounts")[0]["accountid"]
+    r = api.create("contacts", {"lastname": "Poly", "parentcustomerid_account@odata.bind": "/accounts(%s)" % acc})
+    assert r.status == 204, r
+    cid = r.entity_id
+    assert api.get("contacts(%s)" % cid).body["_parentcustomerid_value"] == acc
+    r = api.patch("contacts(%s)" % cid, {"parentcustomerid_contact@odata.bind": "/contacts(%s)" % contact_ids[0]})
+    assert r.status == 204, r
+    assert api.get("contacts(%s)" % cid).body["_parentcustomerid_value"] == contact_ids[0]
+
+
+def test_polymorphic_base_name_rejected(api, emu):
+    acc = emu.records("contoso", "accounts")[0]["accountid"]
+    r = api.create("contacts", {"lastname": "Poly", "parentcustomerid@odata.bind": "/accounts(%s)" % acc})
+    assert_odata_error(r, 400, code="0x80048d19", contains="An undeclared property 'parentcustomerid'")
+
+
+def test_unknown_nav_property_400(api, contact_ids):
+    r = api.create("accounts", {"name": "x", "nosuchnav@odata.bind": "/contacts(%s)" % contact_ids[0]})
+    assert_odata_error(r, 400, code="0x80048d19")
+
+
+def test_bind_to_missing_record_fails(api):
+    r = api.create("accounts", {"name": "x", "primarycontactid@odata.bind": "/contacts(%s)" % new_id()})
+    assert r.status in (400, 404), r
+    assert r.error is not None
+
+
+def test_bind_wrong_target_set_fails(api, emu):
+    acc = emu.records("contoso", "accounts")[0]["accountid"]
+    r = api.create("accounts", {"name": "x", "primarycontactid@odata.bind": "/accounts(%s)" % acc})
+    assert r.status == 400, r

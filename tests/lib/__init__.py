@@ -1,0 +1,1 @@
+"""Shared test helpers for dynfs (see emu.py for the Dataverse emulator harness)."""

@@ -1,0 +1,202 @@
+"""Start-up: --help, --version, and configuration / connection errors.
+
+Every error case runs `dynfs -f -c CONFIG MNT` with a 30 s limit and must end in a
+controlled failure: non-zero exit (not a signal), nothing mounted, a clear message on
+stderr, and no secret anywhere in the output.
+"""
+
+import os
+import re
+import socket
+import uuid
+
+import pytest
+
+from lib.mount import Ini, line_of, run_dynfs
+
+
+@pytest.fixture
+def mnt_dir(tmp_path):
+    d = str(tmp_path / "mnt")
+    os.mkdir(d)
+    return d
+
+
+@pytest.fixture
+def secrets(emu):
+    return [o["client_secret"] for o in emu.info["orgs"].values()]
+
+
+@pytest.fixture
+def ini(emu):
+    i = Ini.load(emu.config_path)
+    assert set(i.tenants()) == {"contoso", "fabrikam"}, i.sections
+    return i
+
+
+def fails(dynfs_bin, cfg, mnt_dir, secrets, *must, extra=()):
+    """Run dynfs on CFG; assert a controlled start-up failure whose stderr has each of MUST."""
+    r = run_dynfs(dynfs_bin, ["-f", "-c", cfg] + list(extra) + [mnt_dir], timeout=30,
+                  mountpoint=mnt_dir)
+    ctx = "\nreproduce: %s\n--- stderr ---\n%s" % (r.repro, r.stderr)
+    assert r.returncode != 0, "dynfs exited 0" + ctx
+    assert 0 < r.returncode < 126, "not a controlled failure: status %s%s" % (r.returncode, ctx)
+    assert not r.was_mounted, "dynfs mounted despite the error" + ctx
+    assert not os.path.ismount(mnt_dir)
+    assert r.stderr.strip(), "no message on stderr" + ctx
+    for m in must:
+        if hasattr(m, "search"):
+            assert m.search(r.stderr), "%r not in stderr%s" % (m.pattern, ctx)
+        else:
+            assert m in r.stderr, "%r not in stderr%s" % (m, ctx)
+    for s in secrets:
+        assert s not in r.stderr and s not in r.stdout, "a client secret appears in the output" + ctx
+    return r
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- command line
+
+def test_help(dynfs_bin):
+    r = run_dynfs(dynfs_bin, ["--help"], timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert re.search(r"usage", out, re.I), out
+    assert "-c" in out and "MOUNTPOINT" in out.upper(), out
+
+
+def test_version(dynfs_bin):
+    r = run_dynfs(dynfs_bin, ["--version"], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"dynfs.*\d+\.\d+", r.stdout, re.I), r.stdout
+
+
+def test_no_mountpoint(dynfs_bin, emu, secrets):
+    r = run_dynfs(dynfs_bin, ["-f", "-c", emu.config_path], timeout=30)
+    assert 0 < r.returncode < 126, (r.returncode, r.stderr)
+    assert re.search(r"mount ?point", r.stderr, re.I), r.stderr
+
+
+def test_missing_config_file(dynfs_bin, mnt_dir, secrets, tmp_path):
+    cfg = str(tmp_path / "does-not-exist.ini")
+    fails(dynfs_bin, cfg, mnt_dir, secrets, cfg)
+
+
+# ---------------------------------------------------------------- config errors
+
+def test_unknown_key(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    ini["contoso"]["colour"] = "blue"
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    n = line_of(cfg, "colour = blue")
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "%s:%d" % (cfg, n), "colour")
+
+
+def test_unknown_global_key(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    ini["global"]["cache_tll"] = "5"
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "%s:%d" % (cfg, line_of(cfg, "cache_tll")), "cache_tll")
+
+
+MISSING = {
+    "url": ["url"],
+    "client_id": ["client_id"],
+    "client_secret": ["client_secret", "client_secret_file"],
+    "tenant_id": ["tenant_id", "token_url"],
+}
+
+
+@pytest.mark.parametrize("key", sorted(MISSING))
+def test_missing_required_key(dynfs_bin, ini, mnt_dir, secrets, tmp_path, key):
+    for k in MISSING[key]:
+        ini["contoso"].pop(k, None)
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, key, "contoso")
+
+
+def test_several_problems_all_reported(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    ini["global"]["bogus_global"] = "1"
+    ini["contoso"]["colour"] = "blue"
+    del ini["contoso"]["url"]
+    del ini["fabrikam"]["client_id"]
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    r = fails(dynfs_bin, cfg, mnt_dir, secrets,
+              "%s:%d" % (cfg, line_of(cfg, "bogus_global")), "bogus_global",
+              "%s:%d" % (cfg, line_of(cfg, "colour")), "colour",
+              "url", "client_id")
+    # each missing key is reported against its own tenant
+    lines = r.stderr.splitlines()
+    assert any("contoso" in l and "url" in l for l in lines), r.stderr
+    assert any("fabrikam" in l and "client_id" in l for l in lines), r.stderr
+
+
+def test_bad_value(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    ini["global"]["cache_ttl"] = "soon"
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "cache_ttl", "%s:%d" % (cfg, line_of(cfg, "cache_ttl")))
+
+
+def test_unknown_entity_set(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    ini["contoso"]["entities"] = "accounts,nosuch"
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "nosuch")
+
+
+def test_entities_subset(dynfs_bin, ini, tmp_path, mount_factory, emu):
+    ini["contoso"]["entities"] = "accounts,contacts"
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    m = mount_factory(cfg, emu=emu)
+    assert sorted(os.listdir(os.path.join(m.path, "contoso"))) == ["accounts", "contacts"]
+    assert "accounts" in os.listdir(os.path.join(m.path, "fabrikam"))
+
+
+# ---------------------------------------------------------------- credentials and network
+
+def test_wrong_client_secret(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    wrong = "wrong-" + uuid.uuid4().hex
+    sf = tmp_path / "wrong.secret"
+    sf.write_text(wrong + "\n")
+    os.chmod(str(sf), 0o600)
+    ini["contoso"].pop("client_secret", None)
+    ini["contoso"]["client_secret_file"] = str(sf)
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    r = fails(dynfs_bin, cfg, mnt_dir, secrets + [wrong], "AADSTS7000215",
+              re.compile(r"secret.{0,60}value|value.{0,60}secret", re.I | re.S))
+    assert "contoso" in r.stderr, r.stderr
+
+
+def test_unreachable_url(dynfs_bin, ini, emu, mnt_dir, secrets, tmp_path):
+    port = closed_port()
+    url = "http://127.0.0.1:%d/contoso" % port
+    # keep the token request valid (scope of the real org) so the failure is the closed port
+    ini["contoso"]["scope"] = emu.org("contoso")["url"].rstrip("/") + "/.default"
+    ini["contoso"]["url"] = url
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "127.0.0.1:%d" % port)
+
+
+def test_unreachable_token_endpoint(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+    port = closed_port()
+    ini["fabrikam"]["token_url"] = "http://127.0.0.1:%d/x/oauth2/v2.0/token" % port
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    fails(dynfs_bin, cfg, mnt_dir, secrets, "fabrikam")
+
+
+def test_no_secret_in_debug_log(emu, mount_factory, secrets):
+    m = mount_factory(emu.config_path, extra_args=["-d"], emu=emu)
+    d = os.path.join(m.path, "contoso", "accounts")
+    name = sorted(os.listdir(d))[0]
+    with open(os.path.join(d, name), "rb") as f:
+        f.read()
+    os.listdir(os.path.join(m.path, "fabrikam", "contacts"))
+    m.stop()
+    log = m.log_text()
+    assert len(log) > 1000, "debug log suspiciously short:\n" + log
+    for s in secrets:
+        assert s not in log, "client secret in the -d log %s" % m.log_path

@@ -1,0 +1,698 @@
+/* test_config.c - unit tests of fs/config.c (and the level names of fs/log.c).
+ *
+ * Each case writes an INI file into a private temporary directory, loads it
+ * and checks the values, or the exact error lines.  Run: make check.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+static int passed, failed;
+static char dir[64];
+static char path[128];          /* the config file of the current case */
+static char *errtext;           /* what the last load printed */
+
+#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
+#define CHECK_STR(a, b) check_str((a), (b), #a, __FILE__, __LINE__)
+#define CHECK_ERR(s) check_err((s), __FILE__, __LINE__)
+#define CHECK_NO_ERR(s) check_no_err((s), __FILE__, __LINE__)
+
+static void check(int ok, const char *what, const char *file, int line)
+{
+	if (ok) {
+		passed++;
+		return;
+	}
+	failed++;
+	printf("%s:%d: FAILED: %s\n", file, line, what);
+	if (errtext && *errtext)
+		printf("  load printed:\n%s", errtext);
+}
+
+static void check_str(const char *a, const char *b, const char *what, const char *file,
+		      int line)
+{
+	if (a && b && strcmp(a, b) == 0) {
+		passed++;
+		return;
+	}
+	failed++;
+	printf("%s:%d: FAILED: %s is '%s', expected '%s'\n", file, line, what,
+	       a ? a : "(null)", b ? b : "(null)");
+	if (errtext && *errtext)
+		printf("  load printed:\n%s", errtext);
+}
+
+/* The last load printed a line containing S (with PATH substituted for %P). */
+static void check_err(const char *s, const char *file, int line)
+{
+	char want[512];
+	const char *p;
+	size_t n = 0;
+
+	for (p = s; *p && n + sizeof(path) < sizeof(want); p++) {
+		if (p[0] == '%' && p[1] == 'P') {
+			n += (size_t)snprintf(want + n, sizeof(want) - n, "%s", path);
+			p++;
+		} else {
+			want[n++] = *p;
+		}
+	}
+	want[n] = '\0';
+	check(errtext && strstr(errtext, want) != NULL, want, file, line);
+}
+
+static void check_no_err(const char *s, const char *file, int line)
+{
+	check(!errtext || strstr(errtext, s) == NULL, s, file, line);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void write_file(const char *name, mode_t mode, const char *text)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	unlink(p);
+	f = fopen(p, "w");
+	if (!f) {
+		perror(p);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+	chmod(p, mode);
+}
+
+/* Write TEXT as the config file with MODE and load it into CFG. */
+static int load_mode(struct dfs_config *cfg, mode_t mode, const char *text)
+{
+	size_t len = 0;
+	FILE *err;
+	int rc;
+
+	write_file("dynfs.ini", mode, text);
+	free(errtext);
+	errtext = NULL;
+	err = open_memstream(&errtext, &len);
+	if (!err) {
+		perror("open_memstream");
+		exit(2);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+	rc = dfs_config_load(path, cfg, err);
+	fclose(err);
+	return rc;
+}
+
+static int load(struct dfs_config *cfg, const char *text)
+{
+	return load_mode(cfg, 0600, text);
+}
+
+#define TENANT(name, extra) \
+	"[" name "]\n" \
+	"url = https://" name ".crm.dynamics.com\n" \
+	"tenant_id = 00000000-0000-0000-0000-000000000001\n" \
+	"client_id = 11111111-1111-1111-1111-111111111111\n" \
+	"client_secret_file = secret\n" extra
+
+static void test_minimal_and_defaults(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, TENANT("contoso", "")) == 0);
+	CHECK_STR(errtext, "");
+	CHECK_STR(cfg.path, path);
+	CHECK(cfg.n_tenants == 1);
+	CHECK(cfg.cache_ttl == 60);
+	CHECK(cfg.log_level == DFS_LOG_WARN);
+	CHECK(cfg.connect_timeout == 10);
+	CHECK(cfg.timeout == 300);
+	CHECK(cfg.max_retries == 5);
+	CHECK(cfg.page_size == 5000);
+	if (cfg.n_tenants == 1) {
+		struct dfs_tenant_config *t = &cfg.tenants[0];
+		char want[256];
+
+		CHECK_STR(t->name, "contoso");
+		CHECK(t->line == 1);
+		CHECK_STR(t->url, "https://contoso.crm.dynamics.com");
+		CHECK_STR(t->tenant_id, "00000000-0000-0000-0000-000000000001");
+		CHECK_STR(t->client_id, "11111111-1111-1111-1111-111111111111");
+		CHECK_STR(t->client_secret, "s3cret-value");
+		snprintf(want, sizeof(want), "%s/secret", dir);
+		CHECK_STR(t->client_secret_file, want);
+		CHECK(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
+		CHECK_STR(t->token_url, "https://login.microsoftonline.com/"
+			  "00000000-0000-0000-0000-000000000001/oauth2/v2.0/token");
+		CHECK_STR(t->scope, "https://contoso.crm.dynamics.com/.default");
+		CHECK(t->entities == NULL && t->n_entities == 0);
+		CHECK(t->ca_file == NULL);
+		CHECK(t->read_only == 0);
+		CHECK(t->allow_delete == 0);
+	}
+	dfs_config_free(&cfg);
+	CHECK(cfg.tenants == NULL && cfg.n_tenants == 0 && cfg.path == NULL);
+	dfs_config_free(&cfg);  /* twice is harmless */
+}
+
+static void test_all_keys(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg,
+		   "; comment\n"
+		   "# another\n"
+		   "[global]\n"
+		   "cache_ttl = 0\n"
+		   "log_level = debug\n"
+		   "connect_timeout = 3\n"
+		   "timeout = 30 ; inline comment\n"
+		   "max_retries = 0\n"
+		   "page_size = 1\n"
+		   "\n"
+		   "[fabrikam]\n"
+		   "  url: http://127.0.0.1:8080/fabrikam///\n"
+		   "token_url = http://127.0.0.1:8080/tenant/token/\n"
+		   "client_id = app\n"
+		   "client_secret = inline-secret\n"
+		   "auth = client_credentials\n"
+		   "scope = api://x/.default\n"
+		   "entities = accounts, contacts  new_things,accounts\n"
+		   "ca_file = ca.pem\n"
+		   "read_only = Yes\n"
+		   "allow_delete = on\n"
+		   "[second]\n"
+		   "url = https://second.crm4.dynamics.com/\n"
+		   "tenant_id = contoso.onmicrosoft.com\n"
+		   "client_id = app2\n"
+		   "client_secret_file = secret\n"
+		   "read_only = 0\n"
+		   "allow_delete = off\n") == 0);
+	CHECK_STR(errtext, "");
+	CHECK(cfg.cache_ttl == 0);
+	CHECK(cfg.log_level == DFS_LOG_DEBUG);
+	CHECK(cfg.connect_timeout == 3);
+	CHECK(cfg.timeout == 30);
+	CHECK(cfg.max_retries == 0);
+	CHECK(cfg.page_size == 1);
+	CHECK(cfg.n_tenants == 2);
+	if (cfg.n_tenants == 2) {
+		struct dfs_tenant_config *t = &cfg.tenants[0];
+		char want[256];
+
+		CHECK_STR(t->name, "fabrikam");
+		CHECK(t->line == 11);
+		CHECK_STR(t->url, "http://127.0.0.1:8080/fabrikam");
+		CHECK(t->tenant_id == NULL);
+		CHECK_STR(t->token_url, "http://127.0.0.1:8080/tenant/token/");
+		CHECK_STR(t->client_secret, "inline-secret");
+		CHECK(t->client_secret_file == NULL);
+		CHECK_STR(t->scope, "api://x/.default");
+		CHECK(t->n_entities == 3);
+		if (t->n_entities == 3) {
+			CHECK_STR(t->entities[0], "accounts");
+			CHECK_STR(t->entities[1], "contacts");
+			CHECK_STR(t->entities[2], "new_things");
+		}
+		snprintf(want, sizeof(want), "%s/ca.pem", dir);
+		CHECK_STR(t->ca_file, want);
+		CHECK(t->read_only == 1);
+		CHECK(t->allow_delete == 1);
+
+		t = &cfg.tenants[1];
+		CHECK_STR(t->name, "second");
+		CHECK_STR(t->url, "https://second.crm4.dynamics.com");
+		CHECK_STR(t->token_url, "https://login.microsoftonline.com/"
+			  "contoso.onmicrosoft.com/oauth2/v2.0/token");
+		CHECK_STR(t->scope, "https://second.crm4.dynamics.com/.default");
+		CHECK(t->read_only == 0);
+		CHECK(t->allow_delete == 0);
+	}
+	dfs_config_free(&cfg);
+}
+
+static void test_secret_file(void)
+{
+	struct dfs_config cfg;
+
+	write_file("secret", 0600, "crlf-secret\r\nsecond line\n");
+	CHECK(load(&cfg, TENANT("a", "")) == 0);
+	if (cfg.n_tenants == 1)
+		CHECK_STR(cfg.tenants[0].client_secret, "crlf-secret");
+	dfs_config_free(&cfg);
+
+	write_file("secret", 0600, "no-newline");
+	CHECK(load(&cfg, TENANT("a", "")) == 0);
+	if (cfg.n_tenants == 1)
+		CHECK_STR(cfg.tenants[0].client_secret, "no-newline");
+	dfs_config_free(&cfg);
+
+	write_file("secret", 0600, "\nsecret on line 2\n");
+	CHECK(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_ERR("%P:5: invalid value for 'client_secret_file': the first line of '");
+	CHECK_ERR("/secret' is empty (it must hold the secret)");
+	CHECK(cfg.tenants == NULL && cfg.n_tenants == 0);
+
+	write_file("secret", 0600, "");
+	CHECK(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_ERR("is empty (it must hold the secret)");
+
+	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+		   "client_secret_file = /nonexistent/secret\n") == -1);
+	CHECK_ERR("%P:5: invalid value for 'client_secret_file': cannot read "
+		  "'/nonexistent/secret': No such file or directory\n");
+
+	/* A secret pasted into client_secret_file is not echoed. */
+	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+		   "client_secret_file = Xy8Q~pasted.secret\n") == -1);
+	CHECK_ERR("%P:5: invalid value for 'client_secret_file': no such file in ");
+	CHECK_ERR(" (the value is the path of a file holding the secret)\n");
+	CHECK_NO_ERR("pasted");
+
+	write_file("secret", 0600, "s3cret-value\n");
+}
+
+static void test_inline_secret_mode(void)
+{
+	struct dfs_config cfg;
+	const char *text = "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+			   "client_secret = hunter2\n";
+
+	CHECK(load_mode(&cfg, 0600, text) == 0);
+	dfs_config_free(&cfg);
+	CHECK(load_mode(&cfg, 0400, text) == 0);
+	dfs_config_free(&cfg);
+
+	CHECK(load_mode(&cfg, 0644, text) == -1);
+	CHECK_ERR("%P:5: refusing inline 'client_secret': %P is accessible by group or others "
+		  "(mode 0644); run 'chmod 600 %P' or use client_secret_file\n");
+	CHECK_NO_ERR("hunter2");
+	CHECK(load_mode(&cfg, 0640, text) == -1);
+	CHECK_ERR("(mode 0640); run 'chmod 600 %P'");
+
+	/* A secret file is fine in a readable config. */
+	CHECK(load_mode(&cfg, 0644, TENANT("a", "")) == 0);
+	dfs_config_free(&cfg);
+}
+
+static void test_unknown_keys(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, "[global]\nbogus = 1\nurl = https://x.example\n"
+		   TENANT("contoso", "colour = blue\ncache_ttl = 5\n")) == -1);
+	CHECK_ERR("%P:2: unknown key 'bogus' in [global]\n");
+	CHECK_ERR("%P:3: unknown key 'url' in [global] (it belongs in a tenant section)\n");
+	CHECK_ERR("%P:9: unknown key 'colour' in [contoso]\n");
+	CHECK_ERR("%P:10: unknown key 'cache_ttl' in [contoso] (it belongs in [global])\n");
+	CHECK(count_lines(errtext) == 4);
+
+	CHECK(load(&cfg, "cache_ttl = 5\n" TENANT("a", "")) == -1);
+	CHECK_ERR("%P:1: key 'cache_ttl' outside of any section");
+}
+
+static void test_invalid_values(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, "[global]\n"
+		   "cache_ttl = abc\n"                  /* 2 */
+		   "log_level = verbose\n"              /* 3 */
+		   "connect_timeout = 0\n"              /* 4 */
+		   "timeout = -1\n"                     /* 5 */
+		   "max_retries = 99999999999999999999\n" /* 6 */
+		   "page_size = 5001\n"                 /* 7 */
+		   "[t]\n"                              /* 8 */
+		   "url = ftp://t.example\n"            /* 9 */
+		   "tenant_id = has space\n"            /* 10 */
+		   "client_id =\n"                      /* 11 */
+		   "client_secret_file = secret\n"      /* 12 */
+		   "auth = password\n"                  /* 13 */
+		   "token_url = login.example/token\n"  /* 14 */
+		   "entities = accounts, bad-name\n"    /* 15 */
+		   "ca_file = missing.pem\n"            /* 16 */
+		   "read_only = maybe\n"                /* 17 */
+		   "allow_delete = 2\n"                 /* 18 */
+		   "scope =\n") == -1);                 /* 19 */
+	CHECK_ERR("%P:2: invalid value for 'cache_ttl': 'abc' (expected a whole number from 0 to 31536000)\n");
+	CHECK_ERR("%P:3: invalid value for 'log_level': 'verbose' (expected error, warn, info or debug)\n");
+	CHECK_ERR("%P:4: invalid value for 'connect_timeout': '0' (expected a whole number from 1 to 3600)\n");
+	CHECK_ERR("%P:5: invalid value for 'timeout': '-1'");
+	CHECK_ERR("%P:6: invalid value for 'max_retries': '99999999999999999999'");
+	CHECK_ERR("%P:7: invalid value for 'page_size': '5001' (expected a whole number from 1 to 5000)\n");
+	CHECK_ERR("%P:9: invalid value for 'url': 'ftp://t.example' (expected an http:// or https:// URL)\n");
+	CHECK_ERR("%P:10: invalid value for 'tenant_id': 'has space'");
+	CHECK_ERR("%P:11: invalid value for 'client_id': empty\n");
+	CHECK_ERR("%P:13: unsupported auth 'password' (supported: client_credentials)\n");
+	CHECK_ERR("%P:14: invalid value for 'token_url': 'login.example/token'");
+	CHECK_ERR("%P:15: invalid value for 'entities': 'bad-name' is not an entity set name");
+	CHECK_ERR("%P:16: invalid value for 'ca_file': cannot read '");
+	CHECK_ERR("/missing.pem': No such file or directory\n");
+	CHECK_ERR("%P:17: invalid value for 'read_only': 'maybe' (expected true/false, yes/no, on/off or 1/0)\n");
+	CHECK_ERR("%P:18: invalid value for 'allow_delete': '2'");
+	CHECK_ERR("%P:19: invalid value for 'scope': empty\n");
+	/* A bad value is not also "missing". */
+	CHECK_NO_ERR("missing required key 'client_id'");
+	CHECK(count_lines(errtext) == 16);
+
+	CHECK(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://u.example/api/data/v9.2/\n"
+		   "tenant_id = t\nclient_id = c\nclient_secret_file = secret\n") == -1);
+	CHECK_ERR("invalid value for 'url': 'https://u.example/api/data/v9.2' (give the environment URL");
+
+	CHECK(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://\n") == -1);
+	CHECK_ERR("%P:8: invalid value for 'url': 'https://' (expected an http:// or https:// URL)");
+}
+
+static void test_missing_keys(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, "[global]\ncache_ttl = 1\n[empty]\n[partial]\nurl = https://p.example\n"
+		   "[both]\nurl = https://b.example\ntenant_id = t\nclient_id = c\n"
+		   "client_secret = x\nclient_secret_file = secret\n") == -1);
+	CHECK_ERR("%P: [empty]: missing required key 'url'\n");
+	CHECK_ERR("%P: [empty]: missing required key 'client_id'\n");
+	CHECK_ERR("%P: [empty]: missing required key 'tenant_id' (or 'token_url')\n");
+	CHECK_ERR("%P: [empty]: missing required key 'client_secret_file' (or 'client_secret')\n");
+	CHECK_ERR("%P: [partial]: missing required key 'client_id'\n");
+	CHECK_NO_ERR("[partial]: missing required key 'url'");
+	CHECK_ERR("%P: [both]: 'client_secret' (line 10) and 'client_secret_file' (line 11) "
+		  "exclude each other: keep one\n");
+	CHECK_NO_ERR("s3cret");
+	CHECK(count_lines(errtext) == 8);
+
+	/* token_url makes tenant_id optional. */
+	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntoken_url = https://login.example/t\n"
+		   "client_id = c\nclient_secret_file = secret\n") == 0);
+	if (cfg.n_tenants == 1) {
+		CHECK(cfg.tenants[0].tenant_id == NULL);
+		CHECK_STR(cfg.tenants[0].token_url, "https://login.example/t");
+	}
+	dfs_config_free(&cfg);
+}
+
+static void test_sections(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, TENANT("a", "") TENANT("b", "") TENANT("a", "colour = red\n")
+		   "[global]\n[global]\ncache_ttl = x\n") == -1);
+	CHECK_ERR("%P:11: duplicate section [a] (first on line 1)\n");
+	CHECK_NO_ERR("duplicate key");  /* the repeated section is reported once */
+	CHECK_ERR("%P:16: unknown key 'colour' in [a]\n");
+	CHECK_ERR("%P:18: duplicate section [global] (first on line 17)\n");
+	CHECK_NO_ERR("cache_ttl");      /* keys of a repeated [global] are ignored */
+
+	CHECK(load(&cfg, "[]\n[.]\n[..]\n[a/b]\n[ ok ]\n[x] junk\n[broken\nurl = y\n"
+		   TENANT("c", "")) == -1);
+	CHECK_ERR("%P:1: invalid section name []: it is empty");
+	CHECK_ERR("%P:2: invalid section name [.]: '.' and '..' are reserved");
+	CHECK_ERR("%P:3: invalid section name [..]: '.' and '..' are reserved");
+	CHECK_ERR("%P:4: invalid section name [a/b]: it contains '/' (a section name is the "
+		  "tenant's folder name)\n");
+	CHECK_ERR("%P:6: syntax error: unexpected 'junk' after ']'\n");
+	CHECK_ERR("%P:7: syntax error: missing ']' after '[broken'\n");
+	CHECK_NO_ERR("[ ok ]");
+	CHECK_NO_ERR("'url = y'");
+	CHECK_NO_ERR("%P:8:");
+
+	CHECK(load(&cfg, "[ spaced ]  ; comment\n" "url = https://s.example\ntenant_id = t\n"
+		   "client_id = c\nclient_secret_file = secret\n") == 0);
+	if (cfg.n_tenants == 1)
+		CHECK_STR(cfg.tenants[0].name, "spaced");
+	dfs_config_free(&cfg);
+
+	/* A long section name is not cut at inih's 50 bytes. */
+	CHECK(load(&cfg, TENANT("a-rather-long-tenant-name-that-is-longer-than-fifty-bytes",
+				"")) == 0);
+	if (cfg.n_tenants == 1)
+		CHECK_STR(cfg.tenants[0].name,
+			  "a-rather-long-tenant-name-that-is-longer-than-fifty-bytes");
+	dfs_config_free(&cfg);
+}
+
+static void test_syntax(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, "\xEF\xBB\xBF[global]\r\ncache_ttl = 7\r\n" TENANT("a", "")) == 0);
+	CHECK(cfg.cache_ttl == 7);
+	dfs_config_free(&cfg);
+
+	CHECK(load(&cfg, TENANT("a", "just some words\n= value\n")) == -1);
+	CHECK_ERR("%P:6: syntax error: expected 'key = value', '[section]' or a comment\n");
+	CHECK_NO_ERR("just some words");
+	CHECK_ERR("%P:7: syntax error: missing key name before '='\n");
+}
+
+static void test_long_line(void)
+{
+	struct dfs_config cfg;
+	char text[4096], list[2048];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 100; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%sentity%d", i ? ", " : "", i);
+	snprintf(text, sizeof(text), TENANT("a", "entities = %s ; comment\n"), list);
+	CHECK(strlen(list) > 200);
+	CHECK(load(&cfg, text) == 0);
+	if (cfg.n_tenants == 1) {
+		CHECK(cfg.tenants[0].n_entities == 100);
+		if (cfg.tenants[0].n_entities == 100)
+			CHECK_STR(cfg.tenants[0].entities[99], "entity99");
+	}
+	dfs_config_free(&cfg);
+
+	snprintf(text, sizeof(text), TENANT("a", "bogus_key_on_a_long_line = %s\n"), list);
+	CHECK(load(&cfg, text) == -1);
+	CHECK_ERR("%P:6: unknown key 'bogus_key_on_a_long_line' in [a]\n");
+}
+
+static void test_no_tenants(void)
+{
+	struct dfs_config cfg;
+
+	CHECK(load(&cfg, "") == -1);
+	CHECK_ERR("%P: no tenants configured");
+	CHECK(load(&cfg, "[global]\ncache_ttl = 1\n") == -1);
+	CHECK_ERR("%P: no tenants configured");
+	CHECK(count_lines(errtext) == 1);
+}
+
+static void test_unreadable(void)
+{
+	struct dfs_config cfg;
+	size_t len = 0;
+	FILE *err;
+	char p[256];
+
+	free(errtext);
+	errtext = NULL;
+	err = open_memstream(&errtext, &len);
+	snprintf(p, sizeof(p), "%s/nonexistent.ini", dir);
+	CHECK(dfs_config_load(p, &cfg, err) == -1);
+	fflush(err);
+	CHECK(strstr(errtext, "nonexistent.ini: cannot open: No such file or directory") != NULL);
+	fclose(err);
+
+	free(errtext);
+	errtext = NULL;
+	err = open_memstream(&errtext, &len);
+	CHECK(dfs_config_load(dir, &cfg, err) == -1);
+	fflush(err);
+	CHECK(strstr(errtext, ": cannot read: Is a directory") != NULL);
+	fclose(err);
+
+	/* A NULL error stream is allowed. */
+	CHECK(dfs_config_load(p, &cfg, NULL) == -1);
+}
+
+static void set_env(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+static void test_find(void)
+{
+	char home[256], xdg[256], want[300];
+	char *found;
+
+	snprintf(home, sizeof(home), "%s/home", dir);
+	snprintf(xdg, sizeof(xdg), "%s/xdg", dir);
+	mkdir(home, 0700);
+	mkdir(xdg, 0700);
+	set_env("HOME", home);
+	set_env("XDG_CONFIG_HOME", NULL);
+
+	/* $DYNFS_CONFIG wins, even if it does not exist (loading says why). */
+	set_env("DYNFS_CONFIG", "/nonexistent/dynfs.ini");
+	found = dfs_config_find();
+	CHECK_STR(found, "/nonexistent/dynfs.ini");
+	free(found);
+	set_env("DYNFS_CONFIG", "");
+
+	/* Nothing there: /etc/dynfs.ini if it exists, else NULL. */
+	found = dfs_config_find();
+	CHECK(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
+	free(found);
+
+	snprintf(want, sizeof(want), "%s/.config", home);
+	mkdir(want, 0700);
+	snprintf(want, sizeof(want), "%s/.config/dynfs", home);
+	mkdir(want, 0700);
+	write_file("home/.config/dynfs/dynfs.ini", 0600, "");
+	snprintf(want, sizeof(want), "%s/.config/dynfs/dynfs.ini", home);
+	found = dfs_config_find();
+	CHECK_STR(found, want);
+	free(found);
+
+	/* XDG_CONFIG_HOME replaces ~/.config; a relative one is ignored. */
+	set_env("XDG_CONFIG_HOME", xdg);
+	found = dfs_config_find();
+	CHECK(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
+	free(found);
+	snprintf(want, sizeof(want), "%s/dynfs", xdg);
+	mkdir(want, 0700);
+	write_file("xdg/dynfs/dynfs.ini", 0600, "");
+	snprintf(want, sizeof(want), "%s/dynfs/dynfs.ini", xdg);
+	found = dfs_config_find();
+	CHECK_STR(found, want);
+	free(found);
+	set_env("XDG_CONFIG_HOME", "relative/path");
+	snprintf(want, sizeof(want), "%s/.config/dynfs/dynfs.ini", home);
+	found = dfs_config_find();
+	CHECK_STR(found, want);
+	free(found);
+	set_env("DYNFS_CONFIG", NULL);
+	set_env("XDG_CONFIG_HOME", NULL);
+}
+
+static void test_home_path(void)
+{
+	struct dfs_config cfg;
+	char home[256], want[300];
+
+	snprintf(home, sizeof(home), "%s/home", dir);
+	set_env("HOME", home);
+	write_file("home/key", 0600, "from-home\n");
+	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+		   "client_secret_file = ~/key\n") == 0);
+	snprintf(want, sizeof(want), "%s/key", home);
+	if (cfg.n_tenants == 1) {
+		CHECK_STR(cfg.tenants[0].client_secret_file, want);
+		CHECK_STR(cfg.tenants[0].client_secret, "from-home");
+	}
+	dfs_config_free(&cfg);
+}
+
+static void test_relative_config_path(void)
+{
+	struct dfs_config cfg;
+	char cwd[512], want[300];
+
+	/* Loaded as "dynfs.ini" from its directory: paths still come out absolute. */
+	write_file("dynfs.ini", 0600, TENANT("a", "ca_file = ca.pem\n"));
+	if (!getcwd(cwd, sizeof(cwd)) || chdir(dir) != 0) {
+		CHECK(!"chdir");
+		return;
+	}
+	CHECK(dfs_config_load("dynfs.ini", &cfg, stdout) == 0);
+	CHECK(chdir(cwd) == 0);
+	snprintf(want, sizeof(want), "%s/ca.pem", dir);
+	if (cfg.n_tenants == 1)
+		CHECK_STR(cfg.tenants[0].ca_file, want);
+	dfs_config_free(&cfg);
+}
+
+static void test_log_levels(void)
+{
+	/* config.c's log_level names must match log.c's. */
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	struct dfs_config cfg;
+	char text[512];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		CHECK(dfs_log_parse_level(names[i]) == i);
+		snprintf(text, sizeof(text), "[global]\nlog_level = %s\n" TENANT("a", ""), names[i]);
+		CHECK(load(&cfg, text) == 0);
+		CHECK(cfg.log_level == i);
+		dfs_config_free(&cfg);
+	}
+	CHECK(dfs_log_parse_level("verbose") == -1);
+	CHECK(dfs_log_parse_level(NULL) == -1);
+	CHECK(dfs_log_get_level() == DFS_LOG_WARN);
+	dfs_log_set_level(DFS_LOG_DEBUG);
+	CHECK(dfs_log_get_level() == DFS_LOG_DEBUG);
+	dfs_log_set_level(DFS_LOG_WARN);
+}
+
+static void cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_config: cannot remove %s\n", dir);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/dynfs-test-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (strlen(dir) > 40 || !mkdtemp(dir)) {
+		snprintf(dir, sizeof(dir), "/tmp/dynfs-test-config-XXXXXX");
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			return 2;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/dynfs.ini", dir);
+	write_file("secret", 0600, "s3cret-value\n");
+	write_file("ca.pem", 0644, "not really a certificate\n");
+
+	test_minimal_and_defaults();
+	test_all_keys();
+	test_secret_file();
+	test_inline_secret_mode();
+	test_unknown_keys();
+	test_invalid_values();
+	test_missing_keys();
+	test_sections();
+	test_syntax();
+	test_long_line();
+	test_no_tenants();
+	test_unreadable();
+	test_find();
+	test_home_path();
+	test_relative_config_path();
+	test_log_levels();
+
+	free(errtext);
+	cleanup();
+	printf("test_config: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
