@@ -76,14 +76,14 @@ unit_libs = $(if $(UNIT_$(1)_PKGS),$(shell $(PKG_CONFIG) --libs $(UNIT_$(1)_PKGS
 # Rebuild everything when the compiler or flags change (e.g. WERROR=1).
 SETTINGS := $(OBJDIR)/.settings
 SETTINGS_TEXT := $(CC) $(CFLAGS) $(CPPFLAGS) | $(LDFLAGS) $(LDLIBS)
-ifeq ($(filter clean help deps demo demo-stop uninstall,$(MAKECMDGOALS)),)
+ifeq ($(filter check clean help deps demo demo-stop uninstall,$(MAKECMDGOALS)),)
 ifneq ($(file <$(SETTINGS)),$(SETTINGS_TEXT))
 $(shell mkdir -p $(OBJDIR))
 $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check unit deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps unit deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -121,7 +121,13 @@ unit: $(UNIT_BINS)
 		echo "== $$t"; $(CHECK_ENV) ./$$t; \
 	done
 
-check: $(BIN) unit
+# check installs missing packages first, then builds in a fresh make (whose
+# pkg-config flags see them).
+check:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory check-nodeps
+
+check-nodeps: $(BIN) unit
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/ $(PYTEST_ARGS)
 
 deps:
@@ -148,7 +154,9 @@ clean:
 help:
 	@echo 'Targets:'
 	@echo '  all (default)  build ./dynfs'
-	@echo '  check          build, run the unit tests (tests/unit) and the pytest suite (tests/)'
+	@echo '  check          install missing packages (.ci/deps), build, run the unit tests'
+	@echo '                 (tests/unit) and the pytest suite (tests/)'
+	@echo '  check-nodeps   check without the package step'
 	@echo '  unit           build and run the unit tests only'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'

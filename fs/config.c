@@ -15,7 +15,9 @@
  * ones (missing keys and the like), and loading fails at the end if there was
  * any.  Secret values never appear in a message.
  */
-#define _GNU_SOURCE     /* asprintf */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* asprintf, realpath; the Makefile defines it too */
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

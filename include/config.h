@@ -51,7 +51,9 @@ struct dfs_config {
 /*
  * Find the config file when -c is absent: $DYNFS_CONFIG, then
  * ~/.config/dynfs/dynfs.ini (XDG_CONFIG_HOME honoured), then /etc/dynfs.ini.
- * Returns a malloc'd path of the first that exists, or NULL.
+ * $DYNFS_CONFIG is returned even when the file is missing, so a typo there is
+ * reported instead of silently mounting another config.  Otherwise returns a
+ * malloc'd path of the first file that exists, or NULL.
  */
 char *dfs_config_find(void);
 

@@ -84,8 +84,11 @@ user_config() {
 
 # First [section] of an INI file that is not [global].
 first_tenant() {
-	sed -n 's/^[[:space:]]*\[[[:space:]]*\([^]]*[^][:space:]]\)[[:space:]]*\].*/\1/p' "$1" |
-		grep -vx global | head -n 1
+	awk 'match($0, /^[ \t]*\[[^]]*\]/) {
+		name = substr($0, RSTART, RLENGTH); sub(/^[ \t]*\[[ \t]*/, "", name)
+		sub(/[ \t]*\]$/, "", name)
+		if (name != "global") { print name; exit }
+	}' "$1"
 }
 
 start_emulator() {
@@ -155,8 +158,7 @@ start() {
 	first="<id>.json"
 	manual="fusermount3 -u $MNT"
 	if ((emulated)); then
-		# shellcheck disable=SC2012 # record names are GUIDs
-		first=$(ls "$MNT/$tenant/accounts" | head -n 1)
+		first=$(find "$MNT/$tenant/accounts/" -maxdepth 1 -name '*.json' -printf '%f\n' -quit)
 		manual+="; kill $(cat "$RUN/emulator.pid")"
 	fi
 	cat <<EOF

@@ -61,6 +61,16 @@ def test_listing_costs_one_list_per_5000(emu, fresh):
     assert d["get"] == 0, d
 
 
+def test_cp_r_costs_one_list_and_no_get(emu, fresh, tmp_path):
+    n = len(emu.records("contoso", "accounts"))
+    dst = str(tmp_path / "copy")
+    d = stats_delta(emu, lambda: subprocess.run(["cp", "-r", set_dir(fresh, "accounts"), dst],
+                                                stderr=subprocess.PIPE, timeout=120))
+    assert d.result.returncode == 0, d.result.stderr
+    assert len(os.listdir(dst)) == n
+    assert d["list"] == -(-n // 5000) and d["get"] == 0, d
+
+
 def test_stat_and_read_after_listing_make_no_request(emu, fresh):
     d0 = set_dir(fresh)
     names = os.listdir(d0)

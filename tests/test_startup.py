@@ -39,11 +39,13 @@ def fails(dynfs_bin, cfg, mnt_dir, secrets, *must, extra=()):
     r = run_dynfs(dynfs_bin, ["-f", "-c", cfg] + list(extra) + [mnt_dir], timeout=30,
                   mountpoint=mnt_dir)
     ctx = "\nreproduce: %s\n--- stderr ---\n%s" % (r.repro, r.stderr)
+    print("exit status %s%s" % (r.returncode, ctx))     # shown with -rP
     assert r.returncode != 0, "dynfs exited 0" + ctx
     assert 0 < r.returncode < 126, "not a controlled failure: status %s%s" % (r.returncode, ctx)
     assert not r.was_mounted, "dynfs mounted despite the error" + ctx
     assert not os.path.ismount(mnt_dir)
     assert r.stderr.strip(), "no message on stderr" + ctx
+    assert not r.sanitizer, "sanitizer report on a start-up error path" + ctx
     for m in must:
         if hasattr(m, "search"):
             assert m.search(r.stderr), "%r not in stderr%s" % (m.pattern, ctx)
@@ -67,6 +69,7 @@ def closed_port():
 def test_help(dynfs_bin):
     r = run_dynfs(dynfs_bin, ["--help"], timeout=30)
     assert r.returncode == 0, r.stderr
+    assert not r.sanitizer, r.stderr
     out = r.stdout + r.stderr
     assert re.search(r"usage", out, re.I), out
     assert "-c" in out and "MOUNTPOINT" in out.upper(), out
@@ -75,6 +78,7 @@ def test_help(dynfs_bin):
 def test_version(dynfs_bin):
     r = run_dynfs(dynfs_bin, ["--version"], timeout=30)
     assert r.returncode == 0, r.stderr
+    assert not r.sanitizer, r.stderr
     assert re.search(r"dynfs.*\d+\.\d+", r.stdout, re.I), r.stdout
 
 
@@ -82,6 +86,9 @@ def test_no_mountpoint(dynfs_bin, emu, secrets):
     r = run_dynfs(dynfs_bin, ["-f", "-c", emu.config_path], timeout=30)
     assert 0 < r.returncode < 126, (r.returncode, r.stderr)
     assert re.search(r"mount ?point", r.stderr, re.I), r.stderr
+    assert not r.sanitizer, r.stderr
+    for s in secrets:
+        assert s not in r.stderr + r.stdout
 
 
 def test_missing_config_file(dynfs_bin, mnt_dir, secrets, tmp_path):

@@ -39,6 +39,8 @@ def test_tls_without_ca_file_fails_before_mounting(tls_emu, dynfs_bin, tmp_path)
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
     r = run_dynfs(dynfs_bin, ["-f", "-c", cfg, mnt], timeout=30, mountpoint=mnt)
+    print("exit status %s\nreproduce: %s\n--- stderr ---\n%s" % (r.returncode, r.repro, r.stderr))
+    assert not r.sanitizer, r.stderr
     assert 0 < r.returncode < 126, "expected a controlled failure, got %s\n%s" % (r.returncode, r.stderr)
     assert not r.was_mounted and not os.path.ismount(mnt)
     assert re.search(r"certificat|TLS|SSL", r.stderr, re.I), (

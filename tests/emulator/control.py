@@ -27,6 +27,7 @@ FAULT_KEYS = {
     "budget_window": float,   # sliding window in seconds (ref 6.1: 300)
     "max_concurrent": int,    # concurrent requests per principal (ref 6.1: 52)
     "refresh_grace": float,   # seconds a rotated refresh token stays usable after first use
+    "device_interval": int,   # "interval" returned by the device code endpoint (real: 5)
 }
 
 
@@ -38,7 +39,7 @@ class Settings:
         self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
                      "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
                      "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
-                     "refresh_grace": 30.0}
+                     "refresh_grace": 30.0, "device_interval": 5}
         self.base.update(base)
         self.values = dict(self.base)
         self.rng = random.Random(self.values["seed"])

@@ -36,7 +36,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-import batch  # noqa: E402,F401
 import control  # noqa: E402
 import entra  # noqa: E402
 import metadata  # noqa: E402
@@ -49,6 +48,7 @@ DEFAULT_RECORDS = {"accounts": 50, "contacts": 100, "annotations": 20, "new_cate
 GENERATED_SETS = set(DEFAULT_RECORDS)
 API_RE = re.compile(r"^/([^/]+)/api/data/(v9\.[0-2])(?:/(.*))?$", re.S)
 TOKEN_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
+DEVICECODE_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/devicecode/?$")
 WELL_KNOWN_RE = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration/?$")
 
 VERBOSE = False
@@ -180,6 +180,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _dispatch(self):
+        try:
+            self._dispatch_inner()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # an emulator bug: answer 500 and keep serving
+            if VERBOSE:
+                import traceback
+                traceback.print_exc()
+            self.close_connection = True
+            try:
+                self._send(500, [("Content-Type", "application/json; charset=utf-8")],
+                           json.dumps({"error": {"code": "0x80040216", "message": "dvemu internal error: %s"
+                                                 % e}}).encode())
+            except OSError:
+                pass
+
+    def _dispatch_inner(self):
         emu = self.server.emu
         split = urllib.parse.urlsplit(self.path)
         path, query = split.path, split.query
@@ -194,6 +211,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         m = TOKEN_RE.match(path)
         if m:
             return self._token(emu, urllib.parse.unquote(m.group(1)), body)
+        m = DEVICECODE_RE.match(path)
+        if m:
+            return self._token(emu, urllib.parse.unquote(m.group(1)), body, device=True)
         m = WELL_KNOWN_RE.match(path)
         if m:
             return self._well_known(emu, m.group(1))
@@ -253,7 +273,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(lat / 1000.0)
 
     # -- token endpoint (ref 10) -------------------------------------------------------------
-    def _token(self, emu, tenant, body):
+    def _token(self, emu, tenant, body, device=False):
         org_name = None
         d = emu.directory.by_tenant.get(tenant)
         if d is not None:
@@ -275,7 +295,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 basic = (urllib.parse.unquote_plus(cid), urllib.parse.unquote_plus(sec))
             except (ValueError, UnicodeDecodeError):
                 basic = None
-        status, headers, obj = emu.directory.token(tenant, form, basic)
+        if device:
+            status, headers, obj = emu.directory.devicecode(tenant, form)
+        else:
+            status, headers, obj = emu.directory.token(tenant, form, basic)
         emu.stats.record(org_name, "token", status)
         self._send(status, headers, json.dumps(obj).encode("utf-8"))
 
@@ -394,6 +417,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if action == "issue-refresh-token":
                     emu.directory.reissue_initial_refresh_token(org)
                     return self._json(200, {"org": org.name, "refresh_token": org.refresh_token})
+                if action in ("device-approve", "device-decline"):
+                    code = emu.directory.device_decide(org, data.get("user_code"), action == "device-approve")
+                    if code is None:
+                        return self._json(404, {"error": "no pending device code"})
+                    return self._json(200, {"org": org.name, "user_code": code,
+                                            "state": "approved" if action == "device-approve" else "declined"})
                 if action == "expire-change-tracking":
                     with org.lock:
                         org.min_track_version = org.version + 1

@@ -84,6 +84,17 @@ class RefreshToken:
         self.revoked = False
 
 
+class DeviceCode:
+    def __init__(self, org, client_id, scope, expires):
+        self.org = org
+        self.client_id = client_id
+        self.scope = scope
+        self.expires = expires
+        self.state = "pending"      # pending | approved | declined | redeemed
+        self.user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9))
+        self.device_code = "DAQABAAEAAAD" + _b64url(secrets.token_bytes(96))
+
+
 class Directory:
     def __init__(self, orgs, settings):
         self.orgs = orgs                  # name -> store.Org
@@ -94,6 +105,7 @@ class Directory:
         self.apps = {}
         self.refresh_tokens = {}
         self.passwords = {}
+        self.device_codes = {}      # device_code -> DeviceCode
         for org in orgs.values():
             self.by_tenant[org.tenant_id] = org
             self.by_tenant[org.domain] = org
@@ -135,6 +147,47 @@ class Directory:
             if e.status == 401:
                 headers.append(("WWW-Authenticate", 'Basic realm="%s"' % (tenant_seg,)))
             return e.status, headers, error_body(e)
+
+    def devicecode(self, tenant_seg, form):
+        """``POST /{tenant}/oauth2/v2.0/devicecode`` (ref 10.2): no ``verification_uri_complete``."""
+        try:
+            if "resource" in form:
+                raise EntraError(901002, "invalid_request", "The 'resource' request parameter is not supported.")
+            org = self._tenant(tenant_seg, "device_code", form)
+            client_id = form.get("client_id")
+            app = self.apps.get(client_id or "")
+            if app is None or app.org is not org:
+                raise EntraError(700016, "unauthorized_client",
+                                 "Application with identifier '%s' was not found in the directory '%s'. This can "
+                                 "happen if the application has not been installed by the administrator of the "
+                                 "tenant or consented to by any user in the tenant. You may have sent your "
+                                 "authentication request to the wrong tenant." % (client_id, org.domain))
+            self._scopes(org, form.get("scope"), "device_code")
+            life = 900
+            dc = DeviceCode(org, app.client_id, form.get("scope"), time.time() + life)
+            with self.lock:
+                self.device_codes[dc.device_code] = dc
+            uri = "https://microsoft.com/devicelogin"
+            body = {"user_code": dc.user_code, "device_code": dc.device_code, "verification_uri": uri,
+                    "expires_in": life, "interval": int(self.settings.get("device_interval")),
+                    "message": "To sign in, use a web browser to open the page %s and enter the code %s to "
+                               "authenticate." % (uri, dc.user_code)}
+            return 200, [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache"),
+                         ("Content-Type", "application/json; charset=utf-8")], body
+        except EntraError as e:
+            return e.status, [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache"),
+                              ("Content-Type", "application/json; charset=utf-8")], error_body(e)
+
+    def device_decide(self, org, user_code, approve=True):
+        """Control surface: the user approves/declines a device code (by user_code, or the latest)."""
+        with self.lock:
+            cands = [d for d in self.device_codes.values() if d.org is org and d.state == "pending"
+                     and (user_code is None or d.user_code == user_code)]
+            if not cands:
+                return None
+            dc = cands[-1]
+            dc.state = "approved" if approve else "declined"
+            return dc.user_code
 
     def verify(self, token, org):
         """Validate a bearer token for ``org``; returns the claims or raises ValueError(reason)."""
@@ -395,6 +448,33 @@ class Directory:
             oidc.append("offline_access")  # a refresh grant always returns a new refresh token
         return self._user_response(org, app, rt.oid, perms, oidc)
 
+    def grant_device_code(self, org, app, form):
+        """Device code polling (ref 10.2, 10.5): authorization_pending (70016) until the user
+        approves through the control surface; authorization_declined; expired_token (70019)."""
+        code = form.get("device_code") or form.get("code")
+        if not code:
+            raise EntraError(900144, "invalid_request",
+                             "The request body must contain the following parameter: 'device_code'.")
+        with self.lock:
+            dc = self.device_codes.get(code)
+            if dc is None or dc.org is not org or dc.client_id != app.client_id:
+                raise EntraError(70000, "invalid_grant", "Provided grant is invalid or malformed.")
+            if time.time() > dc.expires:
+                raise EntraError(70019, "expired_token", "Verification code expired.")
+            if dc.state == "pending":
+                raise EntraError(70016, "authorization_pending",
+                                 "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+            if dc.state == "declined":
+                raise EntraError(70000, "authorization_declined", "The end user declined the authorization request.")
+            if dc.state == "redeemed":
+                raise EntraError(54005, "invalid_grant", "OAuth2 Authorization code was already redeemed, please "
+                                                         "retry with a new valid code or use an existing refresh "
+                                                         "token.")
+            dc.state = "redeemed"
+        self._check_consent(app)
+        perms, oidc = self._scopes(org, dc.scope, "device_code")
+        return self._user_response(org, app, org.admin_object_id, perms, oidc)
+
     def grant_password(self, org, app, form):
         """ROPC (ref 10.2): username + password; 50126 on bad credentials."""
         user, pw = form.get("username", ""), form.get("password", "")
@@ -417,5 +497,7 @@ GRANTS = {
     "client_credentials": Directory.grant_client_credentials,
     "refresh_token": Directory.grant_refresh_token,
     "password": Directory.grant_password,
-    # later: "urn:ietf:params:oauth:grant-type:device_code", "authorization_code"
+    "urn:ietf:params:oauth:grant-type:device_code": Directory.grant_device_code,
+    "device_code": Directory.grant_device_code,
+    # later: "authorization_code" (+ PKCE), certificate client assertions, NTLM (on-premises)
 }

@@ -164,3 +164,51 @@ def test_batch_inner_response_json(api, emu):
     assert "json" in (parts[0].http_headers.get("Content-Type") or ""), parts[0].http_headers
     assert parts[0].body["@odata.etag"].startswith('W/"')
     json.dumps(parts[0].body)
+
+
+def test_get_inside_changeset_rejected(api, emu):
+    acc = emu.records("contoso", "accounts")[0]
+    body = batch_body("batch_G", [
+        ("changeset", "changeset_G", [
+            ("GET", u(api, "accounts(%s)?$select=name" % acc["accountid"]), None, None, "1"),
+        ])])
+    r = send(api, body, "batch_G")
+    assert r.status == 400, r
+
+
+def test_batch_part_response_headers(api):
+    body = batch_body("batch_H", [
+        ("changeset", "changeset_H", [("POST", u(api, "accounts"), None, {"name": "hdrs"}, "1")])])
+    r = send(api, body, "batch_H")
+    assert r.status == 200, r
+    p = parse_batch_response(r)[0]
+    assert p.status == 204 and p.reason == "No Content"
+    assert p.http_headers.get("OData-Version") == "4.0"
+    assert p.headers.get("Content-ID") == "1"
+
+
+def test_batch_return_representation_part(api):
+    body = batch_body("batch_R", [
+        ("changeset", "changeset_R", [("POST", u(api, "accounts"), {"Prefer": "return=representation"},
+                                       {"name": "rep in batch"}, "1")])])
+    r = send(api, body, "batch_R")
+    assert r.status == 200, r
+    p = parse_batch_response(r)[0]
+    assert p.status == 201 and p.body["name"] == "rep in batch", p
+
+
+def test_batch_unauthenticated_401(api):
+    body = batch_body("batch_X", [("request", "GET", u(api, "WhoAmI"), None, None, None)])
+    r = api.request("POST", "$batch", body, {"Content-Type": "multipart/mixed;boundary=batch_X"}, auth=False)
+    assert r.status == 401, r
+
+
+def test_batch_bad_content_type_400(api):
+    r = api.request("POST", "$batch", b"hello\r\n", {"Content-Type": "text/plain"})
+    assert r.status == 400, r
+
+
+def test_batch_over_1000_parts_rejected(api):
+    parts = [("request", "GET", u(api, "WhoAmI"), None, None, None)] * 1001
+    r = send(api, batch_body("batch_big", parts), "batch_big")
+    assert r.status == 400, r

@@ -124,3 +124,24 @@ def test_delta_token_shape(api):
     tok = urllib.parse.parse_qs(urllib.parse.urlsplit(dl).query)["$deltatoken"][0]
     import re
     assert re.match(r"^\d+!\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}$", tok), tok
+
+
+def test_expired_delta_token(api, emu):
+    dl = initial_sync(api)[-1].body["@odata.deltaLink"]
+    emu.control_post("contoso", "expire-change-tracking")
+    r = api.get(dl)
+    assert_odata_error(r, 400, code="0x80044352",
+                       message="Version stamp associated with the client has expired. Please perform a full sync.")
+    # a new initial sync works again
+    r = initial_sync(api)[-1]
+    assert r.status == 200 and r.body.get("@odata.deltaLink")
+
+
+def test_track_changes_not_enabled_entity(api):
+    r = api.get("EntityDefinitions?$select=LogicalName,EntitySetName,ChangeTrackingEnabled"
+                "&$filter=ChangeTrackingEnabled eq false")
+    sets = [d["EntitySetName"] for d in r.body["value"] if d.get("EntitySetName")]
+    if not sets:
+        pytest.skip("every table has change tracking")
+    r = api.get(sets[0], headers=TRACK)
+    assert r.status == 400 or "odata.track-changes" not in (r.headers.get("Preference-Applied") or ""), r

@@ -185,3 +185,14 @@ def test_some_optional_columns_populated(accounts):
     filled = [k for k in ("revenue", "telephone1", "address1_city", "emailaddress1", "websiteurl",
                           "numberofemployees", "accountnumber") if any(a.get(k) is not None for a in accounts)]
     assert len(filled) >= 5, filled
+
+
+def test_default_extra_sets_and_notes(emu, accounts, contacts):
+    notes = emu.records("contoso", "annotations")
+    assert notes, "annotations sample rows expected by default"
+    owners = {a["accountid"] for a in accounts} | {c["contactid"] for c in contacts}
+    for n in notes:
+        v = n.get("_objectid_value")
+        assert v is None or v in owners, v
+    cats = emu.records("contoso", "new_categories")
+    assert cats and all(GUID_RE.match(c["new_categoryid"]) for c in cats)

@@ -220,3 +220,78 @@ def test_access_token_expiry_cli():
         assert r.status == 401, r
         # a fresh token works again
         assert api.get("WhoAmI", token=api.fetch_token()["access_token"]).status == 200
+
+
+def test_success_headers_v2(emu):
+    o = emu.org("contoso")
+    r = token_post(emu, "contoso", cc_form(o))
+    assert r.status == 200, r
+    assert "no-cache" in (r.headers.get("Cache-Control") or "")
+    assert r.headers.get("Pragma") == "no-cache"
+    assert r.headers.get("Expires") == "-1"
+    assert r.body["ext_expires_in"] >= r.body["expires_in"] > 0
+
+
+def test_refresh_response_fields(emu):
+    o = emu.org("contoso")
+    api = emu.api("contoso")
+    r = api.token_request(rt_form(o, o["refresh_token"]))
+    assert r.status == 200, r
+    assert isinstance(r.body.get("scope"), str) and r.body["scope"], r.body
+    assert "id_token" not in r.body  # only with openid
+    r = api.token_request(rt_form(o, r.body["refresh_token"],
+                                  scope=o["url"] + "/user_impersonation openid profile offline_access"))
+    assert r.status == 200, r
+    assert r.body.get("id_token"), r.body
+    assert r.body.get("refresh_token")
+
+
+def test_ropc_password_grant(emu):
+    o = emu.org("contoso")
+    api = emu.api("contoso")
+    form = {"client_id": o["public_client_id"], "grant_type": "password", "username": o["username"],
+            "password": o["password"], "scope": o["url"] + "/user_impersonation offline_access"}
+    r = api.token_request(form)
+    assert r.status == 200, r
+    assert r.body["token_type"] == "Bearer" and r.body.get("refresh_token")
+    assert api.get("WhoAmI", token=r.body["access_token"]).status == 200
+    r = api.token_request(dict(form, password="wrong-password"))
+    assert_aad_error(r, 400, "invalid_grant", 50126)
+
+
+def test_delegated_token_whoami_is_the_user(emu):
+    o = emu.org("contoso")
+    api = emu.api("contoso")
+    app_user = api.get("WhoAmI").body["UserId"]
+    r = api.token_request(rt_form(o, o["refresh_token"]))
+    who = api.get("WhoAmI", token=r.body["access_token"]).body
+    assert who["UserId"] != app_user, "delegated token should act as the user, not the app user"
+
+
+def test_resource_parameter_on_v2_901002(emu):
+    o = emu.org("contoso")
+    r = token_post(emu, "contoso", cc_form(o, resource=o["url"]))
+    assert_aad_error(r, 400, "invalid_request", 901002)
+
+
+def test_scope_of_unknown_resource_500011(emu):
+    o = emu.org("contoso")
+    r = token_post(emu, "contoso", cc_form(o, scope="https://nosuchorg.example.com/.default"))
+    assert_aad_error(r, 400, "invalid_resource", 500011)
+
+
+def test_public_client_sending_secret_700025(emu):
+    o = emu.org("contoso")
+    r = emu.api("contoso").token_request(rt_form(o, o["refresh_token"], client_secret="x"))
+    assert_aad_error(r, 401, "invalid_client", 700025)
+
+
+def test_secret_expired_7000222(emu):
+    o = emu.org("fabrikam")
+    emu.control_post("fabrikam", "secret-expired", {"expired": True})
+    try:
+        r = emu.api("fabrikam").token_request(cc_form(o))
+        assert_aad_error(r, 401, "invalid_client", 7000222)
+    finally:
+        emu.control_post("fabrikam", "secret-expired", {"expired": False})
+    assert emu.api("fabrikam").token_request(cc_form(o)).status == 200

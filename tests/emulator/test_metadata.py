@@ -263,3 +263,108 @@ def test_many_to_one_account(api):
     assert rels["parentaccountid"]["ReferencedEntity"] == "account"
     for x in r.body["value"]:
         assert isinstance(x["SchemaName"], str) and x["SchemaName"], x
+
+
+# ---------------------------------------------------------------- more of reference 1.3-1.7
+
+
+def test_csdl_metadata(api):
+    r = api.get("$metadata", headers={"Accept": "application/xml"})
+    assert r.status == 200, r
+    assert "xml" in (r.headers.get("Content-Type") or ""), r.headers
+    text = r.raw.decode("utf-8")
+    assert 'Namespace="Microsoft.Dynamics.CRM"' in text and 'Alias="mscrm"' in text
+    assert '<EntitySet Name="accounts"' in text and '<EntitySet Name="contacts"' in text
+    assert 'Name="_parentcustomerid_value" Type="Edm.Guid"' in text
+
+
+def test_entity_definition_complex_properties(api):
+    r = api.get("EntityDefinitions(LogicalName='account')?$select=LogicalName,IsCustomizable,"
+                "CanChangeTrackingBeEnabled,DisplayName,OwnershipType,ObjectTypeCode")
+    assert r.status == 200, r
+    b = r.body
+    for k in ("IsCustomizable", "CanChangeTrackingBeEnabled"):
+        assert set(b[k]) >= {"Value", "CanBeChanged", "ManagedPropertyLogicalName"}, b[k]
+        assert isinstance(b[k]["Value"], bool)
+    dn = b["DisplayName"]
+    assert dn["LocalizedLabels"][0]["LanguageCode"] == 1033 and dn["LocalizedLabels"][0]["Label"]
+    assert dn["UserLocalizedLabel"]["Label"] == dn["LocalizedLabels"][0]["Label"]
+    assert b["OwnershipType"] == "UserOwned"
+    assert b["ObjectTypeCode"] == 1
+
+
+def test_entity_definitions_enum_filter(api):
+    r = api.get("EntityDefinitions?$select=LogicalName,OwnershipType"
+                "&$filter=OwnershipType eq Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'")
+    assert r.status == 200, r
+    names = {d["LogicalName"] for d in r.body["value"]}
+    assert {"account", "contact"} <= names
+    assert all(d["OwnershipType"] == "UserOwned" for d in r.body["value"])
+
+
+def test_entity_definitions_managed_property_filter(api):
+    r = api.get("EntityDefinitions?$select=LogicalName&$filter=CanChangeTrackingBeEnabled/Value eq true")
+    assert r.status == 200, r
+    assert "account" in {d["LogicalName"] for d in r.body["value"]}
+
+
+def test_attribute_cast_segment(api):
+    r = api.get("EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.MoneyAttributeMetadata"
+                "?$select=LogicalName,Precision")
+    assert r.status == 200, r
+    vals = {a["LogicalName"]: a for a in r.body["value"]}
+    assert "revenue" in vals and "name" not in vals
+    assert isinstance(vals["revenue"]["Precision"], int)
+    r = api.get("EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StringAttributeMetadata"
+                "?$select=LogicalName,MaxLength&$filter=LogicalName eq 'name'")
+    assert r.status == 200, r
+    assert r.body["value"][0]["MaxLength"] == 160
+
+
+def test_picklist_options_expand(api):
+    r = api.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='accountcategorycode')"
+                "/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName"
+                "&$expand=OptionSet($select=Options),GlobalOptionSet($select=Options)")
+    assert r.status == 200, r
+    opts = r.body["OptionSet"]["Options"]
+    by_val = {o["Value"]: o for o in opts}
+    assert set(by_val) == {1, 2}
+    assert by_val[1]["Label"]["UserLocalizedLabel"]["Label"] == "Preferred Customer"
+
+
+def test_helper_columns_not_odata(api):
+    r = api.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='createdbyname')"
+                "?$select=LogicalName,AttributeOf,IsValidODataAttribute")
+    assert r.status == 200, r
+    assert r.body["AttributeOf"] == "createdby"
+    assert r.body["IsValidODataAttribute"] is False
+    r = api.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='name')"
+                "?$select=LogicalName,AttributeOf,IsValidODataAttribute")
+    assert r.body["IsValidODataAttribute"] is True and r.body["AttributeOf"] is None
+
+
+def test_relationship_definitions_cast(api):
+    r = api.get("RelationshipDefinitions/Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata"
+                "?$select=SchemaName,ReferencingEntity,ReferencedEntity&$filter=ReferencedEntity eq 'account'")
+    assert r.status == 200, r
+    vals = r.body["value"]
+    assert vals and all(v["ReferencedEntity"] == "account" for v in vals)
+    assert "contact" in {v["ReferencingEntity"] for v in vals}
+
+
+def test_one_to_many_relationships(api):
+    r = api.get("EntityDefinitions(LogicalName='account')/OneToManyRelationships"
+                "?$select=SchemaName,ReferencingEntity,ReferencingAttribute,ReferencedEntityNavigationPropertyName")
+    assert r.status == 200, r
+    refs = {(v["ReferencingEntity"], v["ReferencingAttribute"]) for v in r.body["value"]}
+    assert ("contact", "parentcustomerid") in refs, refs
+
+
+def test_whoami_service_headers(api):
+    r = api.get("WhoAmI")
+    assert GUID_RE.match(r.headers.get("REQ_ID") or ""), r.headers
+    assert r.headers.get("x-ms-service-request-id")
+    assert (r.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests") or "").isdigit()
+    import re
+    assert re.match(r"^\d{1,3}(,\d{3})*\.\d{2}$", r.headers.get("x-ms-ratelimit-time-remaining-xrm-requests") or ""), \
+        r.headers

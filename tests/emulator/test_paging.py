@@ -188,3 +188,31 @@ def test_next_link_keeps_filter(api):
     _, _, qs = split_link(link)
     assert qs["$filter"] == ["statecode eq 0"], qs
     assert qs["$select"] == ["name"], qs
+
+
+def test_count_limit_annotations(api):
+    r = api.get("accounts?$select=name&$count=true",
+                headers={"Prefer": 'odata.include-annotations="*",odata.maxpagesize=10'})
+    assert r.status == 200, r
+    assert r.body["@odata.count"] == 5000
+    assert r.body.get("@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded") is True, r.body.keys()
+
+
+def test_full_projection_page_of_5000(api):
+    # the heaviest realistic call: a full page of full records
+    r = api.get("accounts")
+    assert r.status == 200, r
+    assert len(r.body["value"]) == 5000
+    assert len(r.body["value"][0]) > 120
+
+
+def test_paging_with_orderby_nullable_column(api):
+    recs, pages = api.list_all("accounts", select=["revenue"], orderby="revenue desc", page_size=3000)
+    ids = [r["accountid"] for r in recs]
+    assert len(ids) == N and len(set(ids)) == N
+    vals = [r["revenue"] for r in recs]
+    nonnull = [v for v in vals if v is not None]
+    assert nonnull == sorted(nonnull, reverse=True)
+    # SQL Server: NULLs sort lowest, i.e. last in descending order
+    k = len(nonnull)
+    assert all(v is None for v in vals[k:]), "nulls must come last in desc order"

@@ -48,11 +48,11 @@ def filt(api, expr, entity_set="accounts", pk="accountid", select=None):
 # ---------------------------------------------------------------- $select
 
 
-def test_select(api):
+def test_select(api, accounts):
     r = api.get("accounts?$select=name,revenue")
     assert r.status == 200, r
     assert r.body["@odata.context"].endswith("$metadata#accounts(name,revenue)"), r.body["@odata.context"]
-    assert len(r.body["value"]) == N_ACCOUNTS
+    assert len(r.body["value"]) == len(accounts)
     for rec in r.body["value"]:
         keys = set(rec)
         assert {"name", "revenue", "accountid", "@odata.etag"} <= keys, keys
@@ -278,3 +278,54 @@ def test_collection_count_segment_text_plain(api, accounts):
     assert r.status == 200, r
     assert (r.headers.get("Content-Type") or "").startswith("text/plain")
     assert int(r.raw.decode("utf-8-sig").strip()) == len(accounts)
+
+
+def test_filter_like_wildcards(api, accounts):
+    # reference 2.2: % _ [] are SQL wildcards inside contains/startswith/endswith
+    everyone = {a["accountid"] for a in accounts if a.get("name")}
+    assert filt(api, "contains(name,'%')") == everyone
+    assert filt(api, "startswith(name,'_')") == everyone
+    first = accounts[0]["name"][0]
+    expect = {a["accountid"] for a in accounts if a["name"][0].lower() == first.lower()}
+    assert filt(api, "startswith(name,'[%s]')" % first) == expect
+
+
+def test_filter_on_lookup_null(api, contacts):
+    expect = {c["contactid"] for c in contacts if c.get("_parentcustomerid_value") is None}
+    assert filt(api, "_parentcustomerid_value eq null", "contacts", "contactid") == expect
+
+
+def test_filter_quoted_guid_on_lookup(api, contacts):
+    # reference 2.2: the docs also show a quoted GUID for lookup values
+    pid = [c for c in contacts if c.get("_parentcustomerid_value")][0]["_parentcustomerid_value"]
+    expect = {c["contactid"] for c in contacts if c.get("_parentcustomerid_value") == pid}
+    assert filt(api, "_parentcustomerid_value eq '%s'" % pid, "contacts", "contactid") == expect
+
+
+def test_filter_type_mismatch_400(api):
+    r = q(api, "accounts", **{"$filter": "versionnumber eq 'abc'"})
+    assert r.status == 400, r
+
+
+def test_paging_stable_under_concurrent_writes(api, accounts):
+    h = {"Prefer": "odata.maxpagesize=10"}
+    r = api.get("accounts?$select=name", headers=h)
+    assert r.status == 200, r
+    seen = [x["accountid"] for x in r.body["value"]]
+    before = {a["accountid"] for a in accounts}
+    # a create and a delete of a not-yet-returned row between pages
+    later = sorted(before - set(seen))[0]
+    new = api.create("accounts", {"name": "Inserted During Paging"}).entity_id
+    assert api.delete("accounts(%s)" % later).status == 204
+    try:
+        nxt = r.body["@odata.nextLink"]
+        while nxt:
+            r = api.get(nxt, headers=h)
+            assert r.status == 200, r
+            seen += [x["accountid"] for x in r.body["value"]]
+            nxt = r.body.get("@odata.nextLink")
+        assert len(seen) == len(set(seen)), "duplicates while paging"
+        assert (before - {later}) <= set(seen), "rows lost while paging"
+        assert later not in seen
+    finally:
+        api.delete("accounts(%s)" % new)

@@ -174,3 +174,93 @@ def test_contact_record(api, emu):
 def test_raw_json_is_valid_utf8_json(api, one):
     r = api.get("accounts(%s)" % one)
     json.loads(r.raw.decode("utf-8"))
+
+
+# ---------------------------------------------------------------- annotations (reference 2.5, 4)
+
+ANN = {"Prefer": 'odata.include-annotations="*"'}
+
+
+def test_annotations_on_request(api, emu):
+    c = [x for x in emu.records("contoso", "contacts") if x.get("_parentcustomerid_value")][0]
+    r = api.get("contacts(%s)" % c["contactid"], headers=ANN)
+    assert r.status == 200, r
+    assert r.headers.get("Preference-Applied") == 'odata.include-annotations="*"'
+    b = r.body
+    assert b["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] in ("account", "contact")
+    assert b["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"].startswith(
+        "parentcustomerid_")
+    assert isinstance(b["_parentcustomerid_value@OData.Community.Display.V1.FormattedValue"], str)
+    assert isinstance(b["statecode@OData.Community.Display.V1.FormattedValue"], str)
+    # property annotations come before the value
+    text = r.raw.decode()
+    assert text.index('"_parentcustomerid_value@') < text.index('"_parentcustomerid_value"')
+
+
+def test_no_annotations_by_default(api, one):
+    b = api.get("accounts(%s)" % one).body
+    assert not [k for k in b if "@" in k and not k.startswith("@odata.")], b.keys()
+
+
+def test_selected_annotations_only(api, emu):
+    c = [x for x in emu.records("contoso", "contacts") if x.get("_parentcustomerid_value")][0]
+    r = api.get("contacts(%s)?$select=_parentcustomerid_value,statecode" % c["contactid"],
+                headers={"Prefer": 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'})
+    ann = [k for k in r.body if "@" in k and not k.startswith("@odata.")]
+    assert ann == ["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"], ann
+
+
+def test_no_304_with_annotations(api, one):
+    etag = api.get("accounts(%s)" % one).headers["ETag"]
+    h = dict(ANN)
+    h["If-None-Match"] = etag
+    r = api.get("accounts(%s)" % one, headers=h)
+    assert r.status == 200, r
+
+
+def test_304_after_change_is_200(api, emu):
+    aid = api.create("accounts", {"name": "etag change"}).entity_id
+    etag = api.get("accounts(%s)" % aid).headers["ETag"]
+    assert api.patch("accounts(%s)" % aid, {"name": "etag changed"}).status == 204
+    r = api.get("accounts(%s)" % aid, headers={"If-None-Match": etag})
+    assert r.status == 200 and r.headers["ETag"] != etag, r
+
+
+def test_repeated_prefer_headers(api, emu):
+    # reference 9: several preferences may be comma-joined or sent as repeated headers
+    import http.client
+    import urllib.parse as up
+    u = up.urlsplit(api.api_url + "accounts?$select=name,statecode")
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.putrequest("GET", u.path + "?" + u.query)
+        conn.putheader("Authorization", "Bearer " + api.token())
+        conn.putheader("Accept", "application/json")
+        conn.putheader("Prefer", "odata.maxpagesize=3")
+        conn.putheader("Prefer", 'odata.include-annotations="*"')
+        conn.endheaders()
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        pa = ", ".join(resp.headers.get_all("Preference-Applied") or [])
+    finally:
+        conn.close()
+    assert resp.status == 200
+    assert len(body["value"]) == 3 and "@odata.nextLink" in body
+    assert "statecode@OData.Community.Display.V1.FormattedValue" in body["value"][0]
+    assert "odata.maxpagesize=3" in pa and "odata.include-annotations" in pa, pa
+
+
+def test_null_single_property_204(api, emu):
+    aid = api.create("accounts", {"name": "null prop"}).entity_id
+    r = api.get("accounts(%s)/description" % aid)
+    assert r.status == 204, r
+
+
+def test_expand_single_valued_navigation(api, emu):
+    c = [x for x in emu.records("contoso", "contacts")
+         if x.get("_parentcustomerid_value") and
+         emu.record("contoso", "accounts", x["_parentcustomerid_value"])][0]
+    r = api.get("contacts(%s)?$select=fullname&$expand=parentcustomerid_account($select=name)" % c["contactid"])
+    assert r.status == 200, r
+    exp = r.body["parentcustomerid_account"]
+    assert exp["accountid"] == c["_parentcustomerid_value"] and "name" in exp, exp

@@ -149,3 +149,39 @@ def test_throttle_probability_roughly_applied(emu, api):
     n429 = out.count(429)
     assert 15 <= n429 <= 45, out
     assert set(out) <= {200, 429}, out
+
+
+def test_budget_headers_count_down(emu, api):
+    emu.faults(budget_requests=50, budget_window=60)
+    seen = []
+    for _ in range(3):
+        r = api.get("WhoAmI")
+        seen.append(int(r.headers["x-ms-ratelimit-burst-remaining-xrm-requests"]))
+    assert seen == [49, 48, 47], seen
+
+
+def test_token_endpoint_throttled_too(emu, api):
+    emu.faults(throttle=1.0, retry_after=4)
+    r = api.token_request({"client_id": api.client_id, "client_secret": api.client_secret,
+                           "scope": api.scope, "grant_type": "client_credentials"})
+    assert r.status == 429, r
+    assert_retry_after(r, 4)
+
+
+def test_server_error_statuses_are_gateway_errors(emu, api):
+    emu.faults(server_error=1.0)
+    sts = {api.get("WhoAmI").status for _ in range(6)}
+    assert sts <= {500, 502, 503, 504} and sts, sts
+
+
+def test_budget_is_per_principal(emu, api):
+    emu.faults(budget_requests=2, budget_window=30)
+    assert api.get("WhoAmI").status == 200
+    assert api.get("WhoAmI").status == 200
+    assert api.get("WhoAmI").status == 429
+    # a delegated user is another principal with its own budget
+    o = emu.org()
+    r = api.token_request({"client_id": o["public_client_id"], "grant_type": "refresh_token",
+                           "refresh_token": o["refresh_token"], "scope": o["url"] + "/.default offline_access"})
+    assert r.status == 200, r
+    assert api.get("WhoAmI", token=r.body["access_token"]).status == 200

@@ -197,3 +197,12 @@ def test_default_orgs_and_sigterm(tmp_path):
         p = e.proc
     assert p.returncode is not None
     assert p.returncode in (0, -15), p.returncode   # exits promptly on SIGTERM
+
+
+def test_secret_files_private(emu):
+    import stat
+    for name, o in emu.info["orgs"].items():
+        mode = stat.S_IMODE(os.stat(o["client_secret_file"]).st_mode)
+        assert mode & 0o077 == 0, (o["client_secret_file"], oct(mode))
+    for p in (emu.config_path, os.path.join(emu.state_dir, "emulator.json")):
+        assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p

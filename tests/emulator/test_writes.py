@@ -325,3 +325,140 @@ def test_bind_wrong_target_set_fails(api, emu):
     acc = emu.records("contoso", "accounts")[0]["accountid"]
     r = api.create("accounts", {"name": "x", "primarycontactid@odata.bind": "/accounts(%s)" % acc})
     assert r.status == 400, r
+
+
+# ---------------------------------------------------------------- single properties, $ref, misc (3.1-3.4)
+
+
+def test_put_single_property_and_delete_property(api):
+    aid = make_account(api, description="to be cleared")
+    r = api.request("PUT", "accounts(%s)/name" % aid, {"value": "Put Name"})
+    assert r.status == 204, r
+    assert get(api, aid).body["name"] == "Put Name"
+    r = api.delete("accounts(%s)/description" % aid)
+    assert r.status == 204, r
+    assert get(api, aid).body["description"] is None
+
+
+def test_set_single_valued_ref(api, contact_ids):
+    aid = make_account(api)
+    r = api.request("PUT", "accounts(%s)/primarycontactid/$ref" % aid,
+                    {"@odata.id": api.api_url + "contacts(%s)" % contact_ids[3]})
+    assert r.status == 204, r
+    assert get(api, aid).body["_primarycontactid_value"] == contact_ids[3]
+
+
+def test_clear_lookup_with_plain_null(api, contact_ids):
+    aid = make_account(api, **{"primarycontactid@odata.bind": "/contacts(%s)" % contact_ids[4]})
+    r = api.patch("accounts(%s)" % aid, {"primarycontactid": None})
+    assert r.status == 204, r
+    assert get(api, aid).body["_primarycontactid_value"] is None
+
+
+def test_overriddencreatedon_sets_createdon(api):
+    r = api.create("accounts", {"name": "migrated", "overriddencreatedon": "2015-03-04T05:06:07Z"},
+                   representation=True)
+    assert r.status == 201, r
+    assert r.body["createdon"] == "2015-03-04T05:06:07Z"
+    assert r.body["overriddencreatedon"] is not None
+
+
+def test_money_companion_base_computed(api):
+    r = api.create("accounts", {"name": "base", "revenue": 1000}, representation=True)
+    assert r.status == 201, r
+    assert r.body["revenue_base"] is not None
+    assert r.body["_transactioncurrencyid_value"] is not None
+
+
+def test_state_change(api):
+    aid = make_account(api)
+    r = api.patch("accounts(%s)" % aid, {"statecode": 1, "statuscode": 2})
+    assert r.status == 204, r
+    b = get(api, aid).body
+    assert (b["statecode"], b["statuscode"]) == (1, 2)
+
+
+def test_invalid_choice_value_400(api):
+    r = api.create("accounts", {"name": "bad choice", "accountcategorycode": 999})
+    assert r.status == 400, r
+
+
+def test_patch_on_collection_405(api):
+    r = api.patch("accounts", {"name": "x"})
+    assert r.status in (400, 405), r
+
+
+def test_create_multiple(api):
+    r = api.post("accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+                 {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "cm1"},
+                              {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "cm2"}]})
+    assert r.status == 200, r
+    ids = r.body["Ids"]
+    assert len(ids) == 2
+    assert [get(api, i).body["name"] for i in ids] == ["cm1", "cm2"]
+
+
+def test_write_to_custom_entity(api):
+    r = api.create("new_categories", {"new_name": "Custom row"}, representation=True)
+    assert r.status == 201, r
+    assert r.body["new_name"] == "Custom row"
+    eid = r.headers.get("OData-EntityId") or ""
+    assert "OData-EntityId" not in r.headers or "new_categories(" in eid
+
+
+def test_datetime_before_1753_400(api):
+    r = api.create("accounts", {"name": "old", "lastonholdtime": "1700-01-01T00:00:00Z"})
+    assert r.status == 400, r
+
+
+def test_integer_out_of_range_400(api):
+    r = api.create("accounts", {"name": "big", "numberofemployees": 10 ** 12})
+    assert r.status == 400, r
+
+
+def test_write_value_value_types_roundtrip(api):
+    r = api.create("accounts", {"name": "types", "numberofemployees": 42, "creditonhold": True,
+                                "address1_latitude": 47.639583, "description": "line1\r\nline2 \"q\" \\ é ☃"},
+                   representation=True)
+    assert r.status == 201, r
+    b = r.body
+    assert b["numberofemployees"] == 42 and b["creditonhold"] is True
+    assert b["description"] == "line1\r\nline2 \"q\" \\ é ☃"
+    assert abs(b["address1_latitude"] - 47.63958) < 1e-9, b["address1_latitude"]  # precision 5 (ref 11.3)
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def _parallel(fns):
+    import threading
+    out = [None] * len(fns)
+    bar = threading.Barrier(len(fns))
+
+    def run(i):
+        bar.wait()
+        out[i] = fns[i]()
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return out
+
+
+def test_concurrent_if_match_exactly_one_wins(api):
+    aid = make_account(api)
+    etag = get(api, aid).body["@odata.etag"]
+    api.token()
+    res = _parallel([lambda i=i: api.patch("accounts(%s)" % aid, {"name": "w%d" % i}, headers={"If-Match": etag})
+                     for i in range(8)])
+    assert sorted(r.status for r in res) == [204] + [412] * 7, res
+
+
+def test_concurrent_creates_unique_versions(api):
+    api.token()
+    res = _parallel([lambda i=i: api.create("accounts", {"name": "cc%d" % i}, representation=True)
+                     for i in range(12)])
+    assert all(r.status == 201 for r in res), res
+    vs = [r.body["versionnumber"] for r in res]
+    assert len(set(vs)) == len(vs), vs

@@ -171,6 +171,12 @@ def _route(call):
     if ent is None:
         raise not_found_segment(set_name)
     if key is None:
+        if rest in ("Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpdateMultiple"):
+            call.kind = "create" if rest.endswith("CreateMultiple") else "update"
+            if call.method != "POST":
+                raise ODataError(405, "0x80060888", "The requested resource does not support http method '%s'."
+                                 % call.method)
+            return multiple(call, ent, rest.rsplit(".", 1)[1])
         if rest == "$count":
             call.kind = "list"
             return count_records(call, ent)
@@ -283,8 +289,6 @@ def check_options(call):
             raise bad_query("Skip Clause is not supported in CRM")
         if k.startswith("$") and k not in _ALLOWED_OPTIONS:
             raise bad_query("The query parameter '%s' is not supported." % k)
-        if k == "$expand":
-            raise bad_query("The emulator does not implement $expand (query option '%s')." % call.opt(k))
 
 
 def unknown_property(ent, name):
@@ -319,6 +323,58 @@ def parse_select(call, ent):
             out.append((n, ent.props[n]))
             seen.add(n)
     return out, names
+
+
+def parse_expand(call, ent):
+    """$expand of single-valued navigation properties, optionally with a nested $select.
+    Collection-valued navigation properties are not emulated (see README)."""
+    exp = call.opt("$expand")
+    if not exp:
+        return []
+    out = []
+    for part in odata.split_list(exp):
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\((.*)\))?$", part.strip(), re.S)
+        if not m:
+            raise bad_query("Syntax error in $expand '%s'." % exp)
+        nav = ent.navs.get(m.group(1))
+        if nav is None:
+            raise unknown_property(ent, m.group(1))
+        sel = None
+        if m.group(2):
+            for opt in m.group(2).split(";"):
+                k, _, v = opt.partition("=")
+                if k.strip() != "$select":
+                    raise bad_query("The emulator supports only $select inside $expand ('%s')." % part)
+                sel = odata.split_list(v)
+        out.append((nav, sel))
+    return out
+
+
+def render_expanded(call, ent, rec, expand, want):
+    """Add the expanded related records (or null) after the record's own properties."""
+    out = {}
+    for nav, sel in expand:
+        rid = rec.get(nav.attr.prop)
+        tgt = lookup_target(ent, nav.attr, rec) if rid else None
+        if tgt is not None and nav.attr.kind != "Owner" and len(nav.targets) == 1 and tgt != nav.targets[0]:
+            tgt = None  # e.g. parentcustomerid_account when the customer is a contact
+        te = call.cat.get(tgt) if tgt else None
+        trec = call.org.get(te.logical, rid) if te is not None else None
+        if trec is None:
+            out[nav.name] = None
+            continue
+        props = None
+        if sel:
+            props = []
+            for n in sel:
+                a = te.props.get(n)
+                if a is None:
+                    raise unknown_property(te, n)
+                props.append((n, a))
+            if te.pk not in sel:
+                props.append((te.pk, te.props[te.pk]))
+        out[nav.name] = render(call, te, trec, props, want)
+    return out
 
 
 def annotation_filter(call):
@@ -602,7 +658,15 @@ def list_records(call, ent):
     if count or (want is not None and want("Microsoft.Dynamics.CRM.totalrecordcount")):
         body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, MAX_PAGE) if count else -1
         body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = total > MAX_PAGE if count else False
-    body["value"] = [render(call, ent, r, props, want) for r in page]
+    expand = parse_expand(call, ent)
+    if expand:
+        body["value"] = []
+        for r in page:
+            d = render(call, ent, r, props, want)
+            d.update(render_expanded(call, ent, r, expand, want))
+            body["value"].append(d)
+    else:
+        body["value"] = [render(call, ent, r, props, want) for r in page]
     if more:
         cols = []
         for name, _ in orderby:
@@ -645,7 +709,11 @@ def parse_delta_token(org, tok):
 
 
 def delta_records(call, ent):
-    """GET of a deltaLink: changed rows (full projection) then deletions (ref 7)."""
+    """GET of a deltaLink: changed rows (full projection) then deletions (ref 7).
+
+    Honours ``odata.maxpagesize``: further pages continue through a paging cookie in
+    ``$skiptoken`` (the deltaLink's ``$deltatoken`` is kept); the new deltaLink comes on the
+    last page and names the org version seen by the first page."""
     org = call.org
     if not ent.change_tracking:
         raise ODataError(400, "0x80040203", "Change tracking is not enabled for entity '%s'." % ent.logical)
@@ -654,25 +722,57 @@ def delta_records(call, ent):
             raise ODataError(400, "0x80060888",
                              'The "%s" query parameter isn\'t supported when Change Tracking is enabled.' % o)
     props, names = parse_select(call, ent)
+    tok = call.opt("$skiptoken")
+    cursor = None
     with org.lock:
         since = parse_delta_token(org, call.opt("$deltatoken"))
-        changed = [r for r in org.tables[ent.logical].values() if r["versionnumber"] > since]
-        deleted = [(v, rid) for v, lg, rid in org.deleted if lg == ent.logical and v > since]
-        now_version = org.version
-    changed.sort(key=lambda r: r["versionnumber"])
-    sleep_cost(call, len(changed))
+        upto = org.version
+        page_no = 1
+        if tok:
+            c = odata.parse_skiptoken(tok)
+            try:
+                upto = int(c["attrs"]["trackingversion"])
+                cursor = (int(c["attrs"]["phase"]), int(c["columns"][0][1]), c["columns"][1][1].strip("{}").lower())
+            except (KeyError, IndexError, ValueError):
+                raise bad_query("The paging cookie is not valid.")
+            page_no = c["pagenumber"]
+        changed = [r for r in org.tables[ent.logical].values() if since < r["versionnumber"] <= upto]
+        live = {r[ent.pk] for r in changed}
+        deleted = [(v, rid) for v, lg, rid in org.deleted
+                   if lg == ent.logical and since < v <= upto and rid not in live]
+    items = [(0, r["versionnumber"], r[ent.pk], r) for r in changed] + [(1, v, rid, None) for v, rid in deleted]
+    items.sort(key=lambda t: (t[0], t[1], odata.guid_sort_key(t[2])))
+    if cursor is not None:
+        ck = (cursor[0], cursor[1], odata.guid_sort_key(cursor[2]))
+        items = [t for t in items if (t[0], t[1], odata.guid_sort_key(t[2])) > ck]
+    size = _page_size(call) or MAX_PAGE
+    page, more = items[:size], len(items) > size
+    sleep_cost(call, sum(1 for t in page if t[3] is not None))
     want = annotation_filter(call)
-    value = [render(call, ent, r, props, want) for r in changed]
     ctx_deleted = "%s$metadata#%s/$deletedEntity" % (call.api, ent.set_name)
-    live = {r[ent.pk] for r in changed}
-    for _, rid in deleted:
-        if rid in live:
-            continue
-        value.append({"@odata.context": ctx_deleted, "id": rid, "reason": "deleted"})
-    body = {"@odata.context": context_for(call, ent, names, "/$delta"), "value": value,
-            "@odata.deltaLink": _delta_link(call, ent, now_version)}
-    return json_response(200, body, [("Preference-Applied", "odata.track-changes")]
-                         if "odata.track-changes" in call.prefer else [])
+    value = []
+    for phase, _v, rid, rec in page:
+        if rec is not None:
+            value.append(render(call, ent, rec, props, want))
+        else:
+            value.append({"@odata.context": ctx_deleted, "id": rid, "reason": "deleted"})
+    body = {"@odata.context": context_for(call, ent, names, "/$delta"), "value": value}
+    if more:
+        last, first = page[-1], page[0]
+        token = odata.make_skiptoken(page_no + 1, [("versionnumber", str(last[1]), str(first[1])),
+                                                   (ent.pk, odata.brace_guid(last[2]), odata.brace_guid(first[2]))],
+                                     {"trackingversion": upto, "phase": last[0]}, istracking=True)
+        qs = odata.strip_query_option(call.raw_query, {"$skiptoken"})
+        body["@odata.nextLink"] = "%s%s?%s&$skiptoken=%s" % (call.api, ent.set_name, qs,
+                                                            odata.encode_skiptoken(token))
+    else:
+        body["@odata.deltaLink"] = _delta_link(call, ent, upto)
+    applied = []
+    if _page_size(call):
+        applied.append("odata.maxpagesize=%d" % _page_size(call))
+    if "odata.track-changes" in call.prefer:
+        applied.append("odata.track-changes")
+    return json_response(200, body, [("Preference-Applied", ",".join(applied))] if applied else [])
 
 
 def count_records(call, ent):
@@ -704,15 +804,18 @@ def want_annotations(call):
 def get_record(call, ent, rid):
     check_options(call)
     props, names = parse_select(call, ent)
+    expand = parse_expand(call, ent)
     rec = call.org.get(ent.logical, rid)
     if rec is None:
         raise does_not_exist(ent, rid)
     sleep_cost(call, 1)
-    if _if_none_match_hit(call, rec):
+    if not expand and _if_none_match_hit(call, rec):
         return Response(304, [("Content-Type", JSON_CT), ("ETag", etag_of(rec))], b"")
     want = annotation_filter(call)
     body = {"@odata.context": context_for(call, ent, names, "/$entity")}
     body.update(render(call, ent, rec, props, want))
+    if expand:
+        body.update(render_expanded(call, ent, rec, expand, want))
     headers = [("ETag", etag_of(rec))]
     if want is not None:
         headers.append(("Preference-Applied", 'odata.include-annotations="%s"'
@@ -725,10 +828,28 @@ def property_request(call, ent, rid, rest):
     parts = rest.split("/")
     prop = parts[0]
     org = call.org
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\((.*)\))?$", prop)
+    if m and m.group(1) in collection_navs(call.cat, ent):
+        return collection_nav_request(call, ent, rid, m.group(1), m.group(2), parts[1:])
     a = ent.props.get(prop)
     nav = ent.navs.get(prop)
     if a is None and nav is None:
         raise not_found_segment(prop)
+    if nav is not None and a is None and parts[1:] == ["$ref"] and call.method == "PUT":
+        # set a single-valued navigation property (ref 3.4)
+        call.kind = "update"
+        payload = _parse_body(call, ent)
+        target = payload.get("@odata.id") if isinstance(payload, dict) else None
+        if not target:
+            raise _invalid("0x0", "The payload must contain an '@odata.id' annotation.")
+        with org.lock:
+            old = org.get(ent.logical, rid)
+            if old is None:
+                raise does_not_exist(ent, rid)
+            rec = dict(old)
+            _bind(call, ent, rec, nav, target, creating=False)
+            finish_write(call, ent, rec, created=False)
+        return Response(204, [], b"")
     if call.method == "GET":
         call.kind = "get"
         rec = org.get(ent.logical, rid)
@@ -1254,3 +1375,159 @@ def _delete_cascade(call, ent, rid):
 
 def urlquote(s):
     return urllib.parse.quote(s, safe="")
+
+
+# ================================================================================================
+# Collection-valued navigation properties (one-to-many) and $ref (ref 3.4)
+
+_COLL_CACHE = {}
+
+
+def collection_navs(cat, ent):
+    """{nav name: (referencing entity, its single-valued Nav)} for relationships whose referenced
+    table is ``ent``; the collection nav name is the relationship SchemaName (ref 1.7)."""
+    key = (id(cat), ent.logical)
+    if key not in _COLL_CACHE:
+        out = {}
+        for other in cat.entities.values():
+            for r in other.m2o:
+                if r["ReferencedEntity"] != ent.logical:
+                    continue
+                nav = other.navs.get(r["ReferencingEntityNavigationPropertyName"])
+                if nav is not None:
+                    out[r["ReferencedEntityNavigationPropertyName"]] = (other, nav)
+        _COLL_CACHE[key] = out
+    return _COLL_CACHE[key]
+
+
+def collection_nav_request(call, ent, rid, name, relkey, rest):
+    """GET set(id)/nav, GET/POST set(id)/nav/$ref, DELETE set(id)/nav(relid)/$ref or ?$id=."""
+    org = call.org
+    other, nav = collection_navs(call.cat, ent)[name]
+    if org.get(ent.logical, rid) is None:
+        raise does_not_exist(ent, rid)
+    attr = nav.attr
+
+    def related():
+        out = []
+        for r in org.snapshot(other.logical):
+            if r.get(attr.prop) == rid and lookup_target(other, attr, r) == ent.logical:
+                out.append(r)
+        out.sort(key=lambda r: odata.guid_sort_key(r[other.pk]))
+        return out
+    if call.method == "GET" and relkey is None and rest in ([], ["$ref"]):
+        call.kind = "list"
+        rows = related()
+        sleep_cost(call, len(rows))
+        if rest == ["$ref"]:
+            return json_response(200, {"@odata.context": call.api + "$metadata#Collection($ref)",
+                                       "value": [{"@odata.id": "%s%s(%s)" % (call.api, other.set_name, r[other.pk])}
+                                                 for r in rows]})
+        props, names = parse_select(call, other)
+        want = annotation_filter(call)
+        return json_response(200, {"@odata.context": context_for(call, other, names),
+                                   "value": [render(call, other, r, props, want) for r in rows]})
+    if call.method == "POST" and relkey is None and rest == ["$ref"]:
+        call.kind = "update"
+        payload = _parse_body(call, ent)
+        target = payload.get("@odata.id") if isinstance(payload, dict) else None
+        if not isinstance(target, str):
+            raise _invalid("0x0", "The payload must contain an '@odata.id' annotation.")
+        te, oid = _parse_entity_url(call, target)
+        if te is not other:
+            raise _invalid("0x0", "The entity '%s' is not valid for the navigation property '%s'." % (te.logical, name))
+        with org.lock:
+            old = org.get(other.logical, oid)
+            if old is None:
+                raise does_not_exist(other, oid)
+            rec = dict(old)
+            _bind(call, other, rec, nav, "/%s(%s)" % (ent.set_name, rid), creating=False)
+            finish_write(call, other, rec, created=False)
+        return Response(204, [], b"")
+    if call.method == "DELETE" and rest == ["$ref"]:
+        call.kind = "update"
+        if relkey is not None:
+            oid = parse_key(other, relkey)
+        else:
+            idv = call.opt("$id")
+            if not idv:
+                raise bad_query("The $id query option is required to remove a reference from a collection.")
+            te, oid = _parse_entity_url(call, idv)
+            if te is not other:
+                raise _invalid("0x0", "The entity '%s' is not valid for the navigation property '%s'."
+                               % (te.logical, name))
+        with org.lock:
+            old = org.get(other.logical, oid)
+            if old is None:
+                raise does_not_exist(other, oid)
+            if old.get(attr.prop) != rid:
+                raise does_not_exist(other, oid)
+            rec = dict(old)
+            rec.pop(attr.prop, None)
+            rec.pop("@lk:" + attr.logical, None)
+            finish_write(call, other, rec, created=False)
+        return Response(204, [], b"")
+    raise ODataError(405, "0x80060888", "The requested resource does not support http method '%s'." % call.method)
+
+
+def _parse_entity_url(call, url):
+    m = _BIND_RE.match(url.strip())
+    if not m:
+        raise bad_query("The URI '%s' is not valid." % url)
+    te = call.cat.by_set.get(m.group(1))
+    if te is None:
+        raise not_found_segment(m.group(1))
+    return te, parse_key(te, m.group(2))
+
+
+def multiple(call, ent, action):
+    """Bound actions CreateMultiple / UpdateMultiple (ref 3.1): all-or-nothing, -> {"Ids": [...]}."""
+    if ent.read_only:
+        raise _readonly_table(ent)
+    payload = _parse_body(call, ent)
+    targets = payload.get("Targets") if isinstance(payload, dict) else None
+    if not isinstance(targets, list) or not targets:
+        raise _invalid("0x80040203", "Required field 'Targets' is missing or empty.")
+    org = call.org
+    ids = []
+    with org.lock:
+        own = org.txn is None  # inside a $batch change set the change set owns the transaction
+        if own:
+            org.begin()
+        try:
+            for t in targets:
+                if not isinstance(t, dict):
+                    raise _invalid("0x80040203", "Every item of 'Targets' must be an entity object.")
+                t = {k: v for k, v in t.items() if k != "@odata.type"}
+                if action == "CreateMultiple":
+                    rec = _defaults_for(ent)
+                    apply_body(call, ent, rec, t, creating=True)
+                    rid = rec.get(ent.pk) or str(uuid.uuid4())
+                    rec[ent.pk] = rid
+                    if org.get(ent.logical, rid) is not None:
+                        raise ODataError(412, "0x80040237", "A record with matching key values already exists.")
+                    finish_write(call, ent, rec, created=True)
+                else:
+                    rid = t.pop(ent.pk, None)
+                    if not odata.is_guid(rid):
+                        raise _invalid("0x80040203", "Every target of UpdateMultiple needs its primary key '%s'."
+                                       % ent.pk)
+                    rid = rid.lower()
+                    old = org.get(ent.logical, rid)
+                    if old is None:
+                        raise does_not_exist(ent, rid)
+                    rec = dict(old)
+                    apply_body(call, ent, rec, t, creating=False)
+                    finish_write(call, ent, rec, created=False)
+                ids.append(rid)
+        except BaseException:
+            if own:
+                org.rollback()
+            raise
+        else:
+            if own:
+                org.commit()
+    if action == "UpdateMultiple":
+        return Response(204, [], b"")
+    return json_response(200, {"@odata.context": call.api + "$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                               "Ids": ids})

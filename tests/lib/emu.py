@@ -572,6 +572,20 @@ class Emulator:
             org = self.org_names()[0]
         return self._control("POST", "orgs/%s/revoke-refresh-tokens" % org, {})
 
+    def control_post(self, org, action, body=None):
+        """POST /_emulator/orgs/<org>/<action> (e.g. secret-expired, expire-change-tracking)."""
+        return self._control("POST", "orgs/%s/%s" % (org, action), body or {})
+
+    def record(self, org, entity_set, record_id):
+        """One record as the Web API renders it (control endpoint, no auth/stats), or None."""
+        r = self.http("GET", "/_emulator/orgs/%s/%s/%s" % (org, entity_set, record_id), None,
+                      {"Accept": "application/json"})
+        if r.status == 404:
+            return None
+        if r.status != 200:
+            raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
+        return r.body
+
     def records(self, org, entity_set):
         """All records of a set as the Web API returns them (control endpoint, else paging)."""
         r = self.http("GET", "/_emulator/orgs/%s/%s" % (org, entity_set), None,

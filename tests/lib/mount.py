@@ -164,6 +164,7 @@ class Mount:
         self.env = None
         self.config_path = None
         self.returncode = None
+        self.stopped = False
         self._log_start = 0
 
     # ------------------------------------------------------------------ helpers
@@ -239,6 +240,7 @@ class Mount:
                 if os.path.ismount(self.path):
                     break
                 self.returncode = rc
+                self.stopped = True
                 self._forget()
                 raise MountError(self.describe(
                     "dynfs exited with status %s before %s was mounted" % (rc, self.path)))
@@ -265,8 +267,8 @@ class Mount:
         that are not sanitizer findings for this mount.  Raises MountError on any problem,
         after cleaning up by force.
         """
-        if self.proc is None:
-            return None
+        if self.proc is None or self.stopped:
+            return self.returncode
         problems = []
         try:
             r = subprocess.run([FUSERMOUNT, "-u", self.path], stdin=subprocess.DEVNULL,
@@ -288,12 +290,12 @@ class Mount:
             problems.append("unmount failed: %r" % (e,))
         finally:
             if problems or self.proc.poll() is None or in_mountinfo(self.path):
-                self.force_stop()
+                self._kill()
             self._forget()
+            self.stopped = True
         found = sanitizer_findings(self.log_text(), allow)
         if found:
             problems.append("sanitizer report in the daemon log:\n  " + "\n  ".join(found[:40]))
-        self.proc = None
         if problems:
             raise MountError(self.describe("; ".join(problems)))
         try:
@@ -303,7 +305,12 @@ class Mount:
         return self.returncode
 
     def force_stop(self):
-        """Failure path: lazy unmount, SIGTERM, SIGKILL; each step ignores its own errors."""
+        """Failure path: lazy unmount, SIGTERM, SIGKILL; each step ignores its own errors.
+        A later stop() does nothing."""
+        self._kill()
+        self.stopped = True
+
+    def _kill(self):
         p = self.proc
         if self.path and in_mountinfo(self.path):
             lazy_unmount(self.path)
@@ -331,7 +338,8 @@ class Mount:
 def run_dynfs(binary, args, timeout=30.0, env=None, mountpoint=None):
     """Run dynfs to completion (start-up error cases, --help, --version).
 
-    Returns subprocess.CompletedProcess with text stdout/stderr, plus .repro.  If dynfs
+    Returns subprocess.CompletedProcess with text stdout/stderr, plus .repro and
+    .sanitizer (sanitizer report lines found in the output).  If dynfs
     mounted MOUNTPOINT anyway (it should not have), the mount is removed and the process
     killed before returning; .was_mounted tells.  A run that outlives TIMEOUT is killed
     and reported as a MountError.
@@ -376,6 +384,7 @@ def run_dynfs(binary, args, timeout=30.0, env=None, mountpoint=None):
                                       err.decode("utf-8", "replace"))
     res.repro = repro_text(argv, full_env)
     res.was_mounted = was_mounted
+    res.sanitizer = sanitizer_findings(res.stderr + "\n" + res.stdout)
     return res
 
 

@@ -3,7 +3,9 @@
  * Each case writes an INI file into a private temporary directory, loads it
  * and checks the values, or the exact error lines.  Run: make check.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
