@@ -18,6 +18,7 @@ struct entry {
 	double fetched;
 	uint64_t gen;
 	uint64_t opened_gen;     /* generation at the last open, 0 = never */
+	char *error;             /* why the last save failed */
 };
 
 struct dfs_cache {
@@ -96,6 +97,7 @@ static void entry_free(struct entry *e)
 {
 	dfs_blob_unref(e->blob);
 	free(e->etag);
+	free(e->error);
 	free(e->id);
 	free(e);
 }
@@ -245,6 +247,30 @@ void dfs_cache_remove(struct dfs_cache *c, const char *id)
 		entry_free(e);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+void dfs_cache_set_error(struct dfs_cache *c, const char *id, const char *msg)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	if ((e = *find(c, id))) {
+		free(e->error);
+		e->error = msg ? strdup(msg) : NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+char *dfs_cache_error(struct dfs_cache *c, const char *id)
+{
+	struct entry *e;
+	char *msg = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if ((e = *find(c, id)) && e->error)
+		msg = strdup(e->error);
+	pthread_mutex_unlock(&c->lock);
+	return msg;
 }
 
 int dfs_cache_opened(struct dfs_cache *c, const char *id, uint64_t gen)

@@ -437,3 +437,36 @@ out:
 	dfs_http_resp_free(&resp);
 	return ret;
 }
+
+int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *etag, const char *body, size_t body_len, cJSON **rec,
+		  struct dfs_http_error *err)
+{
+	char if_match[160], errbuf[160], path[256];
+	const char *hdrs[] = { "Prefer: return=representation", if_match, NULL };
+	struct dfs_http_resp resp;
+	int ret;
+
+	*rec = NULL;
+	dfs_http_resp_init(&resp);
+	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
+	/* Without an ETag, If-Match: * still refuses to create a record that
+	 * was deleted meanwhile (upsert table, protocol reference 3.3). */
+	snprintf(if_match, sizeof(if_match), "If-Match: %s", etag ? etag : "*");
+	ret = dfs_dv_request(dv, "PATCH", path, hdrs, body, body_len, &resp);
+	if (ret < 0) {
+		if (err)
+			*err = resp.err;
+		goto out;
+	}
+	if (resp.body.len) {
+		*rec = dfs_json_parse(resp.body.data, resp.body.len, errbuf, sizeof(errbuf));
+		if (!cJSON_IsObject(*rec)) {
+			cJSON_Delete(*rec);
+			*rec = NULL;
+		}
+	}
+out:
+	dfs_http_resp_free(&resp);
+	return ret;
+}

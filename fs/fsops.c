@@ -14,17 +14,20 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <cjson/cJSON.h>
 
 #include "buf.h"
 #include "cache.h"
 #include "dataverse.h"
 #include "fsops.h"
+#include "json.h"
 #include "log.h"
 #include "record.h"
 
 #define XATTR_ETAG "user.dynfs.etag"
 #define XATTR_URL "user.dynfs.url"
+#define XATTR_ERROR "user.dynfs.error"
 
 struct dfs_set {
 	struct dfs_entity *ent;
@@ -49,10 +52,23 @@ struct dfs_fs {
 	time_t started;
 };
 
-/* An open record file: the bytes it was opened with. */
+/*
+ * An open record file.  A read-only open sees the bytes it was opened with.
+ * A writable open stages the user's bytes here until flush or fsync saves
+ * them; BASE is the version the edit started from, the one the PATCH is
+ * computed against and conditioned on (If-Match: BASE_ETAG).
+ */
 struct dfs_fh {
-	struct dfs_blob *blob;
+	struct dfs_blob *blob;   /* read-only opens */
+	int writable;
+	pthread_mutex_t lock;    /* writable opens: stage, dirty, base */
+	struct dfs_buf stage;
+	int dirty;
+	struct dfs_blob *base;
+	char *base_etag;
 };
+
+#define STAGE_MAX (64UL * 1024 * 1024) /* far above any record; stops runaway writes */
 
 /* A path split into its parts; name is the record file name. */
 struct dfs_path {
@@ -392,7 +408,15 @@ static int dfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
 		struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
 		if ((ret = resolve(fs, path, &p)) == 0 && p.depth == 3 &&
 		    dfs_cache_get(p.s->cache, p.id, &info)) {
-			file_stat(fs, st, fh->blob->len, info.mtime);
+			size_t len;
+			if (fh->writable) {
+				pthread_mutex_lock(&fh->lock);
+				len = fh->stage.len;
+				pthread_mutex_unlock(&fh->lock);
+			} else {
+				len = fh->blob->len;
+			}
+			file_stat(fs, st, len, info.mtime);
 			dfs_rec_info_clear(&info);
 			return 0;
 		}
@@ -467,11 +491,58 @@ static int dfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 
 /* ---- files -------------------------------------------------------------- */
 
+static void fh_free(struct dfs_fh *fh)
+{
+	if (!fh)
+		return;
+	dfs_blob_unref(fh->blob);
+	if (fh->writable) {
+		dfs_buf_free(&fh->stage);
+		dfs_blob_unref(fh->base);
+		free(fh->base_etag);
+		pthread_mutex_destroy(&fh->lock);
+	}
+	free(fh);
+}
+
+/* A writable handle on record P, staged from its current version. */
+static int fh_new_writable(struct dfs_fs *fs, struct dfs_path *p, int truncate,
+			   struct dfs_fh **out)
+{
+	struct dfs_rec_info info;
+	struct dfs_fh *fh;
+	int ret;
+
+	if (p->t->tc->read_only)
+		return -EROFS;
+	if ((ret = get_record(fs, p, &info)) < 0)
+		return ret;
+	if (!(fh = calloc(1, sizeof(*fh)))) {
+		dfs_rec_info_clear(&info);
+		return -ENOMEM;
+	}
+	fh->writable = 1;
+	pthread_mutex_init(&fh->lock, NULL);
+	dfs_buf_init(&fh->stage, STAGE_MAX);
+	fh->base = dfs_blob_ref(info.blob);
+	fh->base_etag = info.etag ? strdup(info.etag) : NULL;
+	if (truncate)
+		fh->dirty = 1;
+	else if ((ret = dfs_buf_append(&fh->stage, info.blob->data, info.blob->len)) < 0) {
+		dfs_rec_info_clear(&info);
+		fh_free(fh);
+		return ret;
+	}
+	dfs_rec_info_clear(&info);
+	*out = fh;
+	return 0;
+}
+
 static int dfs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct dfs_fs *fs = get_fs();
 	struct dfs_rec_info info;
-	struct dfs_fh *fh;
+	struct dfs_fh *fh = NULL;
 	struct dfs_path p;
 	int ret;
 
@@ -479,9 +550,12 @@ static int dfs_open(const char *path, struct fuse_file_info *fi)
 		return ret;
 	if (p.depth < 3)
 		return -EISDIR;
-	/* Editing arrives with the write path; until then records are read-only. */
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		if ((ret = fh_new_writable(fs, &p, !!(fi->flags & O_TRUNC), &fh)) < 0)
+			return ret;
+		fi->fh = (uint64_t)(uintptr_t)fh;
+		return 0;
+	}
 	if ((ret = get_record(fs, &p, &info)) < 0)
 		return ret;
 	if (!(fh = calloc(1, sizeof(*fh)))) {
@@ -499,27 +573,374 @@ static int dfs_read(const char *path, char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
-	size_t len = fh->blob->len;
+	const char *data;
+	size_t len;
 
 	if (off < 0)
 		return -EINVAL;
+	if (fh->writable) {
+		pthread_mutex_lock(&fh->lock);
+		data = fh->stage.data;
+		len = fh->stage.len;
+	} else {
+		data = fh->blob->data;
+		len = fh->blob->len;
+	}
 	if ((size_t)off >= len)
-		return 0;
-	if (size > len - (size_t)off)
+		size = 0;
+	else if (size > len - (size_t)off)
 		size = len - (size_t)off;
-	memcpy(buf, fh->blob->data + off, size);
+	if (size)
+		memcpy(buf, data + off, size);
+	if (fh->writable)
+		pthread_mutex_unlock(&fh->lock);
 	return (int)size;
+}
+
+/* Grow or shrink the staged bytes to LEN, zero-filling a gap. */
+static int stage_resize(struct dfs_fh *fh, size_t len)
+{
+	static const char zeros[4096];
+	int ret;
+
+	while (fh->stage.len < len)
+		if ((ret = dfs_buf_append(&fh->stage, zeros,
+					  len - fh->stage.len < sizeof(zeros) ? len - fh->stage.len
+									       : sizeof(zeros))) < 0)
+			return ret;
+	if (fh->stage.len > len) {
+		fh->stage.len = len;
+		fh->stage.data[len] = '\0';
+	}
+	fh->dirty = 1;
+	return 0;
+}
+
+static int dfs_write(const char *path, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
+	size_t end;
+	int ret = 0;
+
+	if (!fh->writable)
+		return -EBADF;
+	if (off < 0)
+		return -EINVAL;
+	end = (size_t)off + size;
+	pthread_mutex_lock(&fh->lock);
+	if (end > fh->stage.len)
+		ret = stage_resize(fh, end);
+	if (ret == 0) {
+		memcpy(fh->stage.data + off, buf, size);
+		fh->dirty = 1;
+	}
+	pthread_mutex_unlock(&fh->lock);
+	return ret < 0 ? ret : (int)size;
+}
+
+/* ---- saving ------------------------------------------------------------- */
+
+/* $XDG_STATE_HOME/dynfs/rescue (default ~/.local/state/dynfs/rescue). */
+static int rescue_dir(struct dfs_path *p, char *dir, size_t cap)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *slash;
+	int n;
+
+	if (state && *state)
+		n = snprintf(dir, cap, "%s/dynfs/rescue/%s/%s", state, p->t->tc->name,
+			     p->s->ent->set_name);
+	else
+		n = snprintf(dir, cap, "%s/.local/state/dynfs/rescue/%s/%s",
+			     home && *home ? home : "/tmp", p->t->tc->name, p->s->ent->set_name);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	/* mkdir -p, private: rescued records may hold personal data. */
+	for (slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*slash = '/';
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+	char tmp[4200];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	while (len > 0) {
+		if ((n = write(fd, data, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}
+
+/*
+ * Keep the user's bytes where they can find them, with the reason beside
+ * them: <rescue dir>/<name without .json>.<UTC time>.json and ….error.
+ * Writes the rescue file's path into WHERE.
+ */
+static int rescue(struct dfs_path *p, const char *data, size_t len, const char *why,
+		  char *where, size_t cap)
+{
+	char dir[4000], stamp[32], errpath[4200], *text = NULL;
+	struct timespec now;
+	struct tm tm;
+	int ret, n;
+
+	if ((ret = rescue_dir(p, dir, sizeof(dir))) < 0)
+		return ret;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	n = snprintf(where, cap, "%s/%.*s.%s.%03ldZ.json", dir, (int)(strlen(p->name) - 5), p->name,
+		     stamp, now.tv_nsec / 1000000);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	if ((ret = write_file(where, data, len)) < 0)
+		return ret;
+	snprintf(errpath, sizeof(errpath), "%.*s.error", (int)(strlen(where) - 5), where);
+	if (asprintf(&text, "%s/%s/%s: %s\n", p->t->tc->name, p->s->ent->set_name, p->name,
+		     why) < 0)
+		return -ENOMEM;
+	ret = write_file(errpath, text, strlen(text));
+	free(text);
+	return ret;
+}
+
+/* Columns are equal when their JSON renders to the same bytes. */
+static int same_value(const cJSON *a, const cJSON *b)
+{
+	struct dfs_buf x, y;
+	int same;
+
+	dfs_buf_init(&x, 0);
+	dfs_buf_init(&y, 0);
+	same = dfs_json_render_compact(a, &x) == 0 && dfs_json_render_compact(b, &y) == 0 &&
+	       x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+	dfs_buf_free(&x);
+	dfs_buf_free(&y);
+	return same;
+}
+
+/*
+ * Build the PATCH body: the columns whose values differ from BASE.  Keys
+ * with '@' (annotations) are not data; columns left out of the file are left
+ * as they are on the server.  Fills WHY and returns -EINVAL when the file
+ * cannot be a record of this entity.
+ */
+static int diff_record(struct dfs_path *p, const cJSON *edited, const cJSON *base,
+		       cJSON *patch, char *why, size_t cap)
+{
+	const cJSON *item, *was;
+
+	cJSON_ArrayForEach(item, edited) {
+		if (strchr(item->string, '@'))
+			continue;
+		was = cJSON_GetObjectItemCaseSensitive(base, item->string);
+		if (!was) {
+			snprintf(why, cap, "unknown column '%s': entity '%s' has no such column",
+				 item->string, p->s->ent->logical_name);
+			return -EINVAL;
+		}
+		if (same_value(item, was))
+			continue;
+		if (strcmp(item->string, p->s->ent->primary_id) == 0) {
+			snprintf(why, cap, "column '%s' is the record's id and cannot be changed",
+				 item->string);
+			return -EINVAL;
+		}
+		if (!cJSON_AddItemToObject(patch, item->string, cJSON_Duplicate(item, 1)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Save a writable handle: parse, diff against the version it was opened
+ * from, PATCH only what changed with If-Match, and refresh the cache from
+ * the server's answer.  Called with fh->lock held.  On any failure the
+ * user's bytes go to the rescue folder, the reason to the log and to the
+ * user.dynfs.error attribute, and the error to close()/fsync().
+ */
+static int save(struct dfs_fs *fs, struct dfs_path *p, struct dfs_fh *fh)
+{
+	char errbuf[256], why[1400] = "", where[4200] = "", *full = NULL;
+	struct dfs_http_error err = { "", "" };
+	cJSON *edited = NULL, *base = NULL, *patch = NULL, *rec = NULL;
+	struct dfs_rec_info info = { 0 };
+	struct dfs_buf body;
+	int ret, r;
+
+	dfs_buf_init(&body, 0);
+	if (!fh->dirty)
+		return 0;
+	edited = dfs_json_parse(fh->stage.data ? fh->stage.data : "", fh->stage.len, errbuf,
+				sizeof(errbuf));
+	if (!edited) {
+		snprintf(why, sizeof(why), "invalid JSON: %s", errbuf);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (!cJSON_IsObject(edited)) {
+		snprintf(why, sizeof(why), "a record file must hold one JSON object");
+		ret = -EINVAL;
+		goto fail;
+	}
+	base = dfs_json_parse(fh->base->data, fh->base->len, errbuf, sizeof(errbuf));
+	patch = cJSON_CreateObject();
+	if (!base || !patch) {
+		snprintf(why, sizeof(why), "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if ((ret = diff_record(p, edited, base, patch, why, sizeof(why))) < 0)
+		goto fail;
+	if (!patch->child) {
+		dfs_debug("%s/%s/%s: unchanged, nothing sent", p->t->tc->name,
+			  p->s->ent->set_name, p->name);
+		fh->dirty = 0;
+		ret = 0;
+		goto out;
+	}
+	if ((ret = dfs_json_render_compact(patch, &body)) < 0)
+		goto fail;
+	ret = dfs_dv_update(p->t->dv, p->s->ent, p->id, fh->base_etag, body.data, body.len,
+			    &rec, &err);
+	if (ret < 0) {
+		if (ret == -ESTALE)
+			snprintf(why, sizeof(why), "conflict: the record was changed on the server"
+				 " since it was read (%s %s)", err.code, err.message);
+		else
+			snprintf(why, sizeof(why), "the server refused the change: %s%s%s",
+				 err.code, err.code[0] ? " " : "", err.message);
+		goto fail;
+	}
+	/* The new version becomes the base of further saves through this handle. */
+	if (rec && cache_record(p->s, p->id, rec, dfs_now()) == 0 &&
+	    dfs_cache_get(p->s->cache, p->id, &info)) {
+		dfs_blob_unref(fh->base);
+		fh->base = dfs_blob_ref(info.blob);
+		free(fh->base_etag);
+		fh->base_etag = info.etag ? strdup(info.etag) : NULL;
+	} else {
+		/* No representation came back: make the next access ask. */
+		dfs_cache_touch(p->s->cache, p->id, -1e9);
+	}
+	dfs_cache_set_error(p->s->cache, p->id, NULL);
+	dfs_info("%s/%s/%s: saved", p->t->tc->name, p->s->ent->set_name, p->name);
+	fh->dirty = 0;
+	ret = 0;
+	goto out;
+
+fail:
+	r = rescue(p, fh->stage.data ? fh->stage.data : "", fh->stage.len, why, where,
+		   sizeof(where));
+	if (asprintf(&full, "save failed: %s; your version is kept in %s", why,
+		     r == 0 ? where : "(rescue failed)") < 0)
+		full = NULL;
+	dfs_err("%s/%s/%s: %s", p->t->tc->name, p->s->ent->set_name, p->name,
+		full ? full : why);
+	dfs_cache_set_error(p->s->cache, p->id, full ? full : why);
+	/* Reported once: a second close of a dup'd descriptor must not
+	 * resend or rescue again. */
+	fh->dirty = 0;
+out:
+	free(full);
+	dfs_rec_info_clear(&info);
+	dfs_buf_free(&body);
+	cJSON_Delete(edited);
+	cJSON_Delete(base);
+	cJSON_Delete(patch);
+	cJSON_Delete(rec);
+	return ret;
+}
+
+static int save_handle(const char *path, struct dfs_fh *fh)
+{
+	struct dfs_fs *fs = get_fs();
+	struct dfs_path p;
+	int ret;
+
+	if (!fh || !fh->writable)
+		return 0;
+	if ((ret = resolve(fs, path, &p)) < 0 || p.depth != 3)
+		return ret < 0 ? ret : -EIO;
+	pthread_mutex_lock(&fh->lock);
+	ret = save(fs, &p, fh);
+	pthread_mutex_unlock(&fh->lock);
+	return ret;
+}
+
+/* close(): the save happens here, so close reports whether it landed. */
+static int dfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	return save_handle(path, (struct dfs_fh *)(uintptr_t)fi->fh);
+}
+
+static int dfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	return save_handle(path, (struct dfs_fh *)(uintptr_t)fi->fh);
 }
 
 static int dfs_release(const char *path, struct fuse_file_info *fi)
 {
-	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
-
-	if (fh) {
-		dfs_blob_unref(fh->blob);
-		free(fh);
-	}
+	fh_free((struct dfs_fh *)(uintptr_t)fi->fh);
 	return 0;
+}
+
+static int dfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = get_fs();
+	struct dfs_fh *fh = fi ? (struct dfs_fh *)(uintptr_t)fi->fh : NULL;
+	struct dfs_path p;
+	int ret;
+
+	if (size < 0)
+		return -EINVAL;
+	if (fh && fh->writable) {
+		pthread_mutex_lock(&fh->lock);
+		ret = stage_resize(fh, (size_t)size);
+		pthread_mutex_unlock(&fh->lock);
+		return ret;
+	}
+	/* truncate(2) on a path: a whole edit of its own, saved at once. */
+	if ((ret = resolve(fs, path, &p)) < 0)
+		return ret;
+	if (p.depth < 3)
+		return -EISDIR;
+	if ((ret = fh_new_writable(fs, &p, 0, &fh)) < 0)
+		return ret;
+	pthread_mutex_lock(&fh->lock);
+	ret = stage_resize(fh, (size_t)size);
+	if (ret == 0)
+		ret = save(fs, &p, fh);
+	pthread_mutex_unlock(&fh->lock);
+	fh_free(fh);
+	return ret;
 }
 
 /* ---- extended attributes ------------------------------------------------ */
@@ -546,7 +967,15 @@ static int dfs_getxattr(const char *path, const char *name, char *buf, size_t si
 
 	if ((ret = resolve(fs, path, &p)) < 0)
 		return ret;
-	if (p.depth < 3 || (strcmp(name, XATTR_ETAG) != 0 && strcmp(name, XATTR_URL) != 0))
+	if (p.depth < 3)
+		return -ENODATA;
+	if (strcmp(name, XATTR_ERROR) == 0) {
+		char *msg = dfs_cache_error(p.s->cache, p.id);
+		ret = msg ? xattr_reply(msg, buf, size) : -ENODATA;
+		free(msg);
+		return ret;
+	}
+	if (strcmp(name, XATTR_ETAG) != 0 && strcmp(name, XATTR_URL) != 0)
 		return -ENODATA;
 	if ((ret = get_record(fs, &p, &info)) < 0)
 		return ret;
@@ -565,21 +994,28 @@ static int dfs_getxattr(const char *path, const char *name, char *buf, size_t si
 
 static int dfs_listxattr(const char *path, char *buf, size_t size)
 {
-	static const char names[] = XATTR_ETAG "\0" XATTR_URL;
+	static const char names[] = XATTR_ETAG "\0" XATTR_URL "\0" XATTR_ERROR;
 	struct dfs_fs *fs = get_fs();
 	struct dfs_path p;
+	size_t n = sizeof(names);
+	char *msg;
 	int ret;
 
 	if ((ret = resolve(fs, path, &p)) < 0)
 		return ret;
 	if (p.depth < 3)
 		return 0;
+	/* user.dynfs.error is listed only while there is one. */
+	msg = dfs_cache_error(p.s->cache, p.id);
+	if (!msg)
+		n -= sizeof(XATTR_ERROR);
+	free(msg);
 	if (size == 0)
-		return (int)sizeof(names);
-	if (size < sizeof(names))
+		return (int)n;
+	if (size < n)
 		return -ERANGE;
-	memcpy(buf, names, sizeof(names));
-	return (int)sizeof(names);
+	memcpy(buf, names, n);
+	return (int)n;
 }
 
 /* ---- the rest ----------------------------------------------------------- */
@@ -613,9 +1049,29 @@ static int dfs_readonly_create(const char *path, mode_t mode, struct fuse_file_i
 	return -EROFS;
 }
 
-static int dfs_readonly_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+/*
+ * Dataverse has no modes, owners or settable times: accept them (so cp -p,
+ * rsync -a and tar succeed) and change nothing on the server.
+ */
+static int dfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	return -EROFS;
+	struct dfs_path p;
+
+	return resolve(get_fs(), path, &p);
+}
+
+static int dfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct dfs_path p;
+
+	return resolve(get_fs(), path, &p);
+}
+
+static int dfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct dfs_path p;
+
+	return resolve(get_fs(), path, &p);
 }
 
 static void *dfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
@@ -626,6 +1082,9 @@ static void *dfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 1;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
+	/* O_TRUNC arrives with open(), so a truncating open is one edit. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	return get_fs();
 }
 
@@ -635,7 +1094,14 @@ const struct fuse_operations dfs_fs_operations = {
 	.readdir = dfs_readdir,
 	.open = dfs_open,
 	.read = dfs_read,
+	.write = dfs_write,
+	.flush = dfs_flush,
+	.fsync = dfs_fsync,
 	.release = dfs_release,
+	.truncate = dfs_truncate,
+	.chmod = dfs_chmod,
+	.chown = dfs_chown,
+	.utimens = dfs_utimens,
 	.getxattr = dfs_getxattr,
 	.listxattr = dfs_listxattr,
 	.statfs = dfs_statfs,
@@ -644,5 +1110,4 @@ const struct fuse_operations dfs_fs_operations = {
 	.unlink = dfs_readonly_unlink,
 	.rename = dfs_readonly_2path,
 	.create = dfs_readonly_create,
-	.truncate = dfs_readonly_truncate,
 };

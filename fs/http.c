@@ -381,8 +381,10 @@ int dfs_http_errno(long status, CURLcode curl_code)
 	case 405:
 		return -EPERM;
 	case 409:
-	case 412:
 		return -EBUSY;
+	case 412:
+		/* The record changed since it was read (as gcsfuse reports it). */
+		return -ESTALE;
 	case 413:
 		return -EFBIG;
 	case 429:

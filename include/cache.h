@@ -49,6 +49,14 @@ void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched);
 void dfs_cache_remove(struct dfs_cache *c, const char *id);
 
 /*
+ * Why the last save of ID failed (NULL clears it); kept until a save
+ * succeeds, so `getfattr -n user.dynfs.error` can tell the user later.
+ * dfs_cache_error returns a malloc'd copy or NULL.
+ */
+void dfs_cache_set_error(struct dfs_cache *c, const char *id, const char *msg);
+char *dfs_cache_error(struct dfs_cache *c, const char *id);
+
+/*
  * Record that ID is being opened with bytes of generation GEN; returns 1 if
  * the previous open saw the same generation (the kernel's page cache for the
  * file is still right), else 0.

@@ -68,4 +68,15 @@ int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent,
 int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 	       const char *if_none_match, cJSON **rec);
 
+/*
+ * PATCH record ID with BODY (only the changed columns), on condition that it
+ * still has ETAG (If-Match), asking for the new version back
+ * (return=representation) so the cache is refreshed without another GET.
+ * Returns 0 with *REC the new record (or NULL if the server sent none), or a
+ * negative errno with ERR holding the Dataverse code and message.
+ */
+int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *etag, const char *body, size_t body_len, cJSON **rec,
+		  struct dfs_http_error *err);
+
 #endif

@@ -92,8 +92,12 @@ def module_workdir(request, tmp_path_factory):
 
 
 def _module_mount(request, dynfs_bin, logdir, workdir, emulator, label, config=None, extra_args=()):
+    """A mount for a whole module; its log is <module>-<label>.log (a failing test's report
+    shows the part written during that test).  A module can allow known log lines at stop
+    with DYNFS_LOG_ALLOW = [regex, ...]."""
     m = new_mount(dynfs_bin, logdir, workdir, "%s-%s" % (request.module.__name__, label))
     m.emu = emulator
+    m.allow = tuple(getattr(request.module, "DYNFS_LOG_ALLOW", ()))
     m.start(config or emulator.config_path, extra_args=extra_args)
     return m
 
@@ -108,11 +112,14 @@ class MountFactory:
         self.label = label
         self.mounts = []
 
-    def __call__(self, config, extra_args=(), env=None, emu=None, allow=()):
+    def __call__(self, config, extra_args=(), env=None, emu=None, allow=(), expect_status=0):
+        """Start dynfs on CONFIG.  allow: regexes of log lines that are not sanitizer findings;
+        expect_status: exit status required at unmount (None: any)."""
         m = new_mount(self.dynfs_bin, self.logdir, self.workdir,
                       "%s-%d" % (self.label, len(self.mounts)))
         m.emu = emu
         m.allow = allow
+        m.expect_status = expect_status
         self.mounts.append(m)
         m.start(config, extra_args=extra_args, env=env)
         return m
@@ -121,7 +128,7 @@ class MountFactory:
         errors = []
         for m in self.mounts:
             try:
-                m.stop(allow=getattr(m, "allow", ()))
+                m.stop(expect_status=m.expect_status, allow=m.allow)
             except MountError as e:
                 errors.append(str(e))
         return errors
@@ -161,7 +168,7 @@ def mnt(request, dynfs_bin, logdir, module_workdir, emu):
     try:
         yield m
     finally:
-        m.stop()
+        m.stop(allow=m.allow)
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +178,7 @@ def mnt2(request, dynfs_bin, logdir, module_workdir, emu):
     try:
         yield m
     finally:
-        m.stop()
+        m.stop(allow=m.allow)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +198,7 @@ def big_mnt(request, dynfs_bin, logdir, module_workdir, big_emu):
     try:
         yield m
     finally:
-        m.stop()
+        m.stop(allow=m.allow)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +216,7 @@ def tls_mnt(request, dynfs_bin, logdir, module_workdir, tls_emu):
     try:
         yield m
     finally:
-        m.stop()
+        m.stop(allow=m.allow)
 
 
 # --------------------------------------------------------------------------- per-test guard

@@ -4,7 +4,6 @@ import json
 import re
 import uuid
 
-import pytest
 
 from lib.emu import assert_odata_error, batch_body, parse_batch_response
 

@@ -295,3 +295,22 @@ def test_secret_expired_7000222(emu):
     finally:
         emu.control_post("fabrikam", "secret-expired", {"expired": False})
     assert emu.api("fabrikam").token_request(cc_form(o)).status == 200
+
+
+def test_tenant_segment_forms(emu):
+    o = emu.org("contoso")
+    # tenant GUID upper-case, and "organizations" for a user flow (reference 10.1)
+    url = emu.base_url + "/%s/oauth2/v2.0/token" % o["tenant_id"].upper()
+    assert token_post(emu, "contoso", cc_form(o), url=url).status == 200
+    url = emu.base_url + "/organizations/oauth2/v2.0/token"
+    r = token_post(emu, "contoso", rt_form(o, o["refresh_token"]), url=url)
+    assert r.status == 200, r
+    # client credentials cannot use "common"/"organizations"
+    url = emu.base_url + "/common/oauth2/v2.0/token"
+    r = token_post(emu, "contoso", cc_form(o), url=url)
+    assert r.status == 400 and r.body["error"] == "invalid_request", r
+
+
+def test_token_endpoint_get_not_allowed(emu):
+    r = http_request("GET", emu.org("contoso")["token_url"], ca_file=emu.ca_file)
+    assert r.status in (400, 405), r
