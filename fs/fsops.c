@@ -63,7 +63,8 @@ struct dfs_fh {
 	int writable;
 	pthread_mutex_t lock;    /* writable opens: stage, dirty, base */
 	struct dfs_buf stage;
-	int dirty;
+	int dirty;               /* written since the last save */
+	int emptied;             /* truncated to nothing and not written since */
 	struct dfs_blob *base;
 	char *base_etag;
 };
@@ -111,10 +112,8 @@ static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *
 		return -ENOMEM;
 	/* WhoAmI proves the URL, TLS, the credentials and Dataverse access
 	 * before we mount; the specific error was logged on the way. */
-	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0) {
-		dfs_err("%s: cannot connect to %s: %s", tc->name, tc->url, strerror(-ret));
+	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0)
 		return ret;
-	}
 	if ((ret = dfs_dv_entities(t->dv, &t->ents, &t->n_sets, &err)) < 0) {
 		dfs_err("%s: cannot load entity sets: %s", tc->name, err.message[0] ? err.message
 									: strerror(-ret));
@@ -154,8 +153,11 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 	for (i = 0; i < cfg->n_tenants; i++)
 		if (tenant_connect(&fs->tenants[i], &cfg->tenants[i], cfg) < 0)
 			failed++;
-	if (failed)
+	if (failed) {
+		dfs_err("not mounted: %d of %zu tenant(s) failed (see above)", failed,
+			cfg->n_tenants);
 		dfs_fs_free(&fs);
+	}
 	return fs;
 }
 
@@ -527,7 +529,7 @@ static int fh_new_writable(struct dfs_fs *fs, struct dfs_path *p, int truncate,
 	fh->base = dfs_blob_ref(info.blob);
 	fh->base_etag = info.etag ? strdup(info.etag) : NULL;
 	if (truncate)
-		fh->dirty = 1;
+		fh->emptied = 1;
 	else if ((ret = dfs_buf_append(&fh->stage, info.blob->data, info.blob->len)) < 0) {
 		dfs_rec_info_clear(&info);
 		fh_free(fh);
@@ -612,7 +614,17 @@ static int stage_resize(struct dfs_fh *fh, size_t len)
 		fh->stage.len = len;
 		fh->stage.data[len] = '\0';
 	}
-	fh->dirty = 1;
+	/*
+	 * An empty file is where every rewrite starts (`> f` opens, the shell
+	 * closes a dup, then the program writes): saving it at that point
+	 * would reject an edit that has not happened yet.
+	 */
+	if (len == 0) {
+		fh->emptied = 1;
+		fh->dirty = 0;
+	} else {
+		fh->dirty = 1;
+	}
 	return 0;
 }
 
@@ -634,6 +646,7 @@ static int dfs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (ret == 0) {
 		memcpy(fh->stage.data + off, buf, size);
 		fh->dirty = 1;
+		fh->emptied = 0;
 	}
 	pthread_mutex_unlock(&fh->lock);
 	return ret < 0 ? ret : (int)size;
@@ -731,12 +744,80 @@ static int rescue(struct dfs_path *p, const char *data, size_t len, const char *
 	return ret;
 }
 
-/* Columns are equal when their JSON renders to the same bytes. */
+/*
+ * Reduce a JSON number literal to sign, significant digits and a decimal
+ * exponent, so "5000000.0000", "5000000" and "5e6" compare equal without
+ * going through a double (money has up to 19 significant digits).
+ */
+static int decimal_normalise(const char *s, char *digits, size_t cap, int *neg, long *exp10)
+{
+	size_t n = 0;
+	long e = 0, frac = 0;
+	int seen_point = 0;
+
+	*neg = (*s == '-');
+	if (*s == '-' || *s == '+')
+		s++;
+	for (; *s && *s != 'e' && *s != 'E'; s++) {
+		if (*s == '.') {
+			seen_point = 1;
+			continue;
+		}
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (seen_point)
+			frac++;
+		if (n == 0 && *s == '0')
+			continue; /* leading zeros carry no value */
+		if (n + 1 >= cap)
+			return -1;
+		digits[n++] = *s;
+	}
+	if (*s == 'e' || *s == 'E')
+		e = strtol(s + 1, NULL, 10);
+	while (n > 0 && digits[n - 1] == '0') {
+		n--;
+		e++;
+	}
+	digits[n] = '\0';
+	*exp10 = e - frac;
+	if (n == 0)
+		*neg = 0, *exp10 = 0;
+	return 0;
+}
+
+static int same_number(const cJSON *a, const cJSON *b)
+{
+	char da[64], db[64], ta[64], tb[64];
+	const char *sa = ta, *sb = tb;
+	int na, nb;
+	long ea, eb;
+
+	if (cJSON_IsRaw(a))
+		sa = a->valuestring;
+	else
+		snprintf(ta, sizeof(ta), "%.17g", a->valuedouble);
+	if (cJSON_IsRaw(b))
+		sb = b->valuestring;
+	else
+		snprintf(tb, sizeof(tb), "%.17g", b->valuedouble);
+	if (decimal_normalise(sa, da, sizeof(da), &na, &ea) < 0 ||
+	    decimal_normalise(sb, db, sizeof(db), &nb, &eb) < 0)
+		return strcmp(sa, sb) == 0;
+	return na == nb && ea == eb && strcmp(da, db) == 0;
+}
+
+/*
+ * Columns are equal when they hold the same value: numbers by decimal value
+ * (tools such as jq rewrite 1.0000 as 1), everything else by its JSON.
+ */
 static int same_value(const cJSON *a, const cJSON *b)
 {
 	struct dfs_buf x, y;
 	int same;
 
+	if (dfs_json_is_number(a) && dfs_json_is_number(b))
+		return same_number(a, b);
 	dfs_buf_init(&x, 0);
 	dfs_buf_init(&y, 0);
 	same = dfs_json_render_compact(a, &x) == 0 && dfs_json_render_compact(b, &y) == 0 &&
@@ -908,7 +989,12 @@ static int dfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int dfs_release(const char *path, struct fuse_file_info *fi)
 {
-	fh_free((struct dfs_fh *)(uintptr_t)fi->fh);
+	struct dfs_fh *fh = (struct dfs_fh *)(uintptr_t)fi->fh;
+
+	if (fh && fh->writable && fh->emptied)
+		dfs_warn("%s: emptied and closed without new content: nothing was saved, the"
+			 " record is unchanged", path);
+	fh_free(fh);
 	return 0;
 }
 

@@ -67,7 +67,8 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 /*
  * Map an outcome to a negative errno: 0 for 2xx/304; 404 -ENOENT; 401/403
  * -EACCES; 400 -EINVAL; 409 -EBUSY; 412 -ESTALE; 413 -EFBIG; 429 -EAGAIN; timeouts
- * -ETIMEDOUT; connection failures -EHOSTUNREACH; anything else -EIO.
+ * -ETIMEDOUT; unresolvable hosts -EHOSTUNREACH; refused connections
+ * -ECONNREFUSED; anything else -EIO.
  */
 int dfs_http_errno(long status, CURLcode curl_code);
 
