@@ -112,8 +112,11 @@ static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *
 		return -ENOMEM;
 	/* WhoAmI proves the URL, TLS, the credentials and Dataverse access
 	 * before we mount; the specific error was logged on the way. */
-	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0)
+	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0) {
+		dfs_err("%s: cannot use %s: %s", tc->name, tc->url,
+			ret == -EACCES ? "access refused (see above)" : strerror(-ret));
 		return ret;
+	}
 	if ((ret = dfs_dv_entities(t->dv, &t->ents, &t->n_sets, &err)) < 0) {
 		dfs_err("%s: cannot load entity sets: %s", tc->name, err.message[0] ? err.message
 									: strerror(-ret));
