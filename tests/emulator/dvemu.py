@@ -414,6 +414,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if action == "revoke-refresh-tokens":
                     emu.directory.revoke_refresh_tokens(org)
                     return self._json(200, {"org": org.name, "revoked": True})
+                if action == "revoke-access-tokens":
+                    # A new signing key: every access token issued so far now gets 401,
+                    # as after a key rollover or a revoked session (all orgs).
+                    emu.directory.rotate_signing_key()
+                    return self._json(200, {"org": org.name, "revoked": True})
                 if action == "issue-refresh-token":
                     emu.directory.reissue_initial_refresh_token(org)
                     return self._json(200, {"org": org.name, "refresh_token": org.refresh_token})

@@ -212,6 +212,10 @@ class Directory:
             raise ValueError("not yet valid")
         return claims
 
+    def rotate_signing_key(self):
+        """Invalidate every access token issued so far (control surface)."""
+        self.key = secrets.token_bytes(32)
+
     def revoke_refresh_tokens(self, org):
         with self.lock:
             for rt in self.refresh_tokens.values():

@@ -314,3 +314,15 @@ def test_tenant_segment_forms(emu):
 def test_token_endpoint_get_not_allowed(emu):
     r = http_request("GET", emu.org("contoso")["token_url"], ca_file=emu.ca_file)
     assert r.status in (400, 405), r
+
+
+def test_revoke_access_tokens_control(emu):
+    """The control surface can invalidate every issued access token (for 401 tests)."""
+    api = emu.api("contoso")
+    old = api.token(force=True)
+    assert api.request("GET", "WhoAmI", token=old).status == 200
+    emu.control_post("contoso", "revoke-access-tokens")
+    r = api.request("GET", "WhoAmI", token=old)
+    assert r.status == 401, r
+    assert "Bearer" in (r.headers.get("WWW-Authenticate") or ""), r.headers
+    assert api.request("GET", "WhoAmI", token=api.token(force=True)).status == 200
