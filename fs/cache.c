@@ -287,6 +287,16 @@ int dfs_cache_opened(struct dfs_cache *c, const char *id, uint64_t gen)
 	return same;
 }
 
+void dfs_cache_forget_opened(struct dfs_cache *c, const char *id)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	if ((e = *find(c, id)))
+		e->opened_gen = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
 void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at)
 {
 	struct entry **pp, *e;

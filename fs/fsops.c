@@ -528,6 +528,10 @@ static int fh_new_writable(struct dfs_fs *fs, struct dfs_path *p, int truncate,
 	}
 	fh->writable = 1;
 	pthread_mutex_init(&fh->lock, NULL);
+	/* Writes go through the kernel's page cache: whatever this handle
+	 * writes, saved or rejected, the next reader must not be served it
+	 * from there. */
+	dfs_cache_forget_opened(p->s->cache, p->id);
 	dfs_buf_init(&fh->stage, STAGE_MAX);
 	fh->base = dfs_blob_ref(info.blob);
 	fh->base_etag = info.etag ? strdup(info.etag) : NULL;
@@ -976,6 +980,7 @@ static int save_handle(const char *path, struct dfs_fh *fh)
 	pthread_mutex_lock(&fh->lock);
 	ret = save(fs, &p, fh);
 	pthread_mutex_unlock(&fh->lock);
+	dfs_cache_forget_opened(p.s->cache, p.id);
 	return ret;
 }
 
@@ -1165,10 +1170,14 @@ static int dfs_utimens(const char *path, const struct timespec tv[2], struct fus
 
 static void *dfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	/* Attributes are served from our own cache; a short kernel cache
-	 * spares the round trip for each of ls -l's stat calls. */
+	/*
+	 * Attributes are served from our own cache without server requests,
+	 * so the kernel need not keep them: with attr_timeout 0 a size or
+	 * mtime changed by a save (or a write the server rejected) is never
+	 * seen stale.
+	 */
 	cfg->entry_timeout = 1;
-	cfg->attr_timeout = 1;
+	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
 	/* O_TRUNC arrives with open(), so a truncating open is one edit. */

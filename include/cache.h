@@ -62,6 +62,8 @@ char *dfs_cache_error(struct dfs_cache *c, const char *id);
  * file is still right), else 0.
  */
 int dfs_cache_opened(struct dfs_cache *c, const char *id, uint64_t gen);
+/* The kernel's pages for ID may hold other bytes: the next open must not keep them. */
+void dfs_cache_forget_opened(struct dfs_cache *c, const char *id);
 
 /*
  * Replace the listing with IDS (N lower-case GUIDs, ownership taken) taken at
