@@ -28,7 +28,8 @@ if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
 from lib.emu import Emulator  # noqa: E402
-from lib.mount import Ini, Mount, MountError, active_mounts, line_of, stats_delta  # noqa: E402,F401
+from lib.mount import (Ini, Mount, MountError, _safe, active_mounts, line_of,  # noqa: E402,F401
+                       new_mount, start_emulator, stats_delta)
 
 DYNFS_BIN = os.environ.get("DYNFS_BIN", os.path.join(REPO_ROOT, "dynfs"))
 
@@ -78,12 +79,8 @@ def logdir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("dynfs-logs"))
 
 
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-120:]
-
-
-def new_mount(dynfs_bin, logdir, workdir, label):
-    return Mount(dynfs_bin, workdir=workdir, log_path=os.path.join(logdir, _safe(label) + ".log"))
+# new_mount and start_emulator live in lib.mount so test modules can import them
+# (importing "conftest" may find tests/emulator/conftest.py instead).
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +141,6 @@ def mount_factory(request, dynfs_bin, logdir, tmp_path):
 
 
 # --------------------------------------------------------------------------- emulators
-
-def start_emulator(**kw):
-    kw.setdefault("record_cost_us", 0)
-    kw.setdefault("timeout", 120)
-    return Emulator(**kw).start()
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ import subprocess
 
 import pytest
 
-from conftest import new_mount, start_emulator
-from lib.mount import (Ini, RawNumber, get_raw, loads_verbatim, normalise_numbers, render,
+from lib.mount import (Ini, new_mount, start_emulator, RawNumber, get_raw, loads_verbatim, normalise_numbers, render,
                        stats_delta, strip_annotations)
 
 ORG = "contoso"

@@ -145,6 +145,23 @@ def repro_text(argv, env=None, cwd=None):
     return " ".join(parts)
 
 
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-120:]
+
+
+def new_mount(dynfs_bin, logdir, workdir, label):
+    """A Mount whose daemon log goes to LOGDIR/<label>.log."""
+    return Mount(dynfs_bin, workdir=workdir, log_path=os.path.join(logdir, _safe(label) + ".log"))
+
+
+def start_emulator(**kw):
+    """Start an emulator with the mount tests' defaults (no per-record cost)."""
+    from lib.emu import Emulator
+    kw.setdefault("record_cost_us", 0)
+    kw.setdefault("timeout", 120)
+    return Emulator(**kw).start()
+
+
 class Mount:
     """One `dynfs -f` process and its mountpoint.
 
