@@ -914,8 +914,10 @@ static int save(struct dfs_fs *fs, struct dfs_path *p, struct dfs_fh *fh)
 		ret = 0;
 		goto out;
 	}
-	if ((ret = dfs_json_render_compact(patch, &body)) < 0)
+	if ((ret = dfs_json_render_compact(patch, &body)) < 0) {
+		snprintf(why, sizeof(why), "cannot build the request: %s", strerror(-ret));
 		goto fail;
+	}
 	ret = dfs_dv_update(p->t->dv, p->s->ent, p->id, fh->base_etag, body.data, body.len,
 			    &rec, &err);
 	if (ret < 0) {
