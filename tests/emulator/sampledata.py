@@ -69,8 +69,10 @@ def _phone(rng):
     return "+1 %03d-%03d-%04d" % (rng.randint(200, 999), rng.randint(200, 999), rng.randint(0, 9999))
 
 
-def _defaults(entity):
-    """Values the platform fills on create: boolean DefaultValue, single-option choices."""
+def create_defaults(entity):
+    """Values the platform fills on create: boolean DefaultValue, single-option choices.
+
+    Used for generated rows and for records created through the Web API alike."""
     d = {}
     for a in entity.attrs:
         if a.prop is None or not a.read:
@@ -89,7 +91,7 @@ class Generator:
         self.org = org
         self.seed = seed
         self.cat = org.catalog
-        self.defaults = {e: _defaults(self.cat.get(e)) for e in self.cat.entities}
+        self.defaults = {e: create_defaults(self.cat.get(e)) for e in self.cat.entities}
 
     def rng(self, what):
         return random.Random("%s/%s/%s" % (self.seed, self.org.name, what))

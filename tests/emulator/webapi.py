@@ -16,6 +16,7 @@ from decimal import Decimal, ROUND_HALF_EVEN, InvalidOperation
 import metadata as md
 import odata
 from odata import ODataError, bad_query, dumps
+from sampledata import create_defaults
 from store import DEC4, now_utc
 
 JSON_CT = "application/json; odata.metadata=minimal"
@@ -1217,20 +1218,6 @@ def finish_write(call, ent, rec, created):
     org.put(ent.logical, rec[ent.pk], rec)
 
 
-def _defaults_for(ent):
-    d = {}
-    for a in ent.attrs:
-        if a.prop is None or not a.read:
-            continue
-        if a.kind == "Boolean" and a.default is not None:
-            d[a.prop] = bool(a.default)
-        elif a.kind == "Picklist" and len(a.options) == 1 and a.create:
-            d[a.prop] = a.options[0]["Value"]
-    if "preferredcontactmethodcode" in ent.props:
-        d["preferredcontactmethodcode"] = 1
-    return d
-
-
 def _parse_body(call, ent):
     if not call.body.strip():
         raise _invalid("0x80048d19", "Error identified in Payload provided by the user for Entity :'%s', For more "
@@ -1276,7 +1263,7 @@ def create_record(call, ent):
         raise _readonly_table(ent)
     body = _parse_body(call, ent)
     org = call.org
-    rec = _defaults_for(ent)
+    rec = create_defaults(ent)
     with org.lock:
         apply_body(call, ent, rec, body, creating=True)
         rid = rec.get(ent.pk) or str(uuid.uuid4())
@@ -1312,7 +1299,7 @@ def patch_record(call, ent, rid):
             if old is not None and (if_none.strip() == "*" or _etag_matches(if_none, old)):
                 raise ODataError(412, "0x80040237", "A record with matching key values already exists.")
         if old is None:
-            rec = _defaults_for(ent)
+            rec = create_defaults(ent)
             rec[ent.pk] = rid
             apply_body(call, ent, rec, body, creating=True, url_id=rid)
             rec[ent.pk] = rid
@@ -1500,7 +1487,7 @@ def multiple(call, ent, action):
                     raise _invalid("0x80040203", "Every item of 'Targets' must be an entity object.")
                 t = {k: v for k, v in t.items() if k != "@odata.type"}
                 if action == "CreateMultiple":
-                    rec = _defaults_for(ent)
+                    rec = create_defaults(ent)
                     apply_body(call, ent, rec, t, creating=True)
                     rid = rec.get(ent.pk) or str(uuid.uuid4())
                     rec[ent.pk] = rid
