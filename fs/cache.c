@@ -29,6 +29,7 @@ struct dfs_cache {
 	uint64_t next_gen;
 	char **listing;
 	size_t n_listing;
+	size_t cap_listing;
 	double listed_at;
 };
 
@@ -308,6 +309,7 @@ void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at)
 	n_old = c->n_listing;
 	c->listing = ids;
 	c->n_listing = n;
+	c->cap_listing = n;
 	c->listed_at = at;
 	/* Anything not refreshed by this listing (or fetched since it began)
 	 * is gone from the server. */
@@ -325,6 +327,37 @@ void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at)
 	}
 	pthread_mutex_unlock(&c->lock);
 	free_listing(old, n_old);
+}
+
+int dfs_cache_listing_add(struct dfs_cache *c, const char *id)
+{
+	char **grown, *copy;
+	size_t i;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->listed_at < 0)
+		goto out;
+	for (i = 0; i < c->n_listing; i++)
+		if (strcmp(c->listing[i], id) == 0)
+			goto out;
+	if (c->n_listing == c->cap_listing) {
+		size_t cap = c->cap_listing ? c->cap_listing * 2 : 64;
+		if (!(grown = realloc(c->listing, cap * sizeof(*grown)))) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		c->listing = grown;
+		c->cap_listing = cap;
+	}
+	if (!(copy = strdup(id))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	c->listing[c->n_listing++] = copy;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }
 
 double dfs_cache_listed_at(struct dfs_cache *c)

@@ -165,9 +165,11 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
-	/* A missing record is an everyday answer (stat of a new name), not an error. */
+	/* A missing record is an everyday answer (stat of a new name), and so
+	 * is "it exists" to a create that must not overwrite: not errors. */
 	if (resp->status)
-		dfs_log(resp->status == 404 ? DFS_LOG_DEBUG : DFS_LOG_ERR,
+		dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match"))
+			? DFS_LOG_DEBUG : DFS_LOG_ERR,
 			"%s: %s %s failed: HTTP %ld %s%s'%s'", dv->tc->name, method,
 			loggable(dv, url, shown, sizeof(shown)), resp->status, resp->err.code,
 			resp->err.code[0] ? " " : "", resp->err.message);
@@ -438,11 +440,13 @@ out:
 	return ret;
 }
 
+static cJSON *representation(const struct dfs_http_resp *resp);
+
 int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 		  const char *etag, const char *body, size_t body_len, cJSON **rec,
 		  struct dfs_http_error *err)
 {
-	char if_match[160], errbuf[160], path[256];
+	char if_match[160], path[256];
 	const char *hdrs[] = { "Prefer: return=representation", if_match, NULL };
 	struct dfs_http_resp resp;
 	int ret;
@@ -459,14 +463,78 @@ int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 			*err = resp.err;
 		goto out;
 	}
-	if (resp.body.len) {
-		*rec = dfs_json_parse(resp.body.data, resp.body.len, errbuf, sizeof(errbuf));
-		if (!cJSON_IsObject(*rec)) {
-			cJSON_Delete(*rec);
-			*rec = NULL;
-		}
-	}
+	*rec = representation(&resp);
 out:
 	dfs_http_resp_free(&resp);
 	return ret;
+}
+
+/* Parse a write's return=representation answer, if there is one. */
+static cJSON *representation(const struct dfs_http_resp *resp)
+{
+	char errbuf[160];
+	cJSON *rec;
+
+	if (!resp->body.len)
+		return NULL;
+	rec = dfs_json_parse(resp->body.data, resp->body.len, errbuf, sizeof(errbuf));
+	if (!cJSON_IsObject(rec)) {
+		cJSON_Delete(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err)
+{
+	const char *hdrs[] = { "Prefer: return=representation", "If-None-Match: *", NULL };
+	struct dfs_http_resp resp;
+	char path[256];
+	int ret;
+
+	*rec = NULL;
+	dfs_http_resp_init(&resp);
+	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
+	ret = dfs_dv_request(dv, "PATCH", path, hdrs, body, body_len, &resp);
+	if (ret < 0) {
+		if (err)
+			*err = resp.err;
+		goto out;
+	}
+	*rec = representation(&resp);
+out:
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
+int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  struct dfs_http_error *err)
+{
+	struct dfs_http_resp resp;
+	char path[256];
+	int ret;
+
+	dfs_http_resp_init(&resp);
+	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
+	ret = dfs_dv_request(dv, "DELETE", path, NULL, NULL, 0, &resp);
+	if (ret < 0 && err)
+		*err = resp.err;
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
+int dfs_dv_exists(struct dfs_dv *dv, const char *set_name, const char *id)
+{
+	struct dfs_http_resp resp;
+	char path[256];
+	int ret;
+
+	dfs_http_resp_init(&resp);
+	snprintf(path, sizeof(path), "%s(%s)", set_name, id);
+	ret = dfs_dv_request(dv, "GET", path, NULL, NULL, 0, &resp);
+	dfs_http_resp_free(&resp);
+	if (ret == -ENOENT)
+		return 0;
+	return ret < 0 ? ret : 1;
 }

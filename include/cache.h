@@ -71,6 +71,8 @@ void dfs_cache_forget_opened(struct dfs_cache *c, const char *id);
  * (deleted on the server).
  */
 void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at);
+/* A record created here joins the current listing (if any) until the next one. */
+int dfs_cache_listing_add(struct dfs_cache *c, const char *id);
 /* When the last complete listing was taken, or -1 if there is none. */
 double dfs_cache_listed_at(struct dfs_cache *c);
 

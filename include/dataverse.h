@@ -79,4 +79,23 @@ int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 		  const char *etag, const char *body, size_t body_len, cJSON **rec,
 		  struct dfs_http_error *err);
 
+/*
+ * Create record ID with BODY: an upsert (PATCH <set>(<id>)) that must not
+ * overwrite (If-None-Match: *), so the id is chosen here and a retried
+ * create can never make two records.  -ESTALE if ID already exists.
+ * Returns 0 with *REC the new record (or NULL), or a negative errno with ERR.
+ */
+int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err);
+
+/* DELETE record ID.  Returns 0 or a negative errno with ERR filled. */
+int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  struct dfs_http_error *err);
+
+/*
+ * Whether record ID exists in entity set SET_NAME (for lookups whose target
+ * is not one of the mounted sets): 1 yes, 0 no, or a negative errno.
+ */
+int dfs_dv_exists(struct dfs_dv *dv, const char *set_name, const char *id);
+
 #endif

@@ -317,6 +317,20 @@ def _parent(p, emu, rid):
     return edited(p, _parentaccountid_value=other if cur != other else None)
 
 
+@pytest.mark.parametrize("clear", [False, True], ids=["set", "clear"])
+def test_lookup_change_binds(edit_emu, emnt, rid, clear):
+    """Changing _parentaccountid_value sends parentaccountid@odata.bind (null clears)."""
+    p = fpath(emnt, rid)
+    other = next(r["accountid"] for r in edit_emu.records(ORG, SET) if r["accountid"] != rid)
+    if clear:
+        assert write_close(p, edited(p, _parentaccountid_value=other)) is None
+        assert server(edit_emu, rid)["_parentaccountid_value"] == other
+    d = stats_delta(edit_emu, lambda: write_close(p, edited(p, _parentaccountid_value=None if clear else other)))
+    assert d.result is None, d.result
+    assert d["update"] == 1 and not any(d[k] for k in OTHER_WRITES), nonzero(d)
+    assert server(edit_emu, rid)["_parentaccountid_value"] == (None if clear else other)
+
+
 FAILURES = {
     "invalid-json": (lambda p, e, r: read(p)[:-3] + b",,\n", errno.EINVAL, False,
                      r"invalid JSON"),
@@ -326,9 +340,13 @@ FAILURES = {
     "id-change": (lambda p, e, r: edited(p, accountid="00000000-0000-0000-0000-000000000001"),
                   errno.EINVAL, False, r"accountid"),
     "long-name": (_long_name, errno.EINVAL, True, r"refused.*(160|length)"),
-    "readonly-lookup": (_parent, errno.EINVAL, True, r"refused"),
+    # An edit (same versionnumber) of a column that is not valid for update is named
+    # locally and never sent.
     "readonly-createdon": (lambda p, e, r: edited(p, createdon="2001-02-03T04:05:06Z"),
-                           errno.EINVAL, True, r"refused"),
+                           errno.EINVAL, False, r"'createdon' cannot be changed"),
+    "readonly-system": (lambda p, e, r: edited(p, modifiedon="2001-02-03T04:05:06Z",
+                                               _createdby_value="00000000-0000-0000-0000-00000000000a"),
+                        errno.EINVAL, False, r"modifiedon.*_createdby_value|_createdby_value.*modifiedon"),
 }
 
 

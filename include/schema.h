@@ -1,0 +1,140 @@
+/* schema.h - the columns of one entity, and the body of a write.
+ *
+ * A record file holds what a GET returned: plain columns by their logical
+ * name, lookups as "_<name>_value" (a GUID), read-only system columns beside
+ * writable ones.  The Web API wants something else back: only columns valid
+ * for the operation, and lookups as "<nav>@odata.bind": "/<set>(<id>)", where
+ * the navigation property of a polymorphic lookup (Customer, Owner,
+ * regarding) depends on the table the id belongs to (protocol reference 1.7,
+ * 3.1, 3.2, 11.2).  This module learns the columns from the entity's
+ * metadata and turns an edited record file into that body.
+ */
+#ifndef DFS_SCHEMA_H
+#define DFS_SCHEMA_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "dataverse.h"
+#include "http.h"
+
+/* IsValidForCreate / IsValidForUpdate / IsValidForRead. */
+enum { DFS_COL_CREATE = 1, DFS_COL_UPDATE = 2, DFS_COL_READ = 4 };
+
+struct dfs_lookup_target {
+	char *entity;      /* ReferencedEntity logical name, "account" */
+	char *set_name;    /* its EntitySetName, "accounts" */
+	char *nav;         /* ReferencingEntityNavigationPropertyName, "parentcustomerid_account" */
+};
+
+struct dfs_column {
+	char *name;        /* logical name, "parentcustomerid" */
+	char *type;        /* AttributeType, "Lookup", "Customer", "Owner", "String", ... */
+	unsigned flags;    /* DFS_COL_* from IsValidForCreate/Update/Read */
+	/*
+	 * Lookups only: one per ManyToOne relationship whose table has an
+	 * entity set (a relationship to a table the Web API does not expose
+	 * cannot be bound).  Owner columns get systemuser and team, the tables
+	 * an owner is bound to, both through the column's one navigation
+	 * property.  Every field of a target is non-NULL.
+	 */
+	struct dfs_lookup_target *targets;
+	size_t n_targets;
+};
+
+/*
+ * COLS holds the columns that are Web API properties (IsValidODataAttribute;
+ * the *name / *yominame / *type helpers of lookups are not), sorted by name
+ * with strcmp, so dfs_schema_column is a binary search.
+ */
+struct dfs_schema {
+	char *entity;      /* logical name, "contact" */
+	char *primary_id;  /* "contactid" */
+	struct dfs_column *cols;
+	size_t n_cols;
+};
+
+/*
+ * GET the entity's Attributes and ManyToOneRelationships (one request with
+ * $expand and $select), plus the EntitySetName of every referenced entity
+ * (one more request with a $filter on LogicalName, split in several when the
+ * filter would make a long URL; none when the entity has no lookups).
+ * Returns 0 with *OUT (free with dfs_schema_free), or a negative errno with
+ * ERR (may be NULL) saying why.
+ */
+int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs_schema **out,
+		     struct dfs_http_error *err);
+
+/*
+ * The same from already-fetched answers: ENTITY_JSON is the answer of
+ * EntityDefinitions(LogicalName='x') with Attributes and
+ * ManyToOneRelationships expanded, SETS_JSON ({"value":[{"LogicalName",
+ * "EntitySetName"}...]}, may be NULL) the entity sets of the referenced
+ * tables.  PRIMARY_ID NULL means the answer's PrimaryIdAttribute.  Returns 0,
+ * -ENOMEM, or -EIO with WHY saying what is wrong with the answer.
+ */
+int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
+		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap);
+
+void dfs_schema_free(struct dfs_schema **s);
+
+/*
+ * The column a record key belongs to: "name" -> name, "_parentcustomerid_value"
+ * -> the lookup parentcustomerid (and *IS_LOOKUP_VALUE set; IS_LOOKUP_VALUE may
+ * be NULL).  NULL if none - also for the bare name of a lookup, which is not
+ * a record key ("parentcustomerid" is neither read nor written by that name).
+ */
+const struct dfs_column *dfs_schema_column(const struct dfs_schema *s, const char *key,
+					   int *is_lookup_value);
+
+/* True for Lookup, Customer and Owner columns. */
+int dfs_schema_is_lookup(const struct dfs_column *col);
+
+/*
+ * Columns hold the same value: numbers by decimal value (1 == 1.0000 == 1e0
+ * == 0.1e1, -0 == 0; no doubles: money has 19 significant digits), arrays and
+ * objects member by member (object key order does not matter), everything
+ * else by type and text.
+ */
+int dfs_schema_same_value(const cJSON *a, const cJSON *b);
+
+/*
+ * Which target of a polymorphic lookup has record ID: set *T (one of
+ * COL->targets) and return 0, -ENOENT if none, or another negative errno.
+ */
+typedef int (*dfs_schema_resolve_fn)(void *ctx, const struct dfs_column *col, const char *id,
+				     const struct dfs_lookup_target **t);
+
+/*
+ * Build the body of a write from FILE (the user's parsed record file).
+ * BASE is the record's current version for an update, or NULL for a create.
+ *
+ * - Keys with '@' are annotations and never sent; "_x_value@Microsoft.
+ *   Dynamics.CRM.lookuplogicalname" names the target table of polymorphic
+ *   lookup x (then RESOLVE is not asked).  The primary key is never sent
+ *   (it goes in the URL).  Other keys must be columns (see
+ *   dfs_schema_column).
+ * - Update: keys whose value equals BASE's (a key BASE lacks counts as null)
+ *   and keys FILE lacks are not sent.  If FILE's versionnumber differs from
+ *   BASE's, FILE is another version of the record (a restored backup, a
+ *   copied record) and changed columns not valid for update are left out and
+ *   counted in *DROPPED; otherwise it is an edit and such changes are an
+ *   error.
+ * - Create: columns valid for create are sent, nulls left out; non-null
+ *   columns not valid for create are left out and counted in *DROPPED.
+ * - A lookup becomes "<nav>@odata.bind": "/<set>(<id>)"; an update to null
+ *   sends "<nav>@odata.bind": null for every navigation property of the
+ *   lookup (clearing through another target's property does nothing, so the
+ *   current target need not be known).
+ * - Other values are copied verbatim (Raw numbers stay Raw).
+ *
+ * RESOLVE (may be NULL: then a polymorphic lookup without the annotation is
+ * an error) is only called when FILE is otherwise valid.  Returns 0 with
+ * *BODY a new object (empty: nothing to send) and *DROPPED (may be NULL);
+ * -EINVAL with WHY one line naming every offending key; -ENOMEM; or what
+ * RESOLVE returned, with WHY saying which lookup.
+ */
+int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *base,
+		    cJSON **body, int *dropped, char *why, size_t cap,
+		    dfs_schema_resolve_fn resolve, void *ctx);
+
+#endif
