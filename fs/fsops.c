@@ -1709,7 +1709,7 @@ static int dfs_symlink(const char *target, const char *path)
 		return -EEXIST;
 	if (p.t->tc->read_only)
 		return -EROFS;
-	if (record_visible(&p) || has_json_suffix(p.name))
+	if (p.is_record)
 		return -EPERM; /* record names hold records */
 	if ((ret = dfs_local_create(p.s->locals, p.name, S_IFLNK | 0777, &l)) < 0)
 		return ret;

@@ -171,6 +171,9 @@ dynfs is mounted on $MNT (pid $pid, log $RUN/dynfs.log).  Try:
   jq .name $MNT/$tenant/accounts/$first
   getfattr -n user.dynfs.etag $MNT/$tenant/accounts/$first
   cp -r $MNT/$tenant/contacts /tmp/contacts-copy
+  vim $MNT/$tenant/accounts/$first                 (:w saves one PATCH)
+  sed -i 's/"telephone1": .*/"telephone1": "+1 555 0100",/' $MNT/$tenant/accounts/$first
+  echo '{"name": "New customer"}' > $MNT/$tenant/accounts/new.json
 
 Stop it with:
 
