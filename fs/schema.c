@@ -359,13 +359,9 @@ static int add_targets(struct dfs_schema *s, const cJSON *rel, const cJSON *sets
 		}
 		return 0;
 	}
+	/* A table without an entity set cannot be bound to (fetch logs them). */
 	set_name = set_of(sets, entity);
-	if (!set_name) {
-		dfs_debug("schema of '%s': lookup '%s': table '%s' has no entity set, not bindable",
-			  s->entity, attr, entity);
-		return 0;
-	}
-	return add_target(c, entity, set_name, nav);
+	return set_name ? add_target(c, entity, set_name, nav) : 0;
 }
 
 /* Build the schema from the parsed answers (SETS: the "value" array). */
@@ -525,17 +521,20 @@ static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
 	return 0;
 }
 
-static void set_err(struct dfs_http_error *err, const char *msg)
+/* An answer the server should not have given: logged, and told to ERR. */
+static int bad_answer(const char *entity, const char *why, struct dfs_http_error *err)
 {
-	if (!err)
-		return;
-	err->code[0] = '\0';
-	snprintf(err->message, sizeof(err->message), "%s", msg);
+	dfs_err("schema of '%s': %s", entity, why);
+	if (err) {
+		err->code[0] = '\0';
+		snprintf(err->message, sizeof(err->message), "%s", why);
+	}
+	return -EIO;
 }
 
-/* GET PATH and parse the answer; on failure ERR says why. */
-static int get_json(struct dfs_dv *dv, const char *path, const char *what, cJSON **root,
-		    struct dfs_http_error *err)
+/* GET PATH and parse the answer (WHAT names it in messages). */
+static int get_json(struct dfs_dv *dv, const char *entity, const char *path, const char *what,
+		    cJSON **root, struct dfs_http_error *err)
 {
 	struct dfs_http_resp resp;
 	char why[256];
@@ -545,24 +544,23 @@ static int get_json(struct dfs_dv *dv, const char *path, const char *what, cJSON
 	dfs_http_resp_init(&resp);
 	ret = dfs_dv_request(dv, "GET", path, NULL, NULL, 0, &resp);
 	if (ret < 0) {
+		/* dfs_dv_request has logged it, with the tenant. */
 		if (err)
 			*err = resp.err;
 		goto out;
 	}
-	if (!(*root = parse_answer(what, resp.body.data ? resp.body.data : "", resp.body.len, why,
-				   sizeof(why)))) {
-		dfs_err("%s", why);
-		set_err(err, why);
-		ret = -EIO;
-	}
+	*root = parse_answer(what, resp.body.data ? resp.body.data : "", resp.body.len, why,
+			     sizeof(why));
+	if (!*root)
+		ret = bad_answer(entity, why, err);
 out:
 	dfs_http_resp_free(&resp);
 	return ret;
 }
 
 /* One request for the entity sets of NAMES; their entries go to SETS. */
-static int fetch_sets(struct dfs_dv *dv, const char *const *names, size_t n, cJSON *sets,
-		      struct dfs_http_error *err)
+static int fetch_sets(struct dfs_dv *dv, const char *entity, const char *const *names, size_t n,
+		      cJSON *sets, struct dfs_http_error *err)
 {
 	struct dfs_buf filter, path;
 	cJSON *root = NULL, *e;
@@ -584,13 +582,11 @@ static int fetch_sets(struct dfs_dv *dv, const char *const *names, size_t n, cJS
 	if ((ret = dfs_buf_appendf(&path, "EntityDefinitions?$select=LogicalName,EntitySetName"
 				   "&$filter=%s", esc)) < 0)
 		goto out;
-	if ((ret = get_json(dv, path.data, "entity set", &root, err)) < 0)
+	if ((ret = get_json(dv, entity, path.data, "entity set", &root, err)) < 0)
 		goto out;
 	value = cJSON_GetObjectItemCaseSensitive(root, "value");
 	if (!cJSON_IsArray(value)) {
-		dfs_err("entity set answer has no 'value' array");
-		set_err(err, "entity set answer has no 'value' array");
-		ret = -EIO;
+		ret = bad_answer(entity, "entity set answer has no 'value' array", err);
 		goto out;
 	}
 	cJSON_ArrayForEach(e, value) {
@@ -611,6 +607,29 @@ out:
 	return ret;
 }
 
+/* Name the referenced tables the server gave no entity set for: lookups
+ * cannot be set to their records, which is worth a line when one is tried. */
+static void log_unbindable(const char *entity, const char *const *names, size_t n,
+			   const cJSON *sets)
+{
+	struct dfs_buf b;
+	size_t i, missing = 0;
+
+	if (dfs_log_get_level() < DFS_LOG_DEBUG)
+		return;
+	dfs_buf_init(&b, 0);
+	for (i = 0; i < n; i++) {
+		if (set_of(sets, names[i]))
+			continue;
+		if (missing++ < 8)
+			(void)dfs_buf_appendf(&b, "%s%s", missing > 1 ? ", " : "", names[i]);
+	}
+	if (missing)
+		dfs_debug("schema of '%s': no entity set for %zu referenced table(s): %s%s", entity,
+			  missing, b.data ? b.data : "", missing > 8 ? ", ..." : "");
+	dfs_buf_free(&b);
+}
+
 int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs_schema **out,
 		     struct dfs_http_error *err)
 {
@@ -624,7 +643,9 @@ int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs
 	*out = NULL;
 	dfs_buf_init(&path, 0);
 	if (!is_ident(ent->logical_name)) {
-		set_err(err, "entity logical name is not an identifier");
+		if (err)
+			snprintf(err->message, sizeof(err->message),
+				 "entity logical name is not an identifier");
 		return -EINVAL;
 	}
 	/* Only what writes need: the full attribute metadata of a table is
@@ -637,7 +658,7 @@ int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs
 				   "ReferencingEntityNavigationPropertyName)", ent->logical_name)) < 0)
 		goto out;
 	requests++;
-	if ((ret = get_json(dv, path.data, "EntityDefinitions", &def, err)) < 0)
+	if ((ret = get_json(dv, ent->logical_name, path.data, "EntityDefinitions", &def, err)) < 0)
 		goto out;
 	if ((ret = referenced_tables(def, &names, &n)) < 0 || !(sets = cJSON_CreateArray())) {
 		ret = -ENOMEM;
@@ -653,18 +674,19 @@ int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs
 			len += more;
 		}
 		requests++;
-		if ((ret = fetch_sets(dv, names + i, j - i, sets, err)) < 0)
+		if ((ret = fetch_sets(dv, ent->logical_name, names + i, j - i, sets, err)) < 0)
 			goto out;
 	}
 	if ((ret = build(def, sets, ent->primary_id, out, why, sizeof(why))) < 0) {
-		dfs_err("schema of '%s': %s", ent->logical_name, why);
-		set_err(err, why);
+		if (ret == -EIO)
+			bad_answer(ent->logical_name, why, err);
 		goto out;
 	}
 	for (i = 0; i < (*out)->n_cols; i++)
 		lookups += dfs_schema_is_lookup(&(*out)->cols[i]);
 	dfs_debug("schema of '%s': %zu columns, %zu lookups, %zu referenced tables, %d request(s)",
 		  ent->logical_name, (*out)->n_cols, lookups, n, requests);
+	log_unbindable(ent->logical_name, names, n, sets);
 out:
 	if (ret < 0)
 		dfs_debug("schema of '%s' failed after %d request(s): %s", ent->logical_name,
@@ -695,12 +717,40 @@ struct problems {
 	struct dfs_buf fixed;	/* changed columns not valid for update */
 	size_t n_fixed;
 	struct dfs_buf other;	/* whole clauses, "; "-separated */
-	int oom;
 };
+
+/*
+ * S fit for a one-line message: control characters as '?', cut (on a
+ * character boundary) after SHOWN_MAX bytes.  Keys and values come from the
+ * user's file and may hold anything.
+ */
+#define SHOWN_MAX 160
+
+static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
+{
+	size_t n = strlen(s), i;
+
+	if (n > SHOWN_MAX) {
+		n = SHOWN_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	strcpy(buf + n, strlen(s) > n ? "..." : "");
+	return buf;
+}
+
+static const char *buf_str(const struct dfs_buf *b)
+{
+	return b->data ? b->data : "";
+}
 
 static void add_name(struct dfs_buf *b, size_t *n, const char *key)
 {
-	(void)dfs_buf_appendf(b, "%s'%s'", *n ? ", " : "", key);
+	char tmp[SHOWN_MAX + 4];
+
+	(void)dfs_buf_appendf(b, "%s'%s'", *n ? ", " : "", shown(key, tmp));
 	++*n;
 }
 
@@ -730,13 +780,13 @@ static void explain(const struct problems *p, const char *entity, char *why, siz
 	dfs_buf_init(&b, 0);
 	if (p->n_unknown)
 		(void)dfs_buf_appendf(&b, "unknown column%s %s: entity '%s' has no such column%s",
-				      p->n_unknown > 1 ? "s" : "", p->unknown.data, entity,
+				      p->n_unknown > 1 ? "s" : "", buf_str(&p->unknown), entity,
 				      p->n_unknown > 1 ? "s" : "");
 	if (p->n_fixed)
 		(void)dfs_buf_appendf(&b, "%scolumn%s %s cannot be changed (not valid for update)",
-				      b.len ? "; " : "", p->n_fixed > 1 ? "s" : "", p->fixed.data);
+				      b.len ? "; " : "", p->n_fixed > 1 ? "s" : "", buf_str(&p->fixed));
 	if (p->other.len)
-		(void)dfs_buf_appendf(&b, "%s%s", b.len ? "; " : "", p->other.data);
+		(void)dfs_buf_appendf(&b, "%s%s", b.len ? "; " : "", buf_str(&p->other));
 	snprintf(why, cap, "%s", b.data ? b.data : "out of memory");
 	dfs_buf_free(&b);
 }
@@ -801,7 +851,7 @@ static int same_lookup(const cJSON *a, const cJSON *b)
 static void choose_target(const struct dfs_column *col, const cJSON *file, const char *key,
 			  struct action *a, struct problems *p)
 {
-	char hint_key[300], names[256];
+	char hint_key[300], names[256], tmp[SHOWN_MAX + 4];
 	const char *hint;
 	size_t i;
 
@@ -822,7 +872,17 @@ static void choose_target(const struct dfs_column *col, const cJSON *file, const
 	}
 	target_names(col, names, sizeof(names));
 	add_clause(p, "lookup '%s': '%s' (from '%s') is not one of its tables (%s)", col->name,
-		   hint, hint_key, names);
+		   shown(hint, tmp), hint_key, names);
+}
+
+/* A changed column not valid for update: in a restore it is left out and
+ * counted, in an edit it is an error. */
+static void changed_fixed(int restore, const char *key, struct problems *p, int *dropped)
+{
+	if (restore)
+		++*dropped;
+	else
+		add_name(&p->fixed, &p->n_fixed, key);
 }
 
 /* First pass: what to do with one member of FILE. */
@@ -832,7 +892,7 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 {
 	const char *key = item->string;
 	const struct dfs_column *col;
-	int lv, changed_fixed = 0;
+	int lv;
 
 	a->what = ACT_SKIP;
 	a->item = item;
@@ -841,8 +901,8 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 	/* The id is the URL's business; changing it is not an update. */
 	if (strcmp(key, s->primary_id) == 0) {
 		if (base && !dfs_schema_same_value(item, cJSON_GetObjectItemCaseSensitive(base, key)))
-			changed_fixed = 1;
-		goto fixed;
+			changed_fixed(restore, key, p, dropped);
+		return;
 	}
 	col = dfs_schema_column(s, key, &lv);
 	if (!col) {
@@ -869,8 +929,8 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 		if (lv ? same_lookup(item, was) : dfs_schema_same_value(item, was))
 			return;
 		if (!(col->flags & DFS_COL_UPDATE)) {
-			changed_fixed = 1;
-			goto fixed;
+			changed_fixed(restore, key, p, dropped);
+			return;
 		}
 	} else {
 		if (is_null(item))
@@ -895,23 +955,16 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 		return;
 	}
 	if (!cJSON_IsString(item) || parse_guid(item->valuestring, a->id) < 0) {
+		char tmp[SHOWN_MAX + 4];
+
 		add_clause(p, "lookup '%s': %s%s%s is not a record id (a GUID)", col->name,
 			   cJSON_IsString(item) ? "'" : "",
-			   cJSON_IsString(item) ? item->valuestring : "the value",
+			   cJSON_IsString(item) ? shown(item->valuestring, tmp) : "the value",
 			   cJSON_IsString(item) ? "'" : "");
 		return;
 	}
 	a->what = ACT_BIND;
 	choose_target(col, file, key, a, p);
-	return;
-
-fixed:
-	if (!changed_fixed)
-		return;
-	if (restore)
-		++*dropped;
-	else
-		add_name(&p->fixed, &p->n_fixed, key);
 }
 
 static int add_bind(cJSON *body, const char *nav, cJSON *value)
@@ -935,7 +988,7 @@ static int add_bind(cJSON *body, const char *nav, cJSON *value)
 /* Third pass: the body, in the file's order. */
 static int emit(const struct action *a, cJSON *body)
 {
-	char ref[400];
+	char *ref;
 	size_t i, j;
 	int ret;
 
@@ -952,8 +1005,11 @@ static int emit(const struct action *a, cJSON *body)
 		return 0;
 	}
 	case ACT_BIND:
-		snprintf(ref, sizeof(ref), "/%s(%s)", a->t->set_name, a->id);
-		return add_bind(body, a->t->nav, cJSON_CreateString(ref));
+		if (asprintf(&ref, "/%s(%s)", a->t->set_name, a->id) < 0)
+			return -ENOMEM;
+		ret = add_bind(body, a->t->nav, cJSON_CreateString(ref));
+		free(ref);
+		return ret;
 	case ACT_CLEAR:
 		/* Clearing through another target's navigation property leaves a
 		 * polymorphic lookup as it is; nulling all of them clears it

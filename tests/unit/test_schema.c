@@ -787,9 +787,13 @@ static void test_unknown(const struct dfs_schema *s)
 	memset(key, 'a', sizeof(key));
 	memcpy(key, "{'_", 3);
 	memcpy(key + 300, "_value':1}", 11);
-	snprintf(want, sizeof(want), "unknown column '%.*s': entity 'contact' has no such column",
-		 304, key + 2);
+	snprintf(want, sizeof(want), "unknown column '%.*s...': entity 'contact' has no such column",
+		 160, key + 2);
 	FAILS(s, J(key), base_text, &r, -EINVAL, want);
+	/* Control characters would break the one line. */
+	FAILS(s, J("{'a\\nb':1,'_transactioncurrencyid_value':'x\\ty'}"), base_text, &r, -EINVAL,
+	      "unknown column 'a?b': entity 'contact' has no such column; "
+	      "lookup 'transactioncurrencyid': 'x?y' is not a record id (a GUID)");
 	FAILS(s, J("{'':1}"), base_text, &r, -EINVAL,
 	      "unknown column '': entity 'contact' has no such column");
 }
