@@ -1407,6 +1407,17 @@ static int save_local(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s
 		pthread_mutex_unlock(&l->lock);
 		return 0;
 	}
+	/*
+	 * The kernel retries a path operation that failed with ESTALE once
+	 * (retry_estale): the same bytes failing the same way a moment ago
+	 * get the same answer without a second request or rescue copy.
+	 */
+	if (force && l->failed_errno && l->failed_wgen == l->wgen &&
+	    dfs_now() - l->failed_at < 2.0) {
+		ret = l->failed_errno;
+		pthread_mutex_unlock(&l->lock);
+		return ret;
+	}
 	len = l->data.len;
 	if (!(data = malloc(len + 1))) {
 		pthread_mutex_unlock(&l->lock);
@@ -1428,12 +1439,18 @@ static int save_local(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s
 		l->dirty = 0;
 	free(l->error);
 	l->error = NULL;
+	l->failed_errno = ret;
+	l->failed_wgen = gen;
+	l->failed_at = dfs_now();
 	if (ret == 0) {
 		l->saved = 1;
 		snprintf(l->id, sizeof(l->id), "%s", w.id);
 	} else {
 		l->error = msg ? msg : strdup(w.why);
 		msg = NULL;
+		/* Saved onto a record's name: the user looks for the reason there. */
+		if (name_id)
+			dfs_cache_set_error(s->cache, name_id, l->error ? l->error : w.why);
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (ret == 0 && w.sent)

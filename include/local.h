@@ -37,6 +37,9 @@ struct dfs_local {
 	unsigned long wgen;      /* counts writes, so a save knows if it saw the last one */
 	int emptied;             /* truncated to nothing and not written since */
 	char *error;             /* why the last save failed */
+	int failed_errno;        /* ... its errno, */
+	unsigned long failed_wgen; /* ... at which write, */
+	double failed_at;        /* ... and when (dfs_now) */
 };
 
 struct dfs_locals;
