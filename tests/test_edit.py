@@ -502,3 +502,26 @@ def test_mount_option_ro(edit_emu, mount_factory, rid, tmp_path):
     m = mount_factory(edit_emu.config_path, extra_args=["-o", "ro"], emu=edit_emu,
                       env={"XDG_STATE_HOME": str(tmp_path / "state")})
     _erofs_writes(edit_emu, m, fpath(m, rid))
+
+
+def test_throttled_save_fails_with_eagain(edit_emu, mount_factory, rid, tmp_path):
+    """Throttled beyond max_retries: EAGAIN from close, server unchanged, the bytes rescued."""
+    ini = Ini.load(edit_emu.config_path)
+    ini["global"]["max_retries"] = "1"
+    cfg = ini.write(str(tmp_path / "retry1.ini"))
+    state = str(tmp_path / "state")
+    m = mount_factory(cfg, emu=edit_emu, env={"XDG_STATE_HOME": state})
+    p = fpath(m, rid)
+    before = server(edit_emu, rid)
+    orig = read(p)
+    data = edited(p, name="Saved while throttled")
+    assert write_close(p, orig) is None  # unchanged: sends nothing, but loads the columns
+    edit_emu.faults(throttle=1.0, retry_after=1)
+    try:
+        d = stats_delta(edit_emu, lambda: write_close(p, data))
+    finally:
+        edit_emu.clear_faults()
+    assert d.result is not None and d.result.errno == errno.EAGAIN, d.result
+    assert d["update"] == 2, "expected the PATCH and one retry: %r" % nonzero(d)
+    check_failed_save(edit_emu, m, state, rid, d.result, errno.EAGAIN, data, r"429|throttl|limit",
+                      before, orig, [])
