@@ -531,6 +531,35 @@ static struct dfs_local *local_lookup(struct dfs_path *p)
 	return l;
 }
 
+/*
+ * The local file called P->name for reading and writing it -- or, when it
+ * is a ".json" file already saved as a record and not written since, NULL
+ * with P turned into that record: the name shows the record it became
+ * (stat, cat, cp -p and rsync's final utimens see the server's version).
+ * unlink and rename still see the local file (local_lookup), so `rm
+ * tmp.json` after `cp tmp.json f.json` removes a name, never a record.
+ */
+static struct dfs_local *local_or_alias(struct dfs_path *p)
+{
+	struct dfs_local *l = local_lookup(p);
+	int alias;
+
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	alias = l->saved && !l->dirty && l->id[0];
+	if (alias) {
+		snprintf(p->id, sizeof(p->id), "%s", l->id);
+		p->is_record = 1;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (alias) {
+		dfs_local_put(l);
+		return NULL;
+	}
+	return l;
+}
+
 static int dfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct dfs_fs *fs = get_fs();
@@ -568,7 +597,7 @@ static int dfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
 		dir_stat(fs, st);
 		return 0;
 	}
-	if ((l = local_lookup(&p))) {
+	if ((l = local_or_alias(&p))) {
 		local_stat(fs, l, st);
 		dfs_local_put(l);
 		return 0;
@@ -828,7 +857,7 @@ static int dfs_open(const char *path, struct fuse_file_info *fi)
 	writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	if (writing && p.t->tc->read_only)
 		return -EROFS;
-	if ((l = local_lookup(&p))) {
+	if ((l = local_or_alias(&p))) {
 		ret = open_local(&p, l, fi);
 		dfs_local_put(l);
 		return ret;
@@ -1542,7 +1571,7 @@ static int dfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (p.t->tc->read_only)
 		return -EROFS;
-	if ((l = local_lookup(&p))) {
+	if ((l = local_or_alias(&p))) {
 		pthread_mutex_lock(&l->lock);
 		ret = local_resize(l, (size_t)size);
 		pthread_mutex_unlock(&l->lock);
@@ -1824,7 +1853,7 @@ static struct dfs_local *local_of(const char *path, struct fuse_file_info *fi, i
 		return dfs_local_ref(fh->local);
 	if ((*ret = resolve(get_fs(), path, &p)) < 0 || p.depth < 3)
 		return NULL;
-	return local_lookup(&p);
+	return local_or_alias(&p);
 }
 
 static int dfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -1911,7 +1940,7 @@ static int dfs_getxattr(const char *path, const char *name, char *buf, size_t si
 		return ret;
 	if (p.depth < 3)
 		return -ENODATA;
-	if ((l = local_lookup(&p))) {
+	if ((l = local_or_alias(&p))) {
 		ret = local_xattr(l, name, buf, size);
 		dfs_local_put(l);
 		return ret;
@@ -1964,7 +1993,7 @@ static int dfs_listxattr(const char *path, char *buf, size_t size)
 		return ret;
 	if (p.depth < 3)
 		return 0;
-	if ((l = local_lookup(&p))) {
+	if ((l = local_or_alias(&p))) {
 		pthread_mutex_lock(&l->lock);
 		if (l->saved)
 			xattr_name(names, &n, XATTR_ID);

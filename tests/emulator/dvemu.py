@@ -107,6 +107,9 @@ class Server(http.server.ThreadingHTTPServer):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive
+    # connection would hold the body until the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server_version = "dvemu/1.0"
     sys_version = ""
     timeout = 300

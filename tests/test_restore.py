@@ -1,0 +1,303 @@
+"""Backup and restore of whole sets with cp and rsync.
+
+1. `cp -r mnt/contoso/accounts mnt/contoso/contacts backup/`: one file per record, the bytes
+   the Web API gives for it; no write request.
+2. Every record is deleted through the Web API; `rsync -a backup/<set>/ mnt/contoso/<set>/`
+   recreates each one with its original id (rsync writes .<id>.json.XXXXXX, sets its
+   modes/times, renames it to <id>.json: a create with that id): N creates, and every column
+   valid for create (lookups included) equal to the backup.  Read-only columns (createdon,
+   versionnumber, ...) are the server's.
+3. Some records are changed through the Web API; `cp -r backup/accounts backup/contacts
+   mnt/contoso/` puts them back: one PATCH per changed record, nothing for the others (their
+   files differ from the server only in read-only columns, and their versionnumber is not the
+   server's: a backup being restored).
+
+dynfs saves one file at a time, so a restore into an empty set must follow reference order.
+The data set is prepared for that before the backup: accounts refer to no contact
+(_primarycontactid_value cleared), parent accounts sort before their children (rsync creates
+files in name order), accounts are restored before contacts, and two contacts have a contact
+as parent customer (polymorphic lookup) that sorts before them.
+
+The mount uses cache_ttl = 0: a restore normally happens long after the backup, when nothing
+of the old listing is trusted any more (with a fresh listing rsync would skip every file whose
+size and time match).  The phases are separate tests that share the module's state; a phase
+whose predecessor failed is skipped.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from lib.mount import (Ini, as_decimal, list_raw, loads_verbatim, new_mount, render,
+                       start_emulator, stats_delta, strip_annotations)
+
+ORG = "contoso"
+SETS = ("accounts", "contacts")
+PK = {"accounts": "accountid", "contacts": "contactid"}
+ENTITY = {"accounts": "account", "contacts": "contact"}
+N = {"accounts": 50, "contacts": 30}
+LOGICAL = "_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+TOOL_TIMEOUT = 60
+
+STATE = {}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+def _check(r, what):
+    assert r.status in (200, 204), "%s -> %r" % (what, r)
+
+
+def _prepare(emu):
+    """Make a one-pass restore in reference order possible (see the module docstring)."""
+    api = emu.api(ORG)
+    accounts = sorted(r["accountid"] for r in emu.records(ORG, "accounts"))
+    for r in emu.records(ORG, "accounts"):
+        body = {}
+        if r.get("_primarycontactid_value"):
+            body["primarycontactid@odata.bind"] = None
+        if r.get("_parentaccountid_value"):
+            body["parentaccountid@odata.bind"] = None
+        if body:
+            _check(api.patch("accounts(%s)" % r["accountid"], body), "clear lookups")
+    for i in range(4):      # parent sorts first
+        _check(api.patch("accounts(%s)" % accounts[10 + i],
+                         {"parentaccountid@odata.bind": "/accounts(%s)" % accounts[i]}),
+               "set parent account")
+    contacts = sorted(r["contactid"] for r in emu.records(ORG, "contacts"))
+    for i in range(2):
+        _check(api.patch("contacts(%s)" % contacts[5 + i],
+                         {"parentcustomerid_contact@odata.bind": "/contacts(%s)" % contacts[i]}),
+               "set parent contact")
+    n = sum(1 for r in emu.records(ORG, "contacts")
+            if r.get("_parentcustomerid_value") in set(accounts))
+    assert n >= 10, "too few contacts with an account as parent customer (%d)" % n
+
+
+@pytest.fixture(scope="module")
+def remu():
+    e = start_emulator(orgs=ORG, records=dict(N), seed=53)
+    try:
+        _prepare(e)
+        yield e
+    finally:
+        e.stop()
+
+
+@pytest.fixture(scope="module")
+def rmnt(request, dynfs_bin, logdir, module_workdir, remu, tmp_path_factory):
+    ini = Ini.load(remu.config_path)
+    ini["global"]["cache_ttl"] = "0"
+    cfg = ini.write(os.path.join(module_workdir, "restore.ini"))
+    m = new_mount(dynfs_bin, logdir, module_workdir, "%s-restore" % request.module.__name__)
+    m.emu = remu
+    m.start(cfg, env={"XDG_STATE_HOME": str(tmp_path_factory.mktemp("restore-state"))})
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@pytest.fixture(scope="module")
+def backup(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("backup"))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def setdir(m, s):
+    return os.path.join(m.path, ORG, s)
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def sh(argv, timeout=TOOL_TIMEOUT):
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        out, err = p.communicate(timeout=10)
+        raise AssertionError("%r did not finish within %d s; stderr: %s"
+                             % (argv, timeout, err.decode("utf-8", "replace")[-2000:]))
+    finally:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, 9)
+            except ProcessLookupError:
+                pass
+            p.wait(10)
+    r = subprocess.CompletedProcess(argv, p.returncode, out.decode("utf-8", "replace"),
+                                    err.decode("utf-8", "replace"))
+    assert r.returncode == 0, "%r exited %d\nstdout: %s\nstderr: %s" % (
+        argv, r.returncode, r.stdout[-3000:], r.stderr[-4000:])
+    return r
+
+
+def writes(d):
+    return {"update": d["update"], "create": d["create"] + d["upsert"], "delete": d["delete"],
+            "batch": d["batch"]}
+
+
+def assert_writes(d, update=0, create=0, delete=0, what=""):
+    want = {"update": update, "create": create, "delete": delete, "batch": 0}
+    assert writes(d) == want, "%s: write requests %r, expected %r (all requests: %r)" % (
+        what, writes(d), want, d)
+
+
+_cols = {}
+
+
+def create_columns(emu, entity):
+    """Web API names of the readable columns valid for create (lookups as _x_value), plus
+    statecode (derived from statuscode on create)."""
+    if entity not in _cols:
+        r = emu.api(ORG).get("EntityDefinitions(LogicalName='%s')/Attributes?$select=LogicalName,"
+                             "AttributeType,IsValidForCreate,IsValidForRead,AttributeOf" % entity)
+        assert r.status == 200, r
+        out = {"statecode"}
+        for a in r.body["value"]:
+            if a.get("AttributeOf") or not a.get("IsValidForRead") or not a.get("IsValidForCreate"):
+                continue
+            if a["AttributeType"] in ("Virtual", "EntityName", "PartyList", "ManagedProperty"):
+                continue
+            n = a["LogicalName"]
+            out.add("_%s_value" % n if a["AttributeType"] in ("Lookup", "Customer", "Owner") else n)
+        _cols[entity] = out
+    return _cols[entity]
+
+
+def server_records(emu, s, annotations=False):
+    """{id: record} of a set through the Web API (numbers verbatim); with ANNOTATIONS only the
+    parent customer and the table it points to."""
+    if annotations:
+        recs, _ = emu.api(ORG).list_all(
+            s, select=[PK[s], "_parentcustomerid_value"],
+            headers={"Prefer": 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'})
+        return {r[PK[s]]: r for r in recs}
+    return {r[PK[s]]: r for r in list_raw(emu.api(ORG), s)}
+
+
+def mismatches(emu, backup, s):
+    """{id: {column: (backup, server)}} for every backed-up record of S that is missing or
+    differs in a column valid for create."""
+    cols = create_columns(emu, ENTITY[s])
+    have = server_records(emu, s)
+    out = {}
+    for name in sorted(os.listdir(os.path.join(backup, s))):
+        rid = name[:-len(".json")]
+        want = loads_verbatim(read(os.path.join(backup, s, name)))
+        got = have.get(rid)
+        if got is None:
+            out[rid] = "missing on the server"
+            continue
+        diff = {}
+        for c in sorted(cols):
+            a, b = as_decimal(want.get(c)), as_decimal(got.get(c))
+            if a != b:
+                diff[c] = (want.get(c), got.get(c))
+        if diff:
+            out[rid] = diff
+    extra = set(have) - {n[:-len(".json")] for n in os.listdir(os.path.join(backup, s))}
+    for rid in extra:
+        out[rid] = "on the server but not in the backup"
+    return out
+
+
+def needs(phase):
+    if STATE.get("phase", 0) < phase:
+        pytest.skip("an earlier phase of the backup/restore sequence failed")
+
+
+# --------------------------------------------------------------------------- phases
+
+def test_backup_with_cp(remu, rmnt, backup):
+    r = stats_delta(remu, lambda: sh(["cp", "-r", setdir(rmnt, "accounts"),
+                                      setdir(rmnt, "contacts"), backup + "/"]))
+    assert_writes(r, what="cp -r from the mount")
+    for s in SETS:
+        recs = list_raw(remu.api(ORG), s)
+        assert len(recs) == N[s]
+        files = sorted(os.listdir(os.path.join(backup, s)))
+        assert files == sorted(rec[PK[s]] + ".json" for rec in recs), \
+            "the backup of %s does not hold one file per record" % s
+        wrong = [rec[PK[s]] for rec in recs
+                 if read(os.path.join(backup, s, rec[PK[s]] + ".json"))
+                 != render(strip_annotations(rec))]
+        assert not wrong, "backup files of %s differ from the Web API's records: %r" % (s, wrong)
+    STATE["targets"] = {k: v.get(LOGICAL) for k, v in
+                        server_records(remu, "contacts", annotations=True).items()}
+    assert sorted(set(STATE["targets"].values()) - {None}) == ["account", "contact"], \
+        STATE["targets"]
+    STATE["phase"] = 1
+
+
+def test_restore_into_emptied_sets_with_rsync(remu, rmnt, backup):
+    needs(1)
+    if not shutil.which("rsync"):
+        pytest.skip("rsync is not installed")
+    api = remu.api(ORG)
+    for s in ("contacts", "accounts"):
+        for rid in list(server_records(remu, s)):
+            r = api.delete("%s(%s)" % (s, rid))
+            assert r.status in (204, 404), r     # 404: removed by a cascade
+        assert not server_records(remu, s), "%s not emptied" % s
+
+    for s in SETS:      # accounts first: contacts refer to them
+        r = stats_delta(remu, lambda: sh(["rsync", "-a", os.path.join(backup, s) + "/",
+                                          setdir(rmnt, s) + "/"]))
+        assert_writes(r, create=N[s], what="rsync -a backup/%s/" % s)
+    for s in SETS:
+        bad = mismatches(remu, backup, s)
+        assert not bad, "%d %s not restored as backed up: %r" % (
+            len(bad), s, dict(list(bad.items())[:5]))
+        names = sorted(os.listdir(setdir(rmnt, s)))
+        assert names == sorted(os.listdir(os.path.join(backup, s))), \
+            "the restored folder %s does not list exactly the backed-up records" % s
+    targets = {k: v.get(LOGICAL) for k, v in server_records(remu, "contacts", True).items()}
+    assert targets == STATE["targets"], "polymorphic parent customers changed table"
+    STATE["phase"] = 2
+
+
+def test_restore_changed_records_with_cp(remu, rmnt, backup):
+    needs(2)
+    api = remu.api(ORG)
+    accounts = sorted(server_records(remu, "accounts"))
+    acc = server_records(remu, "accounts")
+    children = sorted(a for a, r in acc.items() if r.get("_parentaccountid_value"))
+    con = server_records(remu, "contacts")
+    by_account = sorted(c for c, r in con.items() if STATE["targets"].get(c) == "account")
+    c_plain = next(c for c in sorted(con) if c not in by_account[:1])
+    changes = [
+        ("accounts", accounts[20], {"name": "Changed after the backup", "telephone1": "+1 555"}),
+        ("accounts", accounts[21], {"revenue": 1234.5}),
+        ("accounts", children[0], {"parentaccountid@odata.bind": None}),
+        ("contacts", c_plain, {"lastname": "Changed-After-Backup"}),
+        ("contacts", by_account[0],
+         {"parentcustomerid_account@odata.bind": "/accounts(%s)" % next(
+             a for a in accounts if a != con[by_account[0]]["_parentcustomerid_value"])}),
+    ]
+    assert len({c[1] for c in changes}) == len(changes)
+    for s, rid, body in changes:
+        _check(api.patch("%s(%s)" % (s, rid), body), "change %s(%s)" % (s, rid))
+    still = {s: {rid for (cs, rid, _) in changes if cs == s} for s in SETS}
+    for s in SETS:
+        bad = mismatches(remu, backup, s)
+        assert set(bad) == still[s], "the changes did not land as expected: %r" % bad
+
+    r = stats_delta(remu, lambda: sh(["cp", "-r", os.path.join(backup, "accounts"),
+                                      os.path.join(backup, "contacts"),
+                                      os.path.join(rmnt.path, ORG) + "/"]))
+    assert_writes(r, update=len(changes), what="cp -r backup/* over the records")
+    for s in SETS:
+        bad = mismatches(remu, backup, s)
+        assert not bad, "%s not put back: %r" % (s, dict(list(bad.items())[:5]))
+    targets = {k: v.get(LOGICAL) for k, v in server_records(remu, "contacts", True).items()}
+    assert targets == STATE["targets"]
+    STATE["phase"] = 3
