@@ -1496,7 +1496,11 @@ static int save_local_handle(struct dfs_fs *fs, struct dfs_fh *fh)
 	char id[37], *name = dfs_local_name(fh->s->locals, fh->local);
 	int ret = 0;
 
-	/* An unlinked file has nowhere to go; other names stay local. */
+	/* A saved name a new listing retired is still that record to the
+	 * program writing it; a file the user unlinked has nowhere to go. */
+	if (!name && fh->local->retired)
+		name = strdup(fh->name);
+	/* Other names stay local. */
 	if (name && has_json_suffix(name))
 		ret = save_local(fs, fh->t, fh->s, fh->local, name,
 				 dfs_record_name_to_id(name, id) ? id : NULL, 0);

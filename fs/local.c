@@ -284,8 +284,10 @@ void dfs_locals_listed(struct dfs_locals *tab)
 		pthread_mutex_lock(&tab->files[i]->lock);
 		alias = tab->files[i]->saved && !tab->files[i]->dirty;
 		pthread_mutex_unlock(&tab->files[i]->lock);
-		if (alias)
+		if (alias) {
+			tab->files[i]->retired = 1;
 			drop(tab, i);
+		}
 		else
 			i++;
 	}

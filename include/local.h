@@ -25,6 +25,7 @@ struct dfs_local {
 	int refs;
 	char *name;
 	int linked;              /* still in the table (not unlinked or replaced) */
+	int retired;             /* dropped as a saved alias by a new listing, not by the user */
 
 	pthread_mutex_t lock;    /* everything below */
 	mode_t mode;             /* S_IFREG or S_IFLNK, and permissions */

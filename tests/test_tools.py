@@ -1176,3 +1176,31 @@ def test_mkdir_rmdir_fail(temu, tmnt):
                         "rmdir set/missing": "ENOENT"}, r.result
     assert_writes(r)
     assert os.path.isdir(d)
+
+
+def test_open_new_file_survives_relisting(temu, dmnt):
+    """A program keeps new.json open: write + fsync creates the record; a new listing then
+    retires the name; writing more and closing still updates that record (nothing lost)."""
+    d = setdir(dmnt)
+    os.listdir(d)
+    p = os.path.join(d, "long-lived.json")
+    n0 = count_records(temu)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, b'{"name": "First version"}\n')
+        os.fsync(fd)
+        new_id = getxattr(p, "user.dynfs.id")
+        assert new_id and GUID_RE.match(new_id), new_id
+        time.sleep(1.2)                       # cache_ttl 1: the next listing is a new one
+        assert "long-lived.json" not in os.listdir(d)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, b'{"name": "Second version"}\n')
+        r = stats_delta(temu, lambda: os.close(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    assert r.result is None
+    assert_writes(r, update=1, what="close after the relisting")
+    assert server(temu, new_id)["name"] == "Second version"
+    assert count_records(temu) == n0 + 1
