@@ -5,7 +5,7 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS := fuse3 libcurl libcjson inih
+PKGS := fuse3 libcurl libcjson inih libcrypto
 
 # CI sets CI=true; there warnings are errors unless WERROR=0 is given.
 ifeq ($(origin WERROR),undefined)
@@ -65,7 +65,7 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 # every fs/ source but main.c, and every package).
 UNIT_test_json := fs/json.c fs/record.c fs/buf.c
 UNIT_test_json_PKGS := libcjson
-UNIT_test_config := fs/config.c fs/log.c
+UNIT_test_config := fs/config.c fs/log.c fs/secret.c
 UNIT_test_config_PKGS := inih
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))

@@ -139,7 +139,7 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 			resp->status = 0;
 			goto out;
 		}
-		req.bearer = token;
+		dfs_auth_apply(dv->auth, &req, token);
 		ret = dfs_http_perform(dv->http, &req, resp);
 		if (ret == 0 && resp->status == 401 && !renewed) {
 			/* Expired or revoked token: renew once and resend. */
@@ -168,9 +168,11 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 	/* A missing record is an everyday answer (stat of a new name), not an error. */
 	if (resp->status)
 		dfs_log(resp->status == 404 ? DFS_LOG_DEBUG : DFS_LOG_ERR,
-			"%s: %s %s failed: HTTP %ld %s%s'%s'", dv->tc->name, method,
+			"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", dv->tc->name, method,
 			loggable(dv, url, shown, sizeof(shown)), resp->status, resp->err.code,
-			resp->err.code[0] ? " " : "", resp->err.message);
+			resp->err.code[0] ? " " : "", resp->err.message,
+			dfs_auth_hint(resp->err.message) ? " - " : "",
+			dfs_auth_hint(resp->err.message) ? dfs_auth_hint(resp->err.message) : "");
 	else
 		dfs_err("%s: %s %s failed: %s", dv->tc->name, method,
 			loggable(dv, url, shown, sizeof(shown)), resp->err.message);
