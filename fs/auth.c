@@ -168,7 +168,7 @@ const char *dfs_auth_hint(const char *message)
 	return NULL;
 }
 
-static int append_param(struct dfs_buf *b, const char *key, const char *value)
+int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value)
 {
 	char *e = dfs_http_escape(value);
 	int ret;
@@ -200,7 +200,7 @@ static int add_client_secret(const struct dfs_tenant_config *tc, struct dfs_buf 
 		return 0;
 	if ((ret = dfs_secret_get(&tc->secret, "client_secret", &secret, why, sizeof(why))) < 0)
 		return local_error(err, ret, why);
-	ret = append_param(form, "client_secret", secret);
+	ret = dfs_auth_form_add(form, "client_secret", secret);
 	dfs_secret_free(secret);
 	return ret;
 }
@@ -209,8 +209,8 @@ static int add_client_secret(const struct dfs_tenant_config *tc, struct dfs_buf 
 static int add_scope(const struct dfs_tenant_config *tc, struct dfs_buf *form)
 {
 	if (tc->resource)
-		return append_param(form, "resource", tc->resource);
-	return append_param(form, "scope", tc->scope);
+		return dfs_auth_form_add(form, "resource", tc->resource);
+	return dfs_auth_form_add(form, "scope", tc->scope);
 }
 
 /*
@@ -225,8 +225,8 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, 
 
 	switch (tc->auth) {
 	case DFS_AUTH_CLIENT_CREDENTIALS:
-		if ((ret = append_param(form, "grant_type", "client_credentials")) < 0 ||
-		    (ret = append_param(form, "client_id", tc->client_id)) < 0 ||
+		if ((ret = dfs_auth_form_add(form, "grant_type", "client_credentials")) < 0 ||
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
 		    (ret = add_scope(tc, form)) < 0)
 			return ret;
 		if (!tc->certificate_file)
@@ -235,8 +235,8 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, 
 					       tc->client_id, tc->token_url, &s, why, sizeof(why));
 		if (ret < 0)
 			return local_error(err, ret, why);
-		if ((ret = append_param(form, "client_assertion_type", ASSERTION_TYPE)) == 0)
-			ret = append_param(form, "client_assertion", s);
+		if ((ret = dfs_auth_form_add(form, "client_assertion_type", ASSERTION_TYPE)) == 0)
+			ret = dfs_auth_form_add(form, "client_assertion", s);
 		dfs_secret_free(s);
 		return ret;
 	case DFS_AUTH_REFRESH_TOKEN:
@@ -244,9 +244,9 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, 
 		ret = dfs_token_store_load(tc->token_store, refresh, why, sizeof(why));
 		if (ret < 0)
 			return local_error(err, ret, why);
-		if ((ret = append_param(form, "grant_type", "refresh_token")) < 0 ||
-		    (ret = append_param(form, "client_id", tc->client_id)) < 0 ||
-		    (ret = append_param(form, "refresh_token", *refresh)) < 0 ||
+		if ((ret = dfs_auth_form_add(form, "grant_type", "refresh_token")) < 0 ||
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
+		    (ret = dfs_auth_form_add(form, "refresh_token", *refresh)) < 0 ||
 		    (ret = add_scope(tc, form)) < 0)
 			return ret;
 		return add_client_secret(tc, form, err);
@@ -254,10 +254,10 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, 
 		ret = dfs_secret_get(&tc->password, "password", &s, why, sizeof(why));
 		if (ret < 0)
 			return local_error(err, ret, why);
-		if ((ret = append_param(form, "grant_type", "password")) == 0 &&
-		    (ret = append_param(form, "client_id", tc->client_id)) == 0 &&
-		    (ret = append_param(form, "username", tc->username)) == 0 &&
-		    (ret = append_param(form, "password", s)) == 0 &&
+		if ((ret = dfs_auth_form_add(form, "grant_type", "password")) == 0 &&
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) == 0 &&
+		    (ret = dfs_auth_form_add(form, "username", tc->username)) == 0 &&
+		    (ret = dfs_auth_form_add(form, "password", s)) == 0 &&
 		    (ret = add_scope(tc, form)) == 0)
 			ret = add_client_secret(tc, form, err);
 		dfs_secret_free(s);

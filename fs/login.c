@@ -45,17 +45,10 @@ struct login {
 	char *verifier;         /* PKCE code verifier */
 };
 
+/* Short name: sign-in forms are built field by field. */
 static int add(struct dfs_buf *b, const char *key, const char *value)
 {
-	char *e = dfs_http_escape(value);
-	int ret;
-
-	if (!e)
-		return -ENOMEM;
-	ret = dfs_buf_appendf(b, "%s%s=%s", b->len ? "&" : "", key, e);
-	explicit_bzero(e, strlen(e));
-	free(e);
-	return ret;
+	return dfs_auth_form_add(b, key, value);
 }
 
 /* client_id, scope or resource, and the client secret if one is configured. */

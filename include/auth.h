@@ -11,6 +11,7 @@
 #define DFS_AUTH_H
 
 #include "config.h"
+#include "buf.h"
 #include "http.h"
 
 struct dfs_auth;
@@ -30,6 +31,9 @@ int dfs_auth_token(struct dfs_auth *auth, char **token, struct dfs_http_error *e
  * renews, unless another thread already did.
  */
 void dfs_auth_reject(struct dfs_auth *auth, const char *token);
+
+/* Append "&KEY=VALUE" (percent-encoded) to a form body; the copy is zeroed. */
+int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value);
 
 /*
  * Put TOKEN (from dfs_auth_token) into REQ: a bearer token, or for NTLM and
