@@ -42,6 +42,7 @@ import metadata  # noqa: E402
 import odata  # noqa: E402
 import sampledata  # noqa: E402
 import store  # noqa: E402
+import ntlm  # noqa: E402
 import webapi  # noqa: E402
 
 DEFAULT_RECORDS = {"accounts": 50, "contacts": 100, "annotations": 20, "new_categories": 20}
@@ -84,6 +85,10 @@ class Emulator:
         self.directory = None
         self.base_url = None
         self.ca_file = None
+        self.onprem = set(args.onprem)        # orgs whose Web API wants Windows authentication (NTLM)
+        for org in self.orgs.values():
+            org.ntlm_domain = org.name.upper().replace("-", "")[:15]   # NetBIOS domain name
+            org.ntlm_username = "admin"
 
     def bind_urls(self, base_url):
         self.base_url = base_url
@@ -416,20 +421,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             kind = "upsert"
         if self._faults(emu, org.name, kind):
             return
-        auth = self.headers.get("Authorization", "")
-        claims = None
-        if auth[:7].lower() == "bearer ":
-            try:
-                claims = emu.directory.verify(auth[7:].strip(), org)
-            except ValueError:
-                claims = None
-        if claims is None:
-            # ref 10.7: challenge naming the authority and the resource; empty body
-            challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
-                emu.base_url, org.tenant_id, org.url)
-            emu.stats.record(org.name, kind, 401)
-            self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
-            return
+        if org.name in emu.onprem:
+            claims = self._windows_auth(emu, org, kind)
+            if claims is None:
+                return
+        else:
+            auth = self.headers.get("Authorization", "")
+            claims = None
+            if auth[:7].lower() == "bearer ":
+                try:
+                    claims = emu.directory.verify(auth[7:].strip(), org)
+                except ValueError:
+                    claims = None
+            if claims is None:
+                # ref 10.7: challenge naming the authority and the resource; empty body
+                challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
+                    emu.base_url, org.tenant_id, org.url)
+                emu.stats.record(org.name, kind, 401)
+                self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
+                return
         principal = claims.get("oid")
         if principal in org.not_members or claims.get("appid") in org.not_members:
             # no application user / systemuser for this principal in the environment (ref 5.3)
@@ -467,6 +477,57 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = self._common() + resp.headers + emu.limiter.headers(principal)
         emu.stats.record(org.name, call.kind or kind, resp.status)
         self._send(resp.status, headers, resp.body)
+
+    # -- Windows authentication (on-premises, ref 10.8) -------------------------------------------
+    IIS_401 = (b"<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-"
+               b"strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-"
+               b"Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n<title>401 - Unauthorized: Access is denied due "
+               b"to invalid credentials.</title>\r\n</head>\r\n<body>\r\n<div id=\"header\"><h1>Server Error</h1></div>"
+               b"\r\n<div id=\"content\">\r\n <div class=\"content-container\"><fieldset>\r\n  <h2>401 - Unauthorized: "
+               b"Access is denied due to invalid credentials.</h2>\r\n  <h3>You do not have permission to view this "
+               b"directory or page using the credentials that you supplied.</h3>\r\n </fieldset></div>\r\n</div>\r\n"
+               b"</body>\r\n</html>\r\n")
+
+    def _windows_auth(self, emu, org, kind):
+        """NTLM on an on-premises org (IIS with Windows authentication): 401 ``Negotiate`` +
+        ``NTLM`` challenges; type 1 -> 401 with the type 2 challenge on the same connection;
+        type 3 verified (NTLMv2) -> the connection is authenticated as the org's user for all
+        later requests on it.  Returns the caller's claims, or None after answering 401."""
+        def deny(challenges):
+            emu.stats.record(org.name, kind, 401)
+            self._send(401, [("Content-Type", "text/html"), ("X-Powered-By", "ASP.NET")] + [("WWW-Authenticate", c) for c in challenges],
+                       self.IIS_401)
+            return None
+        state = getattr(self, "ntlm_state", None)
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        scheme = scheme.strip().lower()
+        if scheme in ("ntlm", "negotiate") and token.strip():
+            try:
+                msg = base64.b64decode(token.strip(), validate=True)
+            except ValueError:
+                msg = b""
+            mtype = ntlm.message_type(msg)
+            if mtype == 1:
+                chal, out = ntlm.challenge(msg, org.ntlm_domain, org.domain)
+                self.ntlm_state = {"org": org.name, "challenge": chal, "user": None}
+                return deny(["%s %s" % ("Negotiate" if scheme == "negotiate" else "NTLM",
+                                        base64.b64encode(out).decode())])
+            if mtype == 3 and state and state.get("challenge") and state["org"] == org.name:
+                try:
+                    a = ntlm.parse_authenticate(msg)
+                except ValueError:
+                    a = None
+                self.ntlm_state = None
+                user, dom = (a["user"].lower(), a["domain"].lower()) if a else ("", "")
+                known = ((user == org.ntlm_username.lower() and dom in (org.ntlm_domain.lower(), org.domain))
+                         or (user == org.username and dom in ("", org.ntlm_domain.lower(), org.domain)))
+                if a and known and ntlm.verify_v2(a, state["challenge"], org.password):
+                    self.ntlm_state = {"org": org.name, "challenge": None, "user": a["user"]}
+                    return {"oid": org.admin_object_id, "upn": org.username, "amr": ["wia"]}
+            return deny(["Negotiate", "NTLM"])
+        if state and state.get("user") and state["org"] == org.name:
+            return {"oid": org.admin_object_id, "upn": org.username, "amr": ["wia"]}
+        return deny(["Negotiate", "NTLM"])
 
     # -- control surface --------------------------------------------------------------------
     def _control(self, emu, path, query, body):
@@ -519,6 +580,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         return self._json(404, {"error": "no pending device code"})
                     return self._json(200, {"org": org.name, "user_code": code,
                                             "state": "approved" if action == "device-approve" else "declined"})
+                if action == "onprem":
+                    if data.get("enabled", True):
+                        emu.onprem.add(org.name)
+                    else:
+                        emu.onprem.discard(org.name)
+                    return self._json(200, {"org": org.name, "onprem": org.name in emu.onprem})
                 if action == "auth-fault":
                     try:
                         code = data.get("aadsts")
@@ -684,6 +751,8 @@ def emulator_json(emu):
             "adfs_resource": org.url,
             "user_object_id": org.admin_object_id,
             "app_object_id": org.app_object_id,
+            "onprem": org.name in emu.onprem,
+            "ntlm_domain": org.ntlm_domain, "ntlm_username": org.ntlm_username, "ntlm_password": org.password,
         }
     return {"base_url": emu.base_url, "ca_file": emu.ca_file, "pid": os.getpid(), "orgs": orgs}
 
@@ -744,9 +813,14 @@ def main(argv=None):
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--record-cost-us", type=float, default=0)
     ap.add_argument("--token-lifetime", type=int, default=3599)
+    ap.add_argument("--onprem", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
+                    help="comma-separated orgs whose Web API requires Windows authentication (NTLM)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     VERBOSE = args.verbose
+    unknown = [o for o in args.onprem if o not in args.orgs]
+    if unknown:
+        ap.error("--onprem: unknown org(s) %s" % ", ".join(unknown))
     args.state_dir = os.path.abspath(args.state_dir)
     os.makedirs(args.state_dir, exist_ok=True)
 

@@ -186,10 +186,10 @@ def test_code_bound_to_client_and_tenant(emu):
 
 
 def test_code_expires_70008(emu):
-    emu.faults(auth_code_lifetime=1)
+    emu.faults(auth_code_lifetime=0.4)
     try:
         code, verifier = sign_in(emu)
-        time.sleep(1.3)
+        time.sleep(0.6)
         assert_aad_error(redeem(emu, "contoso", code, verifier), 400, "invalid_grant", 70008)
     finally:
         emu.clear_faults()
