@@ -6,6 +6,7 @@ NTLM/Negotiate: the emulator has no Windows authentication, so a small local ser
 answers the challenge and records what libcurl sent (the wiring, not a real handshake).
 """
 
+import base64
 import http.server
 import json
 import os
@@ -310,17 +311,33 @@ def test_password_wrong(clean, tmp_path, dynfs_bin):
 
 # ---------------------------------------------------------------- NTLM / Negotiate wiring
 
-class _Challenger(http.server.BaseHTTPRequestHandler):
-    """Answers every request with 401 and the configured challenge; records Authorization."""
+def _ntlm_type2():
+    """A minimal NTLM challenge (type-2 message): no target name, no target info."""
+    import struct
+    flags = 0x00000001 | 0x00000200 | 0x00008000      # unicode, NTLM, always sign
+    return base64.b64encode(b"NTLMSSP\x00" + struct.pack("<I", 2) + struct.pack("<HHI", 0, 0, 48)
+                            + struct.pack("<I", flags) + b"\x01\x23\x45\x67\x89\xab\xcd\xef"
+                            + b"\x00" * 8 + struct.pack("<HHI", 0, 0, 48)).decode()
 
+
+class _Challenger(http.server.BaseHTTPRequestHandler):
+    """A Windows-authentication endpoint that never lets anyone in: 401 with the scheme's
+    challenge (for NTLM a type-2 message in answer to a type-1, as IIS does, on the same
+    kept-alive connection); records every Authorization header."""
+
+    protocol_version = "HTTP/1.1"
     seen = []
     scheme = "NTLM"
 
     def do_GET(self):
-        type(self).seen.append(self.headers.get("Authorization"))
+        auth = self.headers.get("Authorization")
+        type(self).seen.append(auth)
+        challenge = self.scheme
+        if auth and auth.startswith("NTLM TlRMTVNTUAAB"):
+            challenge = "NTLM " + _ntlm_type2()
         body = b'{"error":{"code":"0x80090302","message":"Unauthorized"}}'
         self.send_response(401)
-        self.send_header("WWW-Authenticate", self.scheme)
+        self.send_header("WWW-Authenticate", challenge)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -350,5 +367,10 @@ def test_windows_auth_wiring(tmp_path, dynfs_bin, scheme):
     assert "Winter2024!" not in r.stdout + r.stderr
     assert not any(h and h.startswith("Bearer") for h in handler.seen), handler.seen
     if scheme == "ntlm":
-        # libcurl answered the challenge with an NTLM type-1 message
+        # libcurl opened with a type-1 message and answered the challenge with a type-3
+        # message carrying the configured user (UTF-16LE), never the password itself
         assert any(h and h.startswith("NTLM TlRMTVNTUAAB") for h in handler.seen), handler.seen
+        type3 = [base64.b64decode(h[5:]) for h in handler.seen if h and h.startswith("NTLM TlRMTVNTUAAD")]
+        assert type3, handler.seen
+        assert "svc-dynfs".encode("utf-16-le") in type3[0], type3[0]
+        assert b"Winter2024" not in type3[0] and "Winter2024".encode("utf-16-le") not in type3[0]
