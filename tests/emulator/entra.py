@@ -293,6 +293,10 @@ class Directory:
         if org is not None:
             return org
         if seg in ("organizations", "common"):
+            if seg == "common" and grant == "password":
+                raise EntraError(9001023, "invalid_request",
+                                 "The grant type isn't supported over the /common or /consumers endpoints. Please use "
+                                 "the /organizations or tenant-specific endpoint.")
             if grant == "client_credentials":
                 raise EntraError(50059, "invalid_request",
                                  "No tenant-identifying information found in either the request or implied by "

@@ -254,3 +254,15 @@ def test_revoked_70008(emu):
     rt = fresh_rt(emu, "fabrikam")
     emu.revoke_refresh_tokens("fabrikam")
     assert_aad_error(emu.api("fabrikam").token_request(refresh(o, rt)), 400, "invalid_grant", 70008)
+
+
+def test_ropc_not_over_common_9001023(emu):
+    o = emu.org("contoso")
+    for seg, ok in (("common", False), ("organizations", True)):
+        url = "%s/%s/oauth2/v2.0/token" % (emu.base_url, seg)
+        r = http_request("POST", url, urllib.parse.urlencode(ropc(o)),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+        if ok:
+            assert r.status == 200, r
+        else:
+            assert_aad_error(r, 400, "invalid_request", 9001023)
