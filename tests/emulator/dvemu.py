@@ -479,9 +479,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(resp.status, headers, resp.body)
 
     # -- Windows authentication (on-premises, ref 10.8) -------------------------------------------
-    IIS_401 = (b"<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-"
-               b"strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-"
-               b"Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n<title>401 - Unauthorized: Access is denied due "
+    IIS_401 = (b"<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/"
+               b"xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n"
+               b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n"
+               b"<title>401 - Unauthorized: Access is denied due "
                b"to invalid credentials.</title>\r\n</head>\r\n<body>\r\n<div id=\"header\"><h1>Server Error</h1></div>"
                b"\r\n<div id=\"content\">\r\n <div class=\"content-container\"><fieldset>\r\n  <h2>401 - Unauthorized: "
                b"Access is denied due to invalid credentials.</h2>\r\n  <h3>You do not have permission to view this "
@@ -495,7 +496,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         later requests on it.  Returns the caller's claims, or None after answering 401."""
         def deny(challenges):
             emu.stats.record(org.name, kind, 401)
-            self._send(401, [("Content-Type", "text/html"), ("X-Powered-By", "ASP.NET")] + [("WWW-Authenticate", c) for c in challenges],
+            self._send(401, [("Content-Type", "text/html"), ("X-Powered-By", "ASP.NET")]
+                       + [("WWW-Authenticate", c) for c in challenges],
                        self.IIS_401)
             return None
         state = getattr(self, "ntlm_state", None)

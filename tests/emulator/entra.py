@@ -519,7 +519,8 @@ class Directory:
             self.faults.pop(org.name, None)
             return None
         if code not in FAULTS:
-            raise ValueError("unsupported aadsts %r (supported: %s)" % (code, ", ".join(str(c) for c in sorted(FAULTS))))
+            raise ValueError("unsupported aadsts %r (supported: %s)"
+                             % (code, ", ".join(str(c) for c in sorted(FAULTS))))
         self.faults[org.name] = {"aadsts": code, "sticky": bool(sticky)}
         return dict(self.faults[org.name])
 
@@ -781,7 +782,8 @@ class Directory:
         (70008), same client and tenant, same redirect_uri (500112), PKCE (501481)."""
         code = form.get("code")
         if not code:
-            raise EntraError(900144, "invalid_request", "The request body must contain the following parameter: 'code'.")
+            raise EntraError(900144, "invalid_request",
+                             "The request body must contain the following parameter: 'code'.")
         redirect = form.get("redirect_uri")
         verifier = form.get("code_verifier")
         with self.lock:

@@ -239,3 +239,18 @@ def test_secret_still_works_and_expired_secret_does_not_affect_assertions(emu, c
         assert post(emu, "contoso", form(o, a)).status == 200
     finally:
         emu.control_post("contoso", "secret-expired", {"expired": False})
+
+
+def test_key_validity_is_the_certificates(emu, certs):
+    """Without start/end the key lives from the certificate's notBefore to its notAfter."""
+    import datetime
+    import subprocess
+    out = subprocess.run(["openssl", "x509", "-noout", "-startdate", "-enddate", "-in", certs["good"]["cert_path"]],
+                         capture_output=True, text=True, check=True).stdout
+    dates = dict(line.split("=", 1) for line in out.strip().splitlines())
+    fmt = lambda s: datetime.datetime.strptime(s.strip(), "%b %d %H:%M:%S %Y %Z").strftime(  # noqa: E731
+        "%Y-%m-%dT%H:%M:%SZ")
+    listed = emu.http("GET", "/_emulator/orgs/contoso/certificates").body["certificates"]
+    assert len(listed) == 1
+    assert listed[0]["start"] == fmt(dates["notBefore"]) and listed[0]["end"] == fmt(dates["notAfter"]), listed
+    assert listed[0]["subject"] == "dynfs-test-good"
