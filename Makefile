@@ -83,7 +83,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps unit deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak unit deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -130,6 +130,11 @@ check:
 check-nodeps: $(BIN) unit
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/ $(PYTEST_ARGS)
 
+# The token soak of make check for ten minutes (tests/test_auth_soak.py).
+soak: $(BIN)
+	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q \
+		tests/test_auth_soak.py $(PYTEST_ARGS)
+
 deps:
 	bash .ci/deps
 
@@ -158,6 +163,7 @@ help:
 	@echo '                 (tests/unit) and the pytest suite (tests/)'
 	@echo '  check-nodeps   check without the package step'
 	@echo '  unit           build and run the unit tests only'
+	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'
