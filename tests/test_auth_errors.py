@@ -175,3 +175,37 @@ def test_check_all_ok(eemu, dynfs_bin):
 def test_check_unreadable_config(tmp_path, dynfs_bin):
     r = check(dynfs_bin, str(tmp_path / "missing.ini"))
     assert r.returncode == 1 and "cannot open" in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- the documentation
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def doc(name):
+    with open(os.path.join(REPO, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_troubleshooting_lists_every_mapped_error():
+    t = doc("TROUBLESHOOTING.md")
+    for code in list(MAPPED) + [700027, 7000218, 700025, 70011, 70000, 1002012, 900023]:
+        assert "| AADSTS%d |" % code in t, code
+    assert "MSIS9659" in t and "not a member of the organization" in t
+
+
+def test_example_config_shows_every_flow():
+    ex = doc("dynfs.ini.example")
+    for kind in ("client_credentials", "refresh_token", "password", "ntlm", "negotiate"):
+        assert re.search(r"^;?auth = %s$" % kind, ex, re.M) or kind == "client_credentials", kind
+    for key in ("client_secret_file", "client_secret_env", "client_secret_command", "client_secret",
+                "certificate_file", "private_key_file", "token_store", "redirect_port", "username",
+                "password_file", "password_env", "password_command", "password", "resource",
+                "authority_host", "token_url", "scope"):
+        assert re.search(r"^;?%s =" % key, ex, re.M), key
+
+
+def test_login_documented():
+    assert "dynfs login" in doc("README.md") and "--browser" in doc("README.md")
+    man = doc("man/dynfs.1")
+    assert '.SH "DYNFS LOGIN"' in man and "\\-\\-check" in man
