@@ -466,6 +466,9 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 		if (a->holdoff > HOLDOFF_MAX)
 			a->holdoff = HOLDOFF_MAX;
 		log_failure(a, ret, err);
+		/* Early renewal failed: the current token still works for a while. */
+		if (a->token && now < a->expires_at)
+			goto have_token;
 		goto out;
 	}
 	forget_token(a);
