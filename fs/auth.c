@@ -37,6 +37,7 @@
 #define HOLDOFF_MIN 5.0          /* seconds a failed renewal is remembered, at first */
 #define HOLDOFF_MAX 30.0         /* ... doubling up to this */
 #define NO_EXPIRY 1e18           /* the password of NTLM/Negotiate */
+#define EXPIRY_ROUNDING 1.0      /* seconds: "exp" is a whole number of seconds */
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -421,7 +422,7 @@ static void log_failure(struct dfs_auth *a, int ret, const struct dfs_http_error
 
 int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 {
-	double now, expires_in = 0, refresh_in = 0, margin;
+	double now, sent, expires_in = 0, refresh_in = 0, margin;
 	struct dfs_http_error local;
 	char *fresh = NULL;
 	int ret;
@@ -453,6 +454,7 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 
 	a->renewing = 1;
 	pthread_mutex_unlock(&a->lock);
+	sent = dfs_now();
 	ret = request_token(a, &fresh, &expires_in, &refresh_in, err);
 	pthread_mutex_lock(&a->lock);
 	a->renewing = 0;
@@ -479,13 +481,18 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 		dfs_warn("%s: recovered: credentials accepted again", a->tc->name);
 	a->unhealthy = 0;
 	a->had_token = 1;
+	/* Lifetimes count from when the server issued the token, which is
+	 * after we sent the request, and its "exp" is rounded down to a whole
+	 * second: counting from SENT minus that second never overestimates. */
 	margin = expires_in / 5;
 	if (margin > RENEW_MARGIN_MAX)
 		margin = RENEW_MARGIN_MAX;
-	a->expires_at = now + expires_in;
-	a->renew_at = now + expires_in - margin;
+	a->expires_at = sent + expires_in - (expires_in > EXPIRY_ROUNDING * 2 ? EXPIRY_ROUNDING : 0);
+	a->renew_at = sent + expires_in - margin;
 	if (refresh_in > 0 && refresh_in < expires_in)
-		a->renew_at = now + refresh_in;
+		a->renew_at = sent + refresh_in;
+	if (a->renew_at > a->expires_at)
+		a->renew_at = a->expires_at;
 	if (!DFS_AUTH_IS_HTTP(a->tc->auth))
 		dfs_info("%s: new access token, valid for %.0f s", a->tc->name, expires_in);
 

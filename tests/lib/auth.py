@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from lib.emu import http_request
-from lib.mount import Ini, repro_text
+from lib.mount import Ini, repro_text, sanitizer_findings
 
 
 def write_private(path, text):
@@ -132,6 +132,8 @@ class Login:
             raise AssertionError("%s did not finish:\n%s" % (self.repro, "\n".join(self.lines)))
         text = "\n".join(self.lines) + "\n" + err.decode("utf-8", "replace") + \
             out.decode("utf-8", "replace")
+        found = sanitizer_findings(text)
+        assert not found, "sanitizer report from %s:\n%s" % (self.repro, "\n".join(found))
         return self.proc.returncode, text
 
     def kill(self):
