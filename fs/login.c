@@ -661,6 +661,13 @@ int dfs_check_main(const char *config_path)
 		if (dfs_dv_whoami(dv, &err) == 0) {
 			printf("%s: ok (auth = %s, WhoAmI answered)\n", tc->name,
 			       dfs_auth_kind_name(tc->auth));
+		} else if (DFS_AUTH_IS_HTTP(tc->auth) && strncmp(err.message, "HTTP 401", 8) == 0) {
+			/* IIS answers with an HTML page: say what it means instead. */
+			printf("%s: FAILED: HTTP 401: the server refused the Windows credentials - "
+			       "check username (DOMAIN\\user or user@domain) and the password%s\n",
+			       tc->name, tc->auth == DFS_AUTH_NEGOTIATE ?
+			       "; negotiate uses the Kerberos ticket from kinit (see klist)" : "");
+			failed++;
 		} else {
 			hint = dfs_auth_hint(err.message);
 			printf("%s: FAILED: %s%s%s%s%s\n", tc->name, err.code,

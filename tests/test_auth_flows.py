@@ -21,7 +21,7 @@ import pytest
 from lib.auth import (assert_no_secrets, browser_login, config, device_login, first_record,
                       org_secrets, read_store, tenant, unlisted_paths, write_private, write_store)
 from lib.emu import make_certificate
-from lib.mount import lazy_unmount, new_mount, run_dynfs, start_emulator
+from lib.mount import lazy_unmount, new_mount, run_dynfs, start_emulator, stats_delta
 
 
 @pytest.fixture(scope="module")
@@ -426,3 +426,45 @@ def test_login_device_code_slow_down_then_expired(tmp_path, dynfs_bin):
     # slow_down adds 5 s to the 1 s interval
     assert handler.polls[1] - handler.polls[0] >= 5.5, handler.polls
     assert not os.path.exists(str(tmp_path / "stub.token"))
+
+
+# ---------------------------------------------------------------- NTLM against the emulator
+
+@pytest.fixture
+def onprem(clean):
+    clean.control_post("contoso", "onprem", {"enabled": True})
+    try:
+        yield clean
+    finally:
+        clean.control_post("contoso", "onprem", {"enabled": False})
+
+
+def ntlm_tenant(emu, tmp_path, password):
+    o = emu.org("contoso")
+    pw = write_private(str(tmp_path / "ntlm.pw"), password + "\n")
+    return {"url": o["url"].rstrip("/"), "auth": "ntlm",
+            "username": "%s\\%s" % (o["ntlm_domain"], o["ntlm_username"]), "password_file": pw}
+
+
+def test_ntlm_through_the_mount(onprem, mount_factory, tmp_path):
+    o = onprem.org("contoso")
+    cfg = config(str(tmp_path / "c.ini"), {"contoso": ntlm_tenant(onprem, tmp_path, o["ntlm_password"]),
+                                           "fabrikam": tenant(onprem, "fabrikam")}, cache_ttl=0)
+    m = mount_and_read(mount_factory, onprem, cfg, secrets=[o["ntlm_password"]])
+    # many requests, several connections: each one does its own handshake
+    for p in unlisted_paths(onprem, m.path, "contoso", 12):
+        with open(p, "rb") as f:
+            assert f.read(1) == b"{"
+    assert first_record(m.path, "fabrikam").startswith(b"{")
+    d = stats_delta(onprem, lambda: first_record(m.path, "contoso"))
+    assert d["token"] == 0, d
+
+
+def test_ntlm_wrong_password(onprem, tmp_path, dynfs_bin):
+    cfg = config(str(tmp_path / "c.ini"), {"contoso": ntlm_tenant(onprem, tmp_path, "Wrong-Pass1")})
+    r = check(dynfs_bin, cfg)
+    print(r.stdout)
+    assert r.returncode == 2, r.stdout
+    assert r.stdout.startswith("contoso: FAILED: HTTP 401: the server refused the Windows "
+                               "credentials - check username"), r.stdout
+    assert "Wrong-Pass1" not in r.stdout + r.stderr
