@@ -38,6 +38,7 @@
 #define HOLDOFF_MAX 30.0         /* ... doubling up to this */
 #define NO_EXPIRY 1e18           /* the password of NTLM/Negotiate */
 #define EXPIRY_ROUNDING 1.0      /* seconds: "exp" is a whole number of seconds */
+#define EXPIRY_IN_FLIGHT 0.25    /* seconds a request may take to reach the server */
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -483,11 +484,15 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 	a->had_token = 1;
 	/* Lifetimes count from when the server issued the token, which is
 	 * after we sent the request, and its "exp" is rounded down to a whole
-	 * second: counting from SENT minus that second never overestimates. */
+	 * second: counting from SENT minus that second, and minus the time a
+	 * request using it takes to arrive, never overestimates. */
 	margin = expires_in / 5;
 	if (margin > RENEW_MARGIN_MAX)
 		margin = RENEW_MARGIN_MAX;
-	a->expires_at = sent + expires_in - (expires_in > EXPIRY_ROUNDING * 2 ? EXPIRY_ROUNDING : 0);
+	a->expires_at = sent + expires_in;
+	/* (Not for lifetimes of a few seconds: that allowance would eat them.) */
+	if (expires_in >= 4 * (EXPIRY_ROUNDING + EXPIRY_IN_FLIGHT))
+		a->expires_at -= EXPIRY_ROUNDING + EXPIRY_IN_FLIGHT;
 	a->renew_at = sent + expires_in - margin;
 	if (refresh_in > 0 && refresh_in < expires_in)
 		a->renew_at = sent + refresh_in;

@@ -1,7 +1,7 @@
 """Token soak: 5-second access tokens while 8 threads read files through the mount.
 
 Zero failed reads, no token rejected by the Web API, and token requests close to the
-number of renewals the lifetime calls for (renewal at 80%: one per 4 s) - no storms.
+number of lifetimes elapsed (renewal a little ahead of expiry) - no storms.
 The refresh-token flow is the demanding one: every renewal also rotates the refresh
 token and saves it before the new access token is used.
 
@@ -88,9 +88,12 @@ def test_token_soak(semu, mount_factory, tmp_path, flow):
         assert reads > 10 * seconds, reads
         assert d.status.get("401", 0) == 0, "a token was used after it expired: %r" % d.status
         assert d.status.get("429", 0) == 0, d.status
-        renewals = elapsed / (LIFETIME * 0.8)
-        assert renewals - 2 <= d["token"] <= renewals + 2, \
-            "%d token requests in %.0f s (expected about %.0f)" % (d["token"], elapsed, renewals)
+        # renewed ahead of expiry (at 80%, and never later than 1.25 s before it:
+        # "exp" is rounded and requests take time to arrive): about one request per
+        # 3.75 s, so between 1 and 1.4 per lifetime elapsed
+        lifetimes = elapsed / LIFETIME
+        assert lifetimes - 1 <= d["token"] <= 1.4 * lifetimes + 2, \
+            "%d token requests in %.0f s (%.0f lifetimes)" % (d["token"], elapsed, lifetimes)
         if flow == "refresh_token":
             assert read_store(keys["token_store"])
         m.assert_alive()
