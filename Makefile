@@ -5,7 +5,7 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS := fuse3 libcurl libcjson inih
+PKGS := fuse3 libcurl libcjson inih libcrypto
 
 # CI sets CI=true; there warnings are errors unless WERROR=0 is given.
 ifeq ($(origin WERROR),undefined)
@@ -65,7 +65,7 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 # every fs/ source but main.c, and every package).
 UNIT_test_json := fs/json.c fs/record.c fs/buf.c
 UNIT_test_json_PKGS := libcjson
-UNIT_test_config := fs/config.c fs/log.c
+UNIT_test_config := fs/config.c fs/log.c fs/secret.c
 UNIT_test_config_PKGS := inih
 UNIT_test_schema := fs/schema.c fs/json.c fs/buf.c fs/log.c
 UNIT_test_schema_PKGS := libcjson
@@ -85,7 +85,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps unit deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak unit deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -132,6 +132,11 @@ check:
 check-nodeps: $(BIN) unit
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/ $(PYTEST_ARGS)
 
+# The token soak of make check for ten minutes (tests/test_auth_soak.py).
+soak: $(BIN)
+	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q \
+		tests/test_auth_soak.py $(PYTEST_ARGS)
+
 deps:
 	bash .ci/deps
 
@@ -160,6 +165,7 @@ help:
 	@echo '                 (tests/unit) and the pytest suite (tests/)'
 	@echo '  check-nodeps   check without the package step'
 	@echo '  unit           build and run the unit tests only'
+	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'

@@ -1,11 +1,23 @@
-/* auth.c - access tokens from Microsoft Entra ID (v2 token endpoint).
+/* auth.c - how a tenant's requests authenticate.
  *
- * One token per tenant shared by every thread.  A token is renewed ahead of
- * expiry (at refresh_in when the server gives it, else at 80% of its
- * lifetime, at most five minutes early).  Only one renewal is in flight per
- * tenant: other threads keep using the old token while it is still valid, or
- * wait for the renewal when it is not, so a busy mount never causes a storm
- * of token requests.
+ * Token flows (client credentials with a secret or a certificate, refresh
+ * token, resource-owner password): one token per tenant shared by every
+ * thread.  A token is renewed ahead of expiry (at refresh_in when the server
+ * gives it, else at 80% of its lifetime, at most five minutes early).  Only
+ * one renewal is in flight per tenant: other threads keep using the old token
+ * while it is still valid, or wait for the renewal when it is not, so a busy
+ * mount never causes a storm of token requests.
+ *
+ * A renewal that fails is remembered for a hold-off (5 s, doubling up to
+ * 30 s) during which the tenant's requests fail at once, without asking the
+ * token endpoint again.  A refusal (bad secret, revoked refresh token...)
+ * makes the tenant unhealthy: one log line with the fix, its files fail with
+ * EACCES, the rest of the mount goes on.  Every renewal reads the secret, the
+ * certificate and the token store anew, so fixing the cause (a new secret
+ * file, `dynfs login` again) heals the tenant by itself, logged once.
+ *
+ * NTLM and Negotiate have no token: libcurl authenticates each request, and
+ * the "token" kept here is the password, read once and again after a 401.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,10 +28,19 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "jwt.h"
 #include "log.h"
+#include "secret.h"
+#include "tokenstore.h"
 
 #define RENEW_MARGIN_MAX 300.0   /* seconds before expiry we renew at the latest */
-#define FAILURE_HOLDOFF 5.0      /* seconds a permanent failure is remembered */
+#define HOLDOFF_MIN 5.0          /* seconds a failed renewal is remembered, at first */
+#define HOLDOFF_MAX 30.0         /* ... doubling up to this */
+#define NO_EXPIRY 1e18           /* the password of NTLM/Negotiate */
+#define EXPIRY_ROUNDING 1.0      /* seconds: "exp" is a whole number of seconds */
+#define EXPIRY_IN_FLIGHT 0.25    /* seconds a request may take to reach the server */
+
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 struct dfs_auth {
 	const struct dfs_tenant_config *tc;
@@ -34,6 +55,9 @@ struct dfs_auth {
 	double expires_at;       /* dfs_now() time the token stops working */
 	int last_errno;          /* outcome of the last failed renewal */
 	double failed_at;
+	double holdoff;          /* current hold-off after a failure, 0 after a success */
+	int had_token;           /* a token was obtained once (the mount is in use) */
+	int unhealthy;           /* a refusal was logged; the next success logs recovery */
 	struct dfs_http_error last_err;
 };
 
@@ -53,11 +77,8 @@ struct dfs_auth *dfs_auth_new(const struct dfs_tenant_config *tc, struct dfs_htt
 
 static void forget_token(struct dfs_auth *a)
 {
-	if (a->token) {
-		explicit_bzero(a->token, strlen(a->token));
-		free(a->token);
-		a->token = NULL;
-	}
+	dfs_secret_free(a->token);
+	a->token = NULL;
 }
 
 void dfs_auth_free(struct dfs_auth **ap)
@@ -83,19 +104,50 @@ static double json_seconds(const cJSON *item)
 	return -1;
 }
 
-/* What to do about the Entra ID errors people actually hit. */
+/*
+ * What to do about the errors people actually hit.  "AADSTSn" entries match
+ * the start of an Entra ID message ("AADSTS7000215: Invalid client..."),
+ * the others anywhere in it.  TROUBLESHOOTING.md explains each.
+ */
 static const struct {
-	const char *aadsts;
+	const char *match;
 	const char *hint;
 } auth_hints[] = {
 	{ "AADSTS7000215", "the client secret is wrong: use the secret's Value, not its Secret ID" },
-	{ "AADSTS7000222", "the client secret has expired: create a new one in the app registration" },
+	{ "AADSTS7000222", "the client secret has expired: create a new one in the app "
+			   "registration and update client_secret_file" },
+	{ "AADSTS7000218", "the app is a confidential client: configure client_secret_file "
+			   "(or a certificate)" },
+	{ "AADSTS700025", "the app is a public client: remove the client secret from the tenant's "
+			  "section" },
+	{ "AADSTS700027", "the certificate is not registered for this app, or the key does not "
+			  "match: upload certificate_file to the app registration" },
 	{ "AADSTS700016", "no app with this client_id in this tenant: check client_id and tenant_id" },
-	{ "AADSTS90002", "tenant not found: check tenant_id (or token_url)" },
-	{ "AADSTS65001", "admin consent is missing: grant consent for the app in Entra ID" },
+	{ "AADSTS90002", "tenant not found: check tenant_id (and authority_host for sovereign "
+			 "clouds)" },
+	{ "AADSTS900023", "tenant_id is malformed: use the directory GUID or a domain" },
+	{ "AADSTS65001", "admin consent is missing: grant admin consent for the app's Dynamics CRM "
+			 "permission in Entra ID" },
 	{ "AADSTS70011", "the scope is invalid: check url and scope (default <url>/.default)" },
+	{ "AADSTS1002012", "client credentials need a scope ending in /.default: fix scope" },
 	{ "AADSTS500011", "no Dataverse environment at this url in the tenant: check url" },
-	{ "AADSTS70008", "the refresh token has expired or was revoked: sign in again" },
+	{ "AADSTS70008", "the refresh token has expired or was revoked: sign in again with "
+			 "'dynfs login'" },
+	{ "AADSTS700082", "the refresh token expired after a long time unused: sign in again with "
+			  "'dynfs login'" },
+	{ "AADSTS70000", "the refresh token belongs to another app: check client_id, then sign in "
+			 "again with 'dynfs login'" },
+	{ "AADSTS50126", "wrong username or password: check username and the password source" },
+	{ "AADSTS50076", "the account needs multi-factor sign-in: use auth = refresh_token and "
+			 "'dynfs login' (device code)" },
+	{ "AADSTS50079", "the account must register for multi-factor sign-in: use auth = "
+			 "refresh_token and 'dynfs login' (device code)" },
+	{ "AADSTS53003", "blocked by a Conditional Access policy: ask the tenant admin to allow "
+			 "this app or sign-in from this machine" },
+	{ "MSIS9659", "wrong username or password (AD FS): check username and the password source" },
+	{ "is not a member of the organization", "add the app as an application user of the "
+			 "environment (Power Platform admin center > Settings > Application users) "
+			 "and give it a security role" },
 };
 
 const char *dfs_auth_hint(const char *message)
@@ -105,14 +157,20 @@ const char *dfs_auth_hint(const char *message)
 	if (!message)
 		return NULL;
 	for (i = 0; i < sizeof(auth_hints) / sizeof(auth_hints[0]); i++) {
-		n = strlen(auth_hints[i].aadsts);
-		if (strncmp(message, auth_hints[i].aadsts, n) == 0 && message[n] == ':')
+		const char *m = auth_hints[i].match;
+
+		n = strlen(m);
+		if (strncmp(m, "AADSTS", 6) != 0 && strncmp(m, "MSIS", 4) != 0) {
+			if (strstr(message, m))
+				return auth_hints[i].hint;
+		} else if (strncmp(message, m, n) == 0 && message[n] == ':') {
 			return auth_hints[i].hint;
+		}
 	}
 	return NULL;
 }
 
-static int append_param(struct dfs_buf *b, const char *key, const char *value)
+int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value)
 {
 	char *e = dfs_http_escape(value);
 	int ret;
@@ -125,73 +183,195 @@ static int append_param(struct dfs_buf *b, const char *key, const char *value)
 	return ret;
 }
 
+/* A problem found before asking the server (unreadable secret...): a refusal. */
+static int local_error(struct dfs_http_error *err, int ret, const char *why)
+{
+	err->code[0] = '\0';
+	snprintf(err->message, sizeof(err->message), "%s", why);
+	return ret == -ENOMEM ? ret : -EACCES;
+}
+
+/* client_secret=... from whichever source is configured, if any. */
+static int add_client_secret(const struct dfs_tenant_config *tc, struct dfs_buf *form,
+			     struct dfs_http_error *err)
+{
+	char *secret = NULL, why[512];
+	int ret;
+
+	if (!dfs_secret_given(&tc->secret))
+		return 0;
+	if ((ret = dfs_secret_get(&tc->secret, "client_secret", &secret, why, sizeof(why))) < 0)
+		return local_error(err, ret, why);
+	ret = dfs_auth_form_add(form, "client_secret", secret);
+	dfs_secret_free(secret);
+	return ret;
+}
+
+/* scope=..., or resource=... for AD FS. */
+static int add_scope(const struct dfs_tenant_config *tc, struct dfs_buf *form)
+{
+	if (tc->resource)
+		return dfs_auth_form_add(form, "resource", tc->resource);
+	return dfs_auth_form_add(form, "scope", tc->scope);
+}
+
 /*
- * One token request, with retries of transient failures.  Called without the
- * lock held.  On success stores nothing; returns the parsed pieces.
+ * The form of one token request.  For the refresh-token flow *REFRESH gets
+ * the token read from the store (to see later whether it rotated).
+ */
+static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, char **refresh,
+		      struct dfs_http_error *err)
+{
+	char *s = NULL, why[512];
+	int ret;
+
+	switch (tc->auth) {
+	case DFS_AUTH_CLIENT_CREDENTIALS:
+		if ((ret = dfs_auth_form_add(form, "grant_type", "client_credentials")) < 0 ||
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
+		    (ret = add_scope(tc, form)) < 0)
+			return ret;
+		if (!tc->certificate_file)
+			return add_client_secret(tc, form, err);
+		ret = dfs_jwt_client_assertion(tc->certificate_file, tc->private_key_file,
+					       tc->client_id, tc->token_url, &s, why, sizeof(why));
+		if (ret < 0)
+			return local_error(err, ret, why);
+		if ((ret = dfs_auth_form_add(form, "client_assertion_type", ASSERTION_TYPE)) == 0)
+			ret = dfs_auth_form_add(form, "client_assertion", s);
+		dfs_secret_free(s);
+		return ret;
+	case DFS_AUTH_REFRESH_TOKEN:
+		/* Read the store every time: `dynfs login` may have replaced it. */
+		ret = dfs_token_store_load(tc->token_store, refresh, why, sizeof(why));
+		if (ret < 0)
+			return local_error(err, ret, why);
+		if ((ret = dfs_auth_form_add(form, "grant_type", "refresh_token")) < 0 ||
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
+		    (ret = dfs_auth_form_add(form, "refresh_token", *refresh)) < 0 ||
+		    (ret = add_scope(tc, form)) < 0)
+			return ret;
+		return add_client_secret(tc, form, err);
+	case DFS_AUTH_PASSWORD:
+		ret = dfs_secret_get(&tc->password, "password", &s, why, sizeof(why));
+		if (ret < 0)
+			return local_error(err, ret, why);
+		if ((ret = dfs_auth_form_add(form, "grant_type", "password")) == 0 &&
+		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) == 0 &&
+		    (ret = dfs_auth_form_add(form, "username", tc->username)) == 0 &&
+		    (ret = dfs_auth_form_add(form, "password", s)) == 0 &&
+		    (ret = add_scope(tc, form)) == 0)
+			ret = add_client_secret(tc, form, err);
+		dfs_secret_free(s);
+		return ret;
+	case DFS_AUTH_NTLM:
+	case DFS_AUTH_NEGOTIATE:
+		break;
+	}
+	return -EINVAL;
+}
+
+/* POST FORM to the token endpoint, retrying transient failures.  RESP holds the answer. */
+static int post_form(struct dfs_auth *a, const struct dfs_buf *form, struct dfs_http_resp *resp)
+{
+	struct dfs_http_req req = { 0 };
+	int ret, attempt;
+	long delay;
+
+	req.method = "POST";
+	req.url = a->tc->token_url;
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form->data;
+	req.body_len = form->len;
+	for (attempt = 0;; attempt++) {
+		ret = dfs_http_perform(a->http, &req, resp);
+		if (ret == 0 && resp->status == 200)
+			return 0;
+		delay = dfs_http_retry_delay(resp, attempt, a->max_retries);
+		if (delay < 0)
+			break;
+		if (resp->status)
+			dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms",
+				 a->tc->name, resp->status, delay);
+		else
+			dfs_warn("%s: token request failed: %s, retrying in %ld ms", a->tc->name,
+				 resp->err.message, delay);
+		dfs_http_sleep_ms(delay);
+	}
+	if (ret < 0)
+		return ret;
+	/* The token endpoint refused: a credential problem, not a retryable one. */
+	return (resp->status >= 500 || resp->status == 429) ? dfs_http_errno(resp->status, 0)
+							    : -EACCES;
+}
+
+static void zero_string_item(cJSON *root, const char *key)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (cJSON_IsString(it))
+		explicit_bzero(it->valuestring, strlen(it->valuestring));
+}
+
+/*
+ * One token request.  Called without the lock held.  Returns the parsed
+ * pieces; ERR is always filled on failure.  A rotated refresh token is saved
+ * to the store before this returns: nothing uses the new access token before
+ * the refresh token that came with it is safe on disk.
  */
 static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 			 double *refresh_in, struct dfs_http_error *err)
 {
 	const struct dfs_tenant_config *tc = a->tc;
 	struct dfs_http_resp resp;
-	struct dfs_http_req req = { 0 };
 	struct dfs_buf form;
-	cJSON *root = NULL, *at;
-	const char *hint;
-	int ret, attempt;
-	long delay;
+	cJSON *root = NULL, *at, *rt;
+	char *refresh = NULL, why[512];
+	int ret;
 
+	memset(err, 0, sizeof(*err));
 	dfs_http_resp_init(&resp);
 	dfs_buf_init(&form, 0);
-	if ((ret = append_param(&form, "grant_type", "client_credentials")) < 0 ||
-	    (ret = append_param(&form, "client_id", tc->client_id)) < 0 ||
-	    (ret = append_param(&form, "client_secret", tc->client_secret)) < 0 ||
-	    (ret = append_param(&form, "scope", tc->scope)) < 0)
-		goto out;
 
-	req.method = "POST";
-	req.url = tc->token_url;
-	req.content_type = "application/x-www-form-urlencoded";
-	req.body = form.data;
-	req.body_len = form.len;
-	for (attempt = 0;; attempt++) {
-		ret = dfs_http_perform(a->http, &req, &resp);
-		if (ret == 0 && resp.status == 200)
-			break;
-		delay = dfs_http_retry_delay(&resp, attempt, a->max_retries);
-		if (delay < 0)
-			break;
-		if (resp.status)
-			dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms",
-				 tc->name, resp.status, delay);
-		else
-			dfs_warn("%s: token request failed: %s, retrying in %ld ms", tc->name,
-				 resp.err.message, delay);
-		dfs_http_sleep_ms(delay);
+	if (DFS_AUTH_IS_HTTP(tc->auth)) {
+		/* No token: the "token" is the password libcurl answers challenges with. */
+		*expires_in = NO_EXPIRY;
+		*refresh_in = -1;
+		if (!dfs_secret_given(&tc->password)) {
+			*token = strdup("");
+			return *token ? 0 : -ENOMEM;
+		}
+		ret = dfs_secret_get(&tc->password, "password", token, why, sizeof(why));
+		return ret < 0 ? local_error(err, ret, why) : 0;
 	}
-	if (ret == 0 && resp.status != 200) {
-		/* The token endpoint refused: a credential problem, not a retryable one. */
-		ret = (resp.status >= 500 || resp.status == 429) ? dfs_http_errno(resp.status, 0)
-								 : -EACCES;
-	}
+
+	if ((ret = build_form(tc, &form, &refresh, err)) < 0)
+		goto out;
+	ret = post_form(a, &form, &resp);
 	if (ret < 0) {
-		hint = dfs_auth_hint(resp.err.message);
-		dfs_err("%s: cannot get a token from %s: %s%s%s%s%s", tc->name, tc->token_url,
-			resp.err.code, resp.err.code[0] ? ": " : "", resp.err.message,
-			hint ? " - " : "", hint ? hint : "");
-		if (err)
-			*err = resp.err;
+		*err = resp.err;
 		goto out;
 	}
 
 	root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
 	at = root ? cJSON_GetObjectItemCaseSensitive(root, "access_token") : NULL;
 	if (!cJSON_IsString(at) || !at->valuestring[0]) {
-		dfs_err("%s: token response from %s has no access_token", tc->name, tc->token_url);
-		if (err)
-			snprintf(err->message, sizeof(err->message), "token response has no access_token");
+		snprintf(err->message, sizeof(err->message), "token response has no access_token");
 		ret = -EIO;
 		goto out;
+	}
+	rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
+	if (tc->auth == DFS_AUTH_REFRESH_TOKEN && cJSON_IsString(rt) && rt->valuestring[0] &&
+	    strcmp(rt->valuestring, refresh) != 0) {
+		ret = dfs_token_store_save(tc->token_store, rt->valuestring, why, sizeof(why));
+		if (ret < 0) {
+			/* The old refresh token stays valid for a grace period: the
+			 * next attempt may still succeed once the store is writable. */
+			snprintf(err->message, sizeof(err->message), "%s", why);
+			ret = -EIO;
+			goto out;
+		}
+		dfs_debug("%s: new refresh token saved to %s", tc->name, tc->token_store);
 	}
 	*token = strdup(at->valuestring);
 	*expires_in = json_seconds(cJSON_GetObjectItemCaseSensitive(root, "expires_in"));
@@ -200,11 +380,9 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 		*expires_in = 3599; /* documented default for client credentials */
 	ret = *token ? 0 : -ENOMEM;
 out:
-	if (root) {
-		at = cJSON_GetObjectItemCaseSensitive(root, "access_token");
-		if (cJSON_IsString(at))
-			explicit_bzero(at->valuestring, strlen(at->valuestring));
-	}
+	zero_string_item(root, "access_token");
+	zero_string_item(root, "refresh_token");
+	zero_string_item(root, "id_token");
 	cJSON_Delete(root);
 	if (resp.body.data)
 		explicit_bzero(resp.body.data, resp.body.len);
@@ -212,15 +390,46 @@ out:
 	if (form.data)
 		explicit_bzero(form.data, form.len);
 	dfs_buf_free(&form);
+	dfs_secret_free(refresh);
 	return ret;
+}
+
+/* Log a failed renewal: refusals once per unhealthy spell, other failures each time. */
+static void log_failure(struct dfs_auth *a, int ret, const struct dfs_http_error *err)
+{
+	const struct dfs_tenant_config *tc = a->tc;
+	const char *hint = dfs_auth_hint(err->message);
+	char what[1400];
+
+	snprintf(what, sizeof(what), "%s%s%s%s%s", err->code, err->code[0] ? ": " : "",
+		 err->message, hint ? " - " : "", hint ? hint : "");
+	if (ret != -EACCES) {
+		dfs_err("%s: cannot get a token from %s: %s", tc->name, tc->token_url, what);
+		return;
+	}
+	if (a->unhealthy) {
+		dfs_debug("%s: still refused: %s", tc->name, what);
+		return;
+	}
+	a->unhealthy = 1;
+	if (a->had_token)
+		dfs_err("%s: access refused: %s; the tenant's files fail with EACCES until this "
+			"is fixed (retried every %.0f s at most)", tc->name, what, HOLDOFF_MAX);
+	else
+		dfs_err("%s: cannot get a token%s%s: %s", tc->name,
+			DFS_AUTH_IS_HTTP(tc->auth) ? "" : " from ",
+			DFS_AUTH_IS_HTTP(tc->auth) ? "" : tc->token_url, what);
 }
 
 int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 {
-	double now, expires_in = 0, refresh_in = 0, margin;
+	double now, sent, expires_in = 0, refresh_in = 0, margin;
+	struct dfs_http_error local;
 	char *fresh = NULL;
 	int ret;
 
+	if (!err)
+		err = &local;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
 		now = dfs_now();
@@ -233,13 +442,12 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 			pthread_cond_wait(&a->cond, &a->lock);
 			continue;
 		}
-		/* A renewal just failed for good: don't hammer the token endpoint. */
-		if (a->last_errno && now - a->failed_at < FAILURE_HOLDOFF) {
+		/* A renewal just failed: don't hammer the token endpoint. */
+		if (a->last_errno && now - a->failed_at < a->holdoff) {
 			if (a->token && now < a->expires_at)
 				goto have_token;
 			ret = a->last_errno;
-			if (err)
-				*err = a->last_err;
+			*err = a->last_err;
 			goto out;
 		}
 		break;
@@ -247,30 +455,51 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 
 	a->renewing = 1;
 	pthread_mutex_unlock(&a->lock);
+	sent = dfs_now();
 	ret = request_token(a, &fresh, &expires_in, &refresh_in, err);
 	pthread_mutex_lock(&a->lock);
 	a->renewing = 0;
 	pthread_cond_broadcast(&a->cond);
+	now = dfs_now();
 	if (ret < 0) {
 		a->last_errno = ret;
-		a->failed_at = dfs_now();
-		if (err)
-			a->last_err = *err;
-		else
-			memset(&a->last_err, 0, sizeof(a->last_err));
+		a->failed_at = now;
+		a->last_err = *err;
+		a->holdoff = a->holdoff ? a->holdoff * 2 : HOLDOFF_MIN;
+		if (a->holdoff > HOLDOFF_MAX)
+			a->holdoff = HOLDOFF_MAX;
+		log_failure(a, ret, err);
+		/* Early renewal failed: the current token still works for a while. */
+		if (a->token && now < a->expires_at)
+			goto have_token;
 		goto out;
 	}
 	forget_token(a);
 	a->token = fresh;
 	a->last_errno = 0;
+	a->holdoff = 0;
+	if (a->unhealthy && a->had_token)
+		dfs_warn("%s: recovered: credentials accepted again", a->tc->name);
+	a->unhealthy = 0;
+	a->had_token = 1;
+	/* Lifetimes count from when the server issued the token, which is
+	 * after we sent the request, and its "exp" is rounded down to a whole
+	 * second: counting from SENT minus that second, and minus the time a
+	 * request using it takes to arrive, never overestimates. */
 	margin = expires_in / 5;
 	if (margin > RENEW_MARGIN_MAX)
 		margin = RENEW_MARGIN_MAX;
-	a->expires_at = now + expires_in;
-	a->renew_at = now + expires_in - margin;
+	a->expires_at = sent + expires_in;
+	/* (Not for lifetimes of a few seconds: that allowance would eat them.) */
+	if (expires_in >= 4 * (EXPIRY_ROUNDING + EXPIRY_IN_FLIGHT))
+		a->expires_at -= EXPIRY_ROUNDING + EXPIRY_IN_FLIGHT;
+	a->renew_at = sent + expires_in - margin;
 	if (refresh_in > 0 && refresh_in < expires_in)
-		a->renew_at = now + refresh_in;
-	dfs_info("%s: new access token, valid for %.0f s", a->tc->name, expires_in);
+		a->renew_at = sent + refresh_in;
+	if (a->renew_at > a->expires_at)
+		a->renew_at = a->expires_at;
+	if (!DFS_AUTH_IS_HTTP(a->tc->auth))
+		dfs_info("%s: new access token, valid for %.0f s", a->tc->name, expires_in);
 
 have_token:
 	*token = strdup(a->token);
@@ -285,8 +514,22 @@ void dfs_auth_reject(struct dfs_auth *a, const char *token)
 	pthread_mutex_lock(&a->lock);
 	/* Only drop it if nobody has replaced it since the caller got it. */
 	if (a->token && token && strcmp(a->token, token) == 0) {
-		dfs_info("%s: access token rejected by the server, renewing", a->tc->name);
+		dfs_info("%s: %s rejected by the server, renewing", a->tc->name,
+			 DFS_AUTH_IS_HTTP(a->tc->auth) ? "credentials" : "access token");
 		forget_token(a);
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+void dfs_auth_apply(const struct dfs_auth *a, struct dfs_http_req *req, const char *token)
+{
+	const struct dfs_tenant_config *tc = a->tc;
+
+	if (!DFS_AUTH_IS_HTTP(tc->auth)) {
+		req->bearer = token;
+		return;
+	}
+	req->httpauth = tc->auth == DFS_AUTH_NTLM ? CURLAUTH_NTLM : CURLAUTH_NEGOTIATE;
+	req->username = tc->username ? tc->username : "";
+	req->password = token;
 }

@@ -35,9 +35,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 
-#define DEFAULT_TOKEN_HOST "https://login.microsoftonline.com"
-#define MAX_SECRET_FILE (64 * 1024)     /* a secret file larger than this is a mistake */
+#define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
 
 enum key_kind {
 	KIND_GLOBAL,
@@ -62,6 +62,10 @@ enum key_check {
 	CHECK_SECRET_FILE,  /* CHECK_READABLE, then read the secret from it */
 	CHECK_INLINE_SECRET,/* only in a file the group and others cannot access */
 	CHECK_ENTITY_LIST,  /* each item a valid entity set name */
+	CHECK_PATH,         /* a path, made absolute like CHECK_READABLE; need not exist */
+	CHECK_ENV_NAME,     /* an environment variable that is set */
+	CHECK_COMMAND,      /* a command line whose program can be found */
+	CHECK_AUTHORITY,    /* a host name or an http(s) URL */
 };
 
 #define KEY_SECRET      0x1     /* never print the value */
@@ -76,6 +80,7 @@ struct key {
 	unsigned min, max;              /* TYPE_UINT */
 	const char *const *choices;     /* TYPE_ENUM, NULL-terminated */
 	const char *def;                /* default as text; NULL = none */
+	unsigned auths;                 /* tenant keys: A_* kinds it applies to; 0 = all */
 	size_t off;                     /* field in dfs_config / dfs_tenant_config */
 	size_t off_n;                   /* TYPE_LIST: its size_t count */
 };
@@ -83,7 +88,16 @@ struct key {
 /* Same order as enum dfs_log_level. */
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 /* Same order as enum dfs_auth_kind. */
-static const char *const auth_kinds[] = { "client_credentials", NULL };
+static const char *const auth_kinds[] = {
+	"client_credentials", "refresh_token", "password", "ntlm", "negotiate", NULL
+};
+
+/* Bits of enum dfs_auth_kind, for the kinds a key applies to. */
+#define A_CC (1u << DFS_AUTH_CLIENT_CREDENTIALS)
+#define A_RT (1u << DFS_AUTH_REFRESH_TOKEN)
+#define A_PW (1u << DFS_AUTH_PASSWORD)
+#define A_HTTP ((1u << DFS_AUTH_NTLM) | (1u << DFS_AUTH_NEGOTIATE))
+#define A_TOKEN (A_CC | A_RT | A_PW)
 
 #define G(field) KIND_GLOBAL, .off = offsetof(struct dfs_config, field)
 #define T(field) KIND_TENANT, .off = offsetof(struct dfs_tenant_config, field)
@@ -98,16 +112,42 @@ static const struct key key_table[] = {
 	{ "page_size", G(page_size), .type = TYPE_UINT, .min = 1, .max = 5000, .def = "5000" },
 	/* [tenant] */
 	{ "url", T(url), .type = TYPE_STRING, .check = CHECK_ENV_URL },
-	{ "tenant_id", T(tenant_id), .type = TYPE_STRING, .check = CHECK_TENANT_ID },
-	{ "client_id", T(client_id), .type = TYPE_STRING, .check = CHECK_NO_SPACE },
-	{ "client_secret", T(client_secret), .type = TYPE_STRING, .check = CHECK_INLINE_SECRET,
-	  .flags = KEY_SECRET },
-	{ "client_secret_file", T(client_secret_file), .type = TYPE_STRING,
-	  .check = CHECK_SECRET_FILE },
+	{ "tenant_id", T(tenant_id), .type = TYPE_STRING, .check = CHECK_TENANT_ID,
+	  .auths = A_TOKEN },
+	{ "client_id", T(client_id), .type = TYPE_STRING, .check = CHECK_NO_SPACE,
+	  .auths = A_TOKEN },
+	{ "client_secret", T(secret.value), .type = TYPE_STRING, .check = CHECK_INLINE_SECRET,
+	  .flags = KEY_SECRET, .auths = A_TOKEN },
+	{ "client_secret_file", T(secret.file), .type = TYPE_STRING, .check = CHECK_SECRET_FILE,
+	  .auths = A_TOKEN },
+	{ "client_secret_env", T(secret.env), .type = TYPE_STRING, .check = CHECK_ENV_NAME,
+	  .auths = A_TOKEN },
+	{ "client_secret_command", T(secret.command), .type = TYPE_STRING,
+	  .check = CHECK_COMMAND, .auths = A_TOKEN },
 	{ "auth", T(auth), .type = TYPE_ENUM, .choices = auth_kinds, .flags = KEY_UNSUPPORTED,
 	  .def = "client_credentials" },
-	{ "token_url", T(token_url), .type = TYPE_STRING, .check = CHECK_URL },
-	{ "scope", T(scope), .type = TYPE_STRING },
+	{ "certificate_file", T(certificate_file), .type = TYPE_STRING, .check = CHECK_READABLE,
+	  .auths = A_CC },
+	{ "private_key_file", T(private_key_file), .type = TYPE_STRING, .check = CHECK_READABLE,
+	  .auths = A_CC },
+	{ "token_store", T(token_store), .type = TYPE_STRING, .check = CHECK_PATH, .auths = A_RT },
+	{ "redirect_port", T(redirect_port), .type = TYPE_UINT, .min = 1, .max = 65535,
+	  .auths = A_RT },
+	{ "username", T(username), .type = TYPE_STRING, .auths = A_PW | A_HTTP },
+	{ "password", T(password.value), .type = TYPE_STRING, .check = CHECK_INLINE_SECRET,
+	  .flags = KEY_SECRET, .auths = A_PW | A_HTTP },
+	{ "password_file", T(password.file), .type = TYPE_STRING, .check = CHECK_SECRET_FILE,
+	  .auths = A_PW | A_HTTP },
+	{ "password_env", T(password.env), .type = TYPE_STRING, .check = CHECK_ENV_NAME,
+	  .auths = A_PW | A_HTTP },
+	{ "password_command", T(password.command), .type = TYPE_STRING, .check = CHECK_COMMAND,
+	  .auths = A_PW | A_HTTP },
+	{ "resource", T(resource), .type = TYPE_STRING, .check = CHECK_NO_SPACE,
+	  .auths = A_RT | A_PW },
+	{ "authority_host", T(authority_host), .type = TYPE_STRING, .check = CHECK_AUTHORITY,
+	  .auths = A_TOKEN },
+	{ "token_url", T(token_url), .type = TYPE_STRING, .check = CHECK_URL, .auths = A_TOKEN },
+	{ "scope", T(scope), .type = TYPE_STRING, .auths = A_TOKEN },
 	{ "entities", T(entities), .type = TYPE_LIST, .check = CHECK_ENTITY_LIST,
 	  .off_n = offsetof(struct dfs_tenant_config, n_entities) },
 	{ "ca_file", T(ca_file), .type = TYPE_STRING, .check = CHECK_READABLE },
@@ -130,8 +170,8 @@ enum {
 /* What the parser knows about one tenant beyond struct dfs_tenant_config. */
 struct tenant_state {
 	int set[N_KEYS];        /* line where each key was set, 0 = not set */
-	char *file_secret;      /* read from client_secret_file */
 	int duplicate;          /* repeated section: keys checked, tenant dropped */
+	int problems;           /* problems reported while in this section */
 };
 
 struct parse_state {
@@ -161,6 +201,8 @@ static void report(struct parse_state *st, int line, const char *fmt, ...)
 	va_list ap;
 
 	st->errors++;
+	if (st->section >= 0)
+		st->ts[st->section].problems++;
 	if (!st->err)
 		return;
 	if (line > 0)
@@ -318,7 +360,8 @@ static int is_tenant_id(const char *s)
 	return 1;
 }
 
-/* Entity set names are schema names: letters, digits and '_'. */
+/* Entity set names are schema names: letters, digits and '_' (so are
+ * environment variable names). */
 static int is_entity_set_name(const char *s)
 {
 	if (!*s || isdigit((unsigned char)*s))
@@ -361,50 +404,6 @@ static int check_readable(const char *path)
 	return 0;
 }
 
-/*
- * The secret is the first line of PATH without its line ending.  Returns 0
- * and a malloc'd *SECRET, or an errno value (ENODATA: the first line is empty).
- */
-static int read_secret_file(const char *path, char **secret)
-{
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	FILE *f;
-	int rc = 0;
-
-	*secret = NULL;
-	f = fopen(path, "re");
-	if (!f)
-		return errno;
-	errno = 0;
-	len = getline(&buf, &cap, f);
-	if (len < 0) {
-		rc = errno ? errno : ENODATA;
-		goto out;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		buf[--len] = '\0';
-	if (len == 0) {
-		rc = ENODATA;
-		goto out;
-	}
-	if ((size_t)len > MAX_SECRET_FILE) {
-		rc = EFBIG;
-		goto out;
-	}
-	*secret = strdup(buf);
-	if (!*secret)
-		rc = ENOMEM;
-out:
-	if (buf) {
-		explicit_bzero(buf, cap);
-		free(buf);
-	}
-	fclose(f);
-	return rc;
-}
-
 static void free_list(char **list, size_t n)
 {
 	size_t i;
@@ -416,12 +415,14 @@ static void free_list(char **list, size_t n)
 	free(list);
 }
 
-static void free_secret(char *s)
+#define free_secret dfs_secret_free
+
+static void free_secret_src(struct dfs_secret_src *src)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	free_secret(src->value);
+	free(src->file);
+	free(src->env);
+	free(src->command);
 }
 
 static void free_tenant(struct dfs_tenant_config *tc)
@@ -430,8 +431,14 @@ static void free_tenant(struct dfs_tenant_config *tc)
 	free(tc->url);
 	free(tc->tenant_id);
 	free(tc->client_id);
-	free_secret(tc->client_secret);
-	free(tc->client_secret_file);
+	free_secret_src(&tc->secret);
+	free(tc->certificate_file);
+	free(tc->private_key_file);
+	free(tc->token_store);
+	free(tc->username);
+	free_secret_src(&tc->password);
+	free(tc->resource);
+	free(tc->authority_host);
 	free(tc->token_url);
 	free(tc->scope);
 	free_list(tc->entities, tc->n_entities);
@@ -487,6 +494,78 @@ nomem:
 	return -ENOMEM;
 }
 
+/* 1 if PROG can be run: a path that is executable, or found in $PATH. */
+static int program_found(const char *prog)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char buf[PATH_MAX];
+	int n;
+
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	for (p = path ? path : "/usr/bin:/bin"; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end > p ? p : ".", prog);
+		if (n > 0 && (size_t)n < sizeof(buf) && access(buf, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A client_secret_command / password_command: its program must exist. */
+static int check_command(struct parse_state *st, const struct key *k, const char *v)
+{
+	char **argv = dfs_secret_split_command(v);
+	int rc = 0;
+
+	if (!argv && errno != EINVAL)
+		return -ENOMEM;
+	if (!argv) {
+		report(st, st->lineno, "invalid value for '%s': unterminated quote (the command "
+		       "runs without a shell; quote arguments with '...' or \"...\")", k->name);
+		return -1;
+	}
+	if (!program_found(argv[0])) {
+		report(st, st->lineno, "invalid value for '%s': program '%s' not found (the "
+		       "command runs without a shell)", k->name, PRINTABLE(argv[0]));
+		rc = -1;
+	}
+	dfs_secret_free_argv(argv);
+	return rc;
+}
+
+/* authority_host: "login.microsoftonline.us" means https://; a URL is kept as given. */
+static int check_authority(struct parse_state *st, const struct key *k, char **v)
+{
+	const char *p;
+	char *url;
+
+	if (strstr(*v, "://")) {
+		if (!is_http_url(*v)) {
+			report(st, st->lineno, "invalid value for '%s': '%s' (expected a host name "
+			       "such as login.microsoftonline.us, or an https:// URL)", k->name,
+			       PRINTABLE(*v));
+			return -1;
+		}
+		strip_trailing_slashes(*v);
+		return 0;
+	}
+	strip_trailing_slashes(*v);
+	for (p = *v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+			break;
+	if (*p || !**v) {
+		report(st, st->lineno, "invalid value for '%s': '%s' (expected a host name such "
+		       "as login.microsoftonline.us, or an https:// URL)", k->name, PRINTABLE(*v));
+		return -1;
+	}
+	if (asprintf(&url, "https://%s", *v) < 0)
+		return -ENOMEM;
+	free(*v);
+	*v = url;
+	return 0;
+}
+
 /* Extra checks of a string value; may replace *V (which is malloc'd). */
 static int check_string(struct parse_state *st, const struct key *k, char **v)
 {
@@ -532,10 +611,33 @@ static int check_string(struct parse_state *st, const struct key *k, char **v)
 	case CHECK_INLINE_SECRET:
 		if (st->mode & 077) {
 			report(st, st->lineno, "refusing inline '%s': %s is accessible by group or "
-			       "others (mode %04o); run 'chmod 600 %s' or use client_secret_file",
-			       k->name, st->path, (unsigned)st->mode, st->path);
+			       "others (mode %04o); run 'chmod 600 %s' or use %s_file",
+			       k->name, st->path, (unsigned)st->mode, st->path, k->name);
 			return -1;
 		}
+		return 0;
+	case CHECK_ENV_NAME:
+		if (!is_entity_set_name(*v)) {
+			report(st, st->lineno, "invalid value for '%s': '%s' (expected the name of an "
+			       "environment variable)", k->name, PRINTABLE(*v));
+			return -1;
+		}
+		if (!getenv(*v) || !*getenv(*v)) {
+			report(st, st->lineno, "invalid value for '%s': environment variable %s is %s",
+			       k->name, PRINTABLE(*v), getenv(*v) ? "empty" : "not set");
+			return -1;
+		}
+		return 0;
+	case CHECK_COMMAND:
+		return check_command(st, k, *v);
+	case CHECK_AUTHORITY:
+		return check_authority(st, k, v);
+	case CHECK_PATH:
+		resolved = resolve_path(st, *v);
+		if (!resolved)
+			return -ENOMEM;
+		free(*v);
+		*v = resolved;
 		return 0;
 	case CHECK_READABLE:
 	case CHECK_SECRET_FILE:
@@ -559,11 +661,11 @@ static int check_string(struct parse_state *st, const struct key *k, char **v)
 			return -1;
 		}
 		if (k->check == CHECK_SECRET_FILE) {
-			struct tenant_state *ts = &st->ts[st->section];
+			char *secret = NULL;
 
-			free(ts->file_secret);
-			ts->file_secret = NULL;
-			e = read_secret_file(resolved, &ts->file_secret);
+			/* Checked now, read again whenever a token is requested. */
+			e = dfs_secret_read_file(resolved, &secret);
+			free_secret(secret);
 			if (e == ENODATA) {
 				report(st, st->lineno, "invalid value for '%s': the first line of '%s' "
 				       "is empty (it must hold the secret)", k->name, PRINTABLE(resolved));
@@ -947,48 +1049,154 @@ static int key_line(const struct tenant_state *ts, const char *name)
 	return ts->set[find_key(name) - key_table];
 }
 
+/*
+ * The sources of one secret (client_secret*, password*) set in TS: reports
+ * more than one.  Returns how many are set.
+ */
+static int secret_sources(struct parse_state *st, const struct tenant_state *ts,
+			  const char *name, const char *what)
+{
+	static const char *const suffix[] = { "", "_file", "_env", "_command" };
+	char key[64], first[64] = "";
+	int n = 0, line, first_line = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(key, sizeof(key), "%s%s", what, suffix[i]);
+		if (!(line = key_line(ts, key)))
+			continue;
+		if (n++ == 0) {
+			snprintf(first, sizeof(first), "%s", key);
+			first_line = line;
+		} else {
+			report(st, 0, "[%s]: '%s' (line %d) and '%s' (line %d) exclude each other: "
+			       "keep one", name, first, first_line, key, line);
+		}
+	}
+	return n;
+}
+
+static void require(struct parse_state *st, const struct tenant_state *ts, const char *name,
+		    const char *key, const char *why)
+{
+	if (!key_line(ts, key))
+		report(st, 0, "[%s]: missing required key '%s'%s", name, key, why);
+}
+
+/* $XDG_STATE_HOME/dynfs/<name>.token, or ~/.local/state/dynfs/<name>.token. */
+static char *default_token_store(const char *tenant)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *path = NULL;
+	int n = -1;
+
+	if (xdg && xdg[0] == '/')
+		n = asprintf(&path, "%s/dynfs/%s.token", xdg, tenant);
+	else if (home && home[0] == '/')
+		n = asprintf(&path, "%s/.local/state/dynfs/%s.token", home, tenant);
+	return n < 0 ? NULL : path;
+}
+
 /* The per-tenant rules that involve more than one key.  Returns 0 or -ENOMEM. */
 static int finish_tenant(struct parse_state *st, size_t i)
 {
 	struct dfs_tenant_config *tc = &st->cfg->tenants[i];
 	struct tenant_state *ts = &st->ts[i];
-	const char *name = PRINTABLE(tc->name);
-	int inline_secret = key_line(ts, "client_secret");
-	int secret_file = key_line(ts, "client_secret_file");
+	const char *name = PRINTABLE(tc->name), *kind = auth_kinds[tc->auth];
+	int secrets, passwords, cert, key, n;
+	size_t k;
 
 	if (ts->duplicate)
 		return 0;
+	st->section = (int)i;   /* problems found here count for this tenant */
 
-	if (!key_line(ts, "url"))
-		report(st, 0, "[%s]: missing required key 'url'", name);
-	if (!key_line(ts, "client_id"))
-		report(st, 0, "[%s]: missing required key 'client_id'", name);
-	if (!key_line(ts, "tenant_id") && !key_line(ts, "token_url"))
-		report(st, 0, "[%s]: missing required key 'tenant_id' (or 'token_url')", name);
+	/* Keys of another flow are mistakes worth pointing at (a password
+	 * left behind when switching to auth = refresh_token, say). */
+	for (k = 0; k < N_KEYS; k++)
+		if (ts->set[k] && key_table[k].auths && !(key_table[k].auths & (1u << tc->auth)))
+			report(st, ts->set[k], "'%s' is not used with auth = %s (remove it)",
+			       key_table[k].name, kind);
 
-	if (tc->auth == DFS_AUTH_CLIENT_CREDENTIALS) {
-		if (inline_secret && secret_file)
-			report(st, 0, "[%s]: 'client_secret' (line %d) and 'client_secret_file' "
-			       "(line %d) exclude each other: keep one", name, inline_secret,
-			       secret_file);
-		else if (!inline_secret && !secret_file)
+	require(st, ts, name, "url", "");
+	secrets = secret_sources(st, ts, name, "client_secret");
+	passwords = secret_sources(st, ts, name, "password");
+	cert = key_line(ts, "certificate_file");
+	key = key_line(ts, "private_key_file");
+	if (!DFS_AUTH_IS_HTTP(tc->auth)) {
+		require(st, ts, name, "client_id", "");
+		if (!key_line(ts, "tenant_id") && !key_line(ts, "token_url"))
+			report(st, 0, "[%s]: missing required key 'tenant_id' (or 'token_url')", name);
+		if (key_line(ts, "scope") && key_line(ts, "resource"))
+			report(st, 0, "[%s]: 'scope' (line %d) and 'resource' (line %d) exclude each "
+			       "other: AD FS takes resource, Entra ID scope", name,
+			       key_line(ts, "scope"), key_line(ts, "resource"));
+	}
+
+	switch (tc->auth) {
+	case DFS_AUTH_CLIENT_CREDENTIALS:
+		if (cert && !key)
+			report(st, 0, "[%s]: 'certificate_file' needs 'private_key_file' (the "
+			       "certificate's private key, PEM)", name);
+		else if (key && !cert)
+			report(st, 0, "[%s]: 'private_key_file' needs 'certificate_file'", name);
+		else if (cert && secrets)
+			report(st, 0, "[%s]: a certificate and a client secret exclude each other: "
+			       "keep one", name);
+		else if (!cert && !secrets)
 			report(st, 0, "[%s]: missing required key 'client_secret_file' (or "
-			       "'client_secret')", name);
-	}
-	if (secret_file && !inline_secret && ts->file_secret) {
-		tc->client_secret = ts->file_secret;
-		ts->file_secret = NULL;
+			       "'client_secret', 'client_secret_env', 'client_secret_command', or "
+			       "'certificate_file' and 'private_key_file')", name);
+		break;
+	case DFS_AUTH_REFRESH_TOKEN:
+		if (!tc->token_store && !(tc->token_store = default_token_store(tc->name))) {
+			if (errno == ENOMEM)
+				return -ENOMEM;
+			report(st, 0, "[%s]: set 'token_store' (neither $XDG_STATE_HOME nor $HOME "
+			       "is set)", name);
+		}
+		break;
+	case DFS_AUTH_PASSWORD:
+	case DFS_AUTH_NTLM:
+		require(st, ts, name, "username", "");
+		if (!passwords)
+			report(st, 0, "[%s]: missing required key 'password_file' (or 'password', "
+			       "'password_env', 'password_command')", name);
+		break;
+	case DFS_AUTH_NEGOTIATE:
+		/* Kerberos uses the ticket cache (kinit); a password is optional. */
+		if (passwords && !key_line(ts, "username"))
+			report(st, 0, "[%s]: a password needs 'username'", name);
+		break;
 	}
 
+	if (DFS_AUTH_IS_HTTP(tc->auth))
+		return 0;
+	if (!tc->authority_host && !(tc->authority_host = strdup(DEFAULT_AUTHORITY)))
+		return -ENOMEM;
 	if (!tc->token_url && tc->tenant_id &&
-	    asprintf(&tc->token_url, DEFAULT_TOKEN_HOST "/%s/oauth2/v2.0/token",
+	    asprintf(&tc->token_url, "%s/%s/oauth2/v2.0/token", tc->authority_host,
 		     tc->tenant_id) < 0) {
 		tc->token_url = NULL;
 		return -ENOMEM;
 	}
-	if (!tc->scope && tc->url && asprintf(&tc->scope, "%s/.default", tc->url) < 0) {
-		tc->scope = NULL;
-		return -ENOMEM;
+	if (!tc->scope && tc->url && !tc->resource) {
+		if (tc->auth == DFS_AUTH_CLIENT_CREDENTIALS)
+			n = asprintf(&tc->scope, "%s/.default", tc->url);
+		else
+			n = asprintf(&tc->scope, "%s/user_impersonation", tc->url);
+		if (n < 0) {
+			tc->scope = NULL;
+			return -ENOMEM;
+		}
+	}
+	/* A refresh token comes only with offline_access (Entra ID, not AD FS). */
+	if (tc->auth == DFS_AUTH_REFRESH_TOKEN && tc->scope && !strstr(tc->scope, "offline_access")) {
+		char *s;
+
+		if (asprintf(&s, "%s offline_access", tc->scope) < 0)
+			return -ENOMEM;
+		free(tc->scope);
+		tc->scope = s;
 	}
 	return 0;
 }
@@ -1002,7 +1210,6 @@ static void drop_duplicates(struct parse_state *st)
 	for (i = 0; i < cfg->n_tenants; i++) {
 		if (st->ts[i].duplicate) {
 			free_tenant(&cfg->tenants[i]);
-			free_secret(st->ts[i].file_secret);
 			continue;
 		}
 		st->ts[j] = st->ts[i];
@@ -1026,7 +1233,12 @@ void dfs_config_free(struct dfs_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err)
+const char *dfs_auth_kind_name(enum dfs_auth_kind kind)
+{
+	return auth_kinds[kind];
+}
+
+static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int keep)
 {
 	struct parse_state st = {
 		.path = path, .err = err, .cfg = cfg, .section = SEC_NONE,
@@ -1089,7 +1301,10 @@ int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err)
 	for (i = 0; i < cfg->n_tenants; i++)
 		if (finish_tenant(&st, i) < 0)
 			goto nomem;
+	st.section = SEC_NONE;
 	drop_duplicates(&st);
+	for (i = 0; i < cfg->n_tenants; i++)
+		cfg->tenants[i].problems = st.ts[i].problems;
 	if (cfg->n_tenants == 0)
 		report(&st, 0, "no tenants configured (add a [name] section with url, tenant_id, "
 		       "client_id and client_secret_file)");
@@ -1102,17 +1317,26 @@ out:
 		explicit_bzero(st.line, st.line_cap);   /* it held secrets */
 		free(st.line);
 	}
-	for (i = 0; st.ts && i < cfg->n_tenants; i++)
-		free_secret(st.ts[i].file_secret);
 	free(st.ts);
 	free(st.dir);
 	free(dir);
 	fclose(st.in);
 	if (st.errors) {
-		dfs_config_free(cfg);
+		if (!keep || !cfg->path)
+			dfs_config_free(cfg);
 		return -1;
 	}
 	return 0;
+}
+
+int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err)
+{
+	return config_load(path, cfg, err, 0);
+}
+
+int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err)
+{
+	return config_load(path, cfg, err, 1);
 }
 
 char *dfs_config_find(void)

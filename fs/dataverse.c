@@ -103,6 +103,7 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 	const char *hdrs[MAX_HEADERS];
 	struct dfs_http_req req = { 0 };
 	char *url = NULL, *token = NULL, shown[160];
+	const char *hint;
 	int ret, attempt = 0, renewed = 0;
 	size_t n = 0, i;
 	long delay;
@@ -139,7 +140,7 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 			resp->status = 0;
 			goto out;
 		}
-		req.bearer = token;
+		dfs_auth_apply(dv->auth, &req, token);
 		ret = dfs_http_perform(dv->http, &req, resp);
 		if (ret == 0 && resp->status == 401 && !renewed) {
 			/* Expired or revoked token: renew once and resend. */
@@ -167,12 +168,14 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		ret = dfs_http_errno(resp->status, CURLE_OK);
 	/* A missing record is an everyday answer (stat of a new name), and so
 	 * is "it exists" to a create that must not overwrite: not errors. */
+	hint = dfs_auth_hint(resp->err.message);   /* "not a member of the organization" */
 	if (resp->status)
 		dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match"))
 			? DFS_LOG_DEBUG : DFS_LOG_ERR,
-			"%s: %s %s failed: HTTP %ld %s%s'%s'", dv->tc->name, method,
+			"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", dv->tc->name, method,
 			loggable(dv, url, shown, sizeof(shown)), resp->status, resp->err.code,
-			resp->err.code[0] ? " " : "", resp->err.message);
+			resp->err.code[0] ? " " : "", resp->err.message, hint ? " - " : "",
+			hint ? hint : "");
 	else
 		dfs_err("%s: %s %s failed: %s", dv->tc->name, method,
 			loggable(dv, url, shown, sizeof(shown)), resp->err.message);

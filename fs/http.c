@@ -273,6 +273,12 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	if (http->opts.ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, http->opts.ca_file);
 
+	if (req->httpauth) {
+		/* Windows authentication on premises: libcurl answers the challenge. */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, req->httpauth);
+		curl_easy_setopt(h, CURLOPT_USERNAME, req->username ? req->username : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
 	if (strcmp(req->method, "GET") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	if (req->body) {

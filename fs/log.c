@@ -31,8 +31,8 @@ static const char *const level_names[] = {
 
 void dfs_log_set_level(enum dfs_log_level level)
 {
-	if ((int)level < DFS_LOG_ERR)
-		level = DFS_LOG_ERR;
+	if ((int)level < DFS_LOG_NONE)
+		level = DFS_LOG_NONE;
 	if (level > DFS_LOG_DEBUG)
 		level = DFS_LOG_DEBUG;
 	__atomic_store_n(&log_level, (int)level, __ATOMIC_RELAXED);
@@ -71,6 +71,7 @@ static int syslog_priority(enum dfs_log_level level)
 	case DFS_LOG_INFO:
 		return LOG_INFO;
 	case DFS_LOG_DEBUG:
+	case DFS_LOG_NONE:      /* never logged */
 		break;
 	}
 	return LOG_DEBUG;

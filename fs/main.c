@@ -8,6 +8,8 @@
  *
  * Exit status: 0 clean unmount, 1 usage or configuration error, 2 a tenant
  * could not be reached or refused the credentials, 3 mounting failed.
+ *
+ * `dynfs login ...` and `dynfs --check` never mount (see login.h).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -20,12 +22,14 @@
 #include "config.h"
 #include "fsops.h"
 #include "log.h"
+#include "login.h"
 #include "version.h"
 
 struct dfs_opts {
 	char *config;
 	int show_help;
 	int show_version;
+	int check;
 };
 
 #define DFS_OPT(t, p) { t, offsetof(struct dfs_opts, p), 1 }
@@ -38,12 +42,15 @@ static const struct fuse_opt dfs_opt_spec[] = {
 	DFS_OPT("--help", show_help),
 	DFS_OPT("-V", show_version),
 	DFS_OPT("--version", show_version),
+	DFS_OPT("--check", check),
 	FUSE_OPT_END
 };
 
 static void usage(const char *prog)
 {
 	printf("usage: %s [-c CONFIG] [-f] [-d] [-o opt[,opt...]] MOUNTPOINT\n"
+	       "       %s --check [-c CONFIG]\n"
+	       "       %s login [-c CONFIG] [--browser [--port N]] TENANT\n"
 	       "\n"
 	       "Mount Microsoft Dataverse tenants: one folder per tenant, one folder per\n"
 	       "entity set, one JSON file per record.\n"
@@ -52,9 +59,14 @@ static void usage(const char *prog)
 	       "    -c CONFIG, --config=CONFIG, -o config=CONFIG\n"
 	       "                           configuration file (default: $DYNFS_CONFIG,\n"
 	       "                           ~/.config/dynfs/dynfs.ini, /etc/dynfs.ini)\n"
+	       "    --check                check the configuration, then get a token and\n"
+	       "                           call WhoAmI for every tenant; one line each\n"
 	       "    -h, --help             print this help\n"
 	       "    -V, --version          print versions\n"
-	       "\n", prog);
+	       "\n"
+	       "dynfs login TENANT signs in for a tenant with auth = refresh_token (device\n"
+	       "code; --browser: authorization code + PKCE) and saves its refresh token.\n"
+	       "\n", prog, prog, prog);
 }
 
 int main(int argc, char *argv[])
@@ -68,8 +80,16 @@ int main(int argc, char *argv[])
 	char *config_path = NULL;
 	int ret = 1, level;
 
+	if (argc >= 2 && strcmp(argv[1], "login") == 0) {
+		fuse_opt_free_args(&args);
+		return dfs_login_main(argc - 1, argv + 1);
+	}
 	if (fuse_opt_parse(&args, &opts, dfs_opt_spec, NULL) == -1)
 		goto out1;
+	if (opts.check) {
+		ret = dfs_check_main(opts.config);
+		goto out1;
+	}
 	if (opts.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();

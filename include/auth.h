@@ -1,12 +1,17 @@
-/* auth.h - OAuth 2.0 tokens from Microsoft Entra ID for one tenant.
+/* auth.h - how one tenant's requests authenticate: OAuth 2.0 tokens from
+ * Microsoft Entra ID or AD FS (client credentials with a secret or a
+ * certificate, refresh token, password), or NTLM/Negotiate on premises.
  *
  * One token per tenant shared by all threads, renewed ahead of expiry; only one
- * renewal runs at a time while other callers wait for it.
+ * renewal runs at a time while other callers wait for it.  A refused renewal
+ * makes the tenant unhealthy (logged once, requests fail with -EACCES) until a
+ * later renewal, which rereads every secret source, succeeds.
  */
 #ifndef DFS_AUTH_H
 #define DFS_AUTH_H
 
 #include "config.h"
+#include "buf.h"
 #include "http.h"
 
 struct dfs_auth;
@@ -27,7 +32,20 @@ int dfs_auth_token(struct dfs_auth *auth, char **token, struct dfs_http_error *e
  */
 void dfs_auth_reject(struct dfs_auth *auth, const char *token);
 
-/* One-line advice for an Entra ID error message ("AADSTS7000215: ..."), or NULL. */
+/* Append "&KEY=VALUE" (percent-encoded) to a form body; the copy is zeroed. */
+int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value);
+
+/*
+ * Put TOKEN (from dfs_auth_token) into REQ: a bearer token, or for NTLM and
+ * Negotiate the libcurl HTTP authentication with the username and password.
+ */
+void dfs_auth_apply(const struct dfs_auth *auth, struct dfs_http_req *req, const char *token);
+
+/*
+ * One-line advice for an Entra ID error message ("AADSTS7000215: ..."), an AD
+ * FS one ("MSIS9659: ...") or a Dataverse one ("... is not a member of the
+ * organization"), or NULL.
+ */
 const char *dfs_auth_hint(const char *message);
 
 #endif

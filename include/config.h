@@ -11,11 +11,21 @@
 #include <stdio.h>
 #include <stddef.h>
 
+#include "secret.h"
+
 #define DFS_GLOBAL_SECTION "global"
 
+/* `auth = ...`: how a tenant proves who it is.  Same order as auth_kinds in config.c. */
 enum dfs_auth_kind {
-	DFS_AUTH_CLIENT_CREDENTIALS = 0,
+	DFS_AUTH_CLIENT_CREDENTIALS = 0,  /* app: secret or certificate */
+	DFS_AUTH_REFRESH_TOKEN,           /* user: refresh token from `dynfs login` */
+	DFS_AUTH_PASSWORD,                /* user: resource-owner password (ROPC, AD FS) */
+	DFS_AUTH_NTLM,                    /* on-premises Windows authentication, no token */
+	DFS_AUTH_NEGOTIATE,               /* on-premises Kerberos/SPNEGO, no token */
 };
+
+/* The token-less kinds: libcurl authenticates every request itself. */
+#define DFS_AUTH_IS_HTTP(kind) ((kind) == DFS_AUTH_NTLM || (kind) == DFS_AUTH_NEGOTIATE)
 
 struct dfs_tenant_config {
 	char *name;              /* section name = folder under the mountpoint */
@@ -23,11 +33,19 @@ struct dfs_tenant_config {
 	char *url;               /* environment URL, no trailing slash */
 	char *tenant_id;
 	char *client_id;
-	char *client_secret;     /* inline secret, or read from client_secret_file */
-	char *client_secret_file;
+	struct dfs_secret_src secret;   /* client_secret, _file, _env, _command */
 	enum dfs_auth_kind auth;
-	char *token_url;         /* default: https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token */
-	char *scope;             /* default: <url>/.default */
+	char *certificate_file;  /* client_credentials with a certificate (PEM) */
+	char *private_key_file;  /* its private key (PEM, unencrypted) */
+	char *token_store;       /* refresh_token: default $XDG_STATE_HOME/dynfs/<name>.token */
+	unsigned redirect_port;  /* `dynfs login --browser`: loopback port, 0 = any */
+	char *username;          /* password, ntlm, negotiate */
+	struct dfs_secret_src password; /* password, _file, _env, _command */
+	char *resource;          /* AD FS: sent instead of scope */
+	char *authority_host;    /* "https://login.microsoftonline.com" (no trailing '/') */
+	char *token_url;         /* default: <authority_host>/<tenant_id>/oauth2/v2.0/token */
+	char *scope;             /* default: <url>/.default (app), <url>/user_impersonation (user) */
+	int problems;            /* problems reported for this tenant (dfs_config_load_all) */
 	char **entities;         /* entity set names to show; NULL = all readable */
 	size_t n_entities;
 	char *ca_file;           /* extra CA bundle for TLS verification; NULL = system */
@@ -61,9 +79,21 @@ char *dfs_config_find(void);
  * Load and validate PATH into CFG (zeroed by the caller).  Every problem is
  * printed to ERR as "PATH:LINE: message" or "PATH: [tenant]: message".
  * Returns 0 on success, -1 if the file is unreadable or invalid.
- * Secrets read from client_secret_file are stored in client_secret.
+ * Secret files are read to check them but not kept: whoever needs the secret
+ * reads its source again (dfs_secret_get), so a rotated secret is picked up.
  */
 int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err);
+
+/*
+ * As dfs_config_load, but for `dynfs --check`: when the file could be read,
+ * CFG keeps every tenant even if there were problems, each with its count in
+ * tc->problems.  Returns 0 if there was no problem at all, -1 otherwise
+ * (CFG is then empty only if the file itself could not be read).
+ */
+int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err);
+
+/* "client_credentials", "refresh_token", ... */
+const char *dfs_auth_kind_name(enum dfs_auth_kind kind);
 
 void dfs_config_free(struct dfs_config *cfg);
 

@@ -32,6 +32,9 @@ struct dfs_http_req {
 	const char *body;
 	size_t body_len;
 	const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+	long httpauth;           /* CURLAUTH_NTLM / CURLAUTH_NEGOTIATE instead of a bearer, or 0 */
+	const char *username;    /* with httpauth */
+	const char *password;    /* with httpauth; never logged */
 };
 
 /* A Dataverse / Entra error, parsed from whatever body came back. */

@@ -12,6 +12,7 @@
 #define DFS_LOG_H
 
 enum dfs_log_level {
+	DFS_LOG_NONE = -1,      /* nothing at all (`dynfs --check` prints its own lines) */
 	DFS_LOG_ERR = 0,
 	DFS_LOG_WARN,
 	DFS_LOG_INFO,

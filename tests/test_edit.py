@@ -525,3 +525,23 @@ def test_throttled_save_fails_with_eagain(edit_emu, mount_factory, rid, tmp_path
     assert d["update"] == 2, "expected the PATCH and one retry: %r" % nonzero(d)
     check_failed_save(edit_emu, m, state, rid, d.result, errno.EAGAIN, data, r"429|throttl|limit",
                       before, orig, [])
+
+
+def test_forbidden_save_fails_with_eacces(edit_emu, emnt, state_home, rid):
+    """The server answers 403 (here: the application user was removed from the environment):
+    EACCES from close, server unchanged, the bytes rescued with the server's message."""
+    p = fpath(emnt, rid)
+    before = server(edit_emu, rid)
+    orig = read(p)
+    data = edited(p, name="Saved without permission")
+    assert write_close(p, orig) is None  # unchanged: sends nothing, but loads the columns
+    old = rescues(state_home, rid)
+    edit_emu.not_member(ORG, "app")
+    try:
+        d = stats_delta(edit_emu, lambda: write_close(p, data))
+    finally:
+        edit_emu.not_member(ORG)
+    assert d.result is not None and d.result.errno == errno.EACCES, d.result
+    assert d["update"] == 1 and not any(d[k] for k in OTHER_WRITES), nonzero(d)
+    check_failed_save(edit_emu, emnt, state_home, rid, d.result, errno.EACCES, data,
+                      r"not a member of the organization", before, orig, old)

@@ -28,6 +28,9 @@ FAULT_KEYS = {
     "max_concurrent": int,    # concurrent requests per principal (ref 6.1: 52)
     "refresh_grace": float,   # seconds a rotated refresh token stays usable after first use
     "device_interval": int,   # "interval" returned by the device code endpoint (real: 5)
+    "refresh_token_max_inactive": float,  # seconds until an unused refresh token expires (700082; real: 90 days)
+    "auth_code_lifetime": float,  # seconds an authorization code stays redeemable (real: 10 minutes)
+    "assertion_replay": int,  # 1: reject a client assertion whose jti was already used (real Entra accepts reuse)
 }
 
 
@@ -39,7 +42,9 @@ class Settings:
         self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
                      "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
                      "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
-                     "refresh_grace": 30.0, "device_interval": 5}
+                     "refresh_grace": 30.0, "device_interval": 5,
+                     "refresh_token_max_inactive": 90 * 86400.0, "auth_code_lifetime": 600.0,
+                     "assertion_replay": 0}
         self.base.update(base)
         self.values = dict(self.base)
         self.rng = random.Random(self.values["seed"])

@@ -42,6 +42,7 @@ import metadata  # noqa: E402
 import odata  # noqa: E402
 import sampledata  # noqa: E402
 import store  # noqa: E402
+import ntlm  # noqa: E402
 import webapi  # noqa: E402
 
 DEFAULT_RECORDS = {"accounts": 50, "contacts": 100, "annotations": 20, "new_categories": 20}
@@ -50,6 +51,9 @@ API_RE = re.compile(r"^/([^/]+)/api/data/(v9\.[0-2])(?:/(.*))?$", re.S)
 TOKEN_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
 DEVICECODE_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/devicecode/?$")
 WELL_KNOWN_RE = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration/?$")
+AUTHORIZE_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/authorize/?$")
+ADFS_TOKEN_PATHS = ("/adfs/oauth2/token", "/adfs/oauth2/token/")
+ADFS_WELL_KNOWN = ("/adfs/.well-known/openid-configuration", "/adfs/.well-known/openid-configuration/")
 
 VERBOSE = False
 
@@ -81,6 +85,10 @@ class Emulator:
         self.directory = None
         self.base_url = None
         self.ca_file = None
+        self.onprem = set(args.onprem)        # orgs whose Web API wants Windows authentication (NTLM)
+        for org in self.orgs.values():
+            org.ntlm_domain = org.name.upper().replace("-", "")[:15]   # NetBIOS domain name
+            org.ntlm_username = "admin"
 
     def bind_urls(self, base_url):
         self.base_url = base_url
@@ -211,9 +219,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if path.startswith("/_emulator/") or path == "/_emulator":
             return self._control(emu, path, query, body)
+        if path in ADFS_TOKEN_PATHS:
+            return self._adfs_token(emu, body)
+        if path in ADFS_WELL_KNOWN:
+            return self._adfs_well_known(emu)
         m = TOKEN_RE.match(path)
         if m:
-            return self._token(emu, urllib.parse.unquote(m.group(1)), body)
+            return self._token(emu, urllib.parse.unquote(m.group(1)), body, endpoint=emu.base_url + path)
+        m = AUTHORIZE_RE.match(path)
+        if m:
+            return self._authorize(emu, urllib.parse.unquote(m.group(1)), query)
         m = DEVICECODE_RE.match(path)
         if m:
             return self._token(emu, urllib.parse.unquote(m.group(1)), body, device=True)
@@ -276,7 +291,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(lat / 1000.0)
 
     # -- token endpoint (ref 10) -------------------------------------------------------------
-    def _token(self, emu, tenant, body, device=False):
+    def _token(self, emu, tenant, body, device=False, endpoint=None):
         org_name = None
         d = emu.directory.by_tenant.get(tenant)
         if d is not None:
@@ -289,21 +304,91 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(405, [("Content-Type", "text/plain"), ("Allow", "POST")], b"Method Not Allowed")
             return
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-        basic = None
+        basic = self._basic()
+        if device:
+            status, headers, obj = emu.directory.devicecode(tenant, form)
+        else:
+            status, headers, obj = emu.directory.token(tenant, form, basic, endpoint=endpoint)
+        emu.stats.record(org_name, "token", status)
+        self._send(status, headers, json.dumps(obj).encode("utf-8"))
+
+    def _basic(self):
         auth = self.headers.get("Authorization", "")
         if auth.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(auth[6:].strip()).decode("utf-8")
                 cid, _, sec = raw.partition(":")
-                basic = (urllib.parse.unquote_plus(cid), urllib.parse.unquote_plus(sec))
+                return (urllib.parse.unquote_plus(cid), urllib.parse.unquote_plus(sec))
             except (ValueError, UnicodeDecodeError):
-                basic = None
-        if device:
-            status, headers, obj = emu.directory.devicecode(tenant, form)
+                return None
+        return None
+
+    def _authorize(self, emu, tenant, query):
+        """The browser side of auth code + PKCE: never follows up, just answers 302 or an error page."""
+        d = emu.directory.by_tenant.get(tenant)
+        org_name = d.name if d is not None else None
+        if self.command not in ("GET", "HEAD"):
+            emu.stats.record(org_name, "token", 405)
+            self._send(405, [("Content-Type", "text/plain"), ("Allow", "GET")], b"Method Not Allowed")
+            return
+        q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        out = emu.directory.authorize(tenant, q)
+        if out[0] == "redirect":
+            emu.stats.record(org_name, "token", 302)
+            self._send(302, [("Location", out[1]), ("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache"),
+                             ("Content-Type", "text/html; charset=utf-8")], b"")
         else:
-            status, headers, obj = emu.directory.token(tenant, form, basic)
+            emu.stats.record(org_name, "token", out[1])
+            self._send(out[1], [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache"),
+                                ("Content-Type", "text/html; charset=utf-8")], out[2])
+
+    # -- AD FS (ref 10.8) --------------------------------------------------------------------------
+    def _adfs_token(self, emu, body):
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+        org_name = None
+        res = (form.get("resource") or "").rstrip("/").lower()
+        for o in emu.orgs.values():
+            if o.url.lower() == res:
+                org_name = o.name
+        if self._faults(emu, org_name, "token"):
+            return
+        self._latency(emu)
+        if self.command != "POST":
+            emu.stats.record(org_name, "token", 405)
+            self._send(405, [("Content-Type", "text/plain"), ("Allow", "POST")], b"Method Not Allowed")
+            return
+        status, headers, obj = emu.directory.adfs_token(form, self._basic(), issuer=adfs_issuer(emu))
         emu.stats.record(org_name, "token", status)
-        self._send(status, headers, json.dumps(obj).encode("utf-8"))
+        # AD FS (.NET) escapes apostrophes in JSON strings as \u0027
+        self._send(status, headers, json.dumps(obj).replace("'", "\\u0027").encode("utf-8"))
+
+    def _adfs_well_known(self, emu):
+        b = emu.base_url + "/adfs"
+        self._json(200, {
+            "issuer": b, "authorization_endpoint": b + "/oauth2/authorize/", "token_endpoint": b + "/oauth2/token/",
+            "jwks_uri": b + "/discovery/keys", "token_endpoint_auth_methods_supported":
+                ["client_secret_post", "client_secret_basic", "private_key_jwt", "windows_client_authentication"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token", "code token",
+                                         "code id_token token"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                      "urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit", "password",
+                                      "srv_challenge", "urn:ietf:params:oauth:grant-type:device_code", "device_code"],
+            "subject_types_supported": ["pairwise"], "scopes_supported": ["openid", "profile", "email",
+                                                                           "allatclaims", "user_impersonation"],
+            "id_token_signing_alg_values_supported": ["RS256"], "token_endpoint_auth_signing_alg_values_supported":
+                ["RS256"], "access_token_issuer": adfs_issuer(emu), "claims_supported": ["aud", "iss", "iat", "exp",
+                                                                                        "auth_time", "nonce", "at_hash",
+                                                                                        "c_hash", "sub", "upn",
+                                                                                        "unique_name", "pwd_url",
+                                                                                        "pwd_exp", "sid"],
+            "microsoft_multi_refresh_token": True, "userinfo_endpoint": b + "/userinfo",
+            "capabilities": [], "end_session_endpoint": b + "/oauth2/logout",
+            "as_access_token_token_binding_supported": True, "as_refresh_token_token_binding_supported": True,
+            "resource_access_token_token_binding_supported": True, "op_id_token_token_binding_supported": True,
+            "rp_id_token_token_binding_supported": True, "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True, "device_authorization_endpoint": b + "/oauth2/devicecode",
+        })
 
     def _well_known(self, emu, tenant):
         org = emu.directory.by_tenant.get(tenant)
@@ -315,6 +400,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "issuer": "%s/%s/v2.0" % (base, tid),
             "authorization_endpoint": "%s/%s/oauth2/v2.0/authorize" % (base, tid),
             "device_authorization_endpoint": "%s/%s/oauth2/v2.0/devicecode" % (base, tid),
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "grant_types_supported": sorted(entra.GRANTS),
             "tenant_region_scope": "EU",
@@ -337,21 +424,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             kind = "upsert"
         if self._faults(emu, org.name, kind):
             return
-        auth = self.headers.get("Authorization", "")
-        claims = None
-        if auth[:7].lower() == "bearer ":
-            try:
-                claims = emu.directory.verify(auth[7:].strip(), org)
-            except ValueError:
-                claims = None
-        if claims is None:
-            # ref 10.7: challenge naming the authority and the resource; empty body
-            challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
-                emu.base_url, org.tenant_id, org.url)
-            emu.stats.record(org.name, kind, 401)
-            self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
-            return
+        if org.name in emu.onprem:
+            claims = self._windows_auth(emu, org, kind)
+            if claims is None:
+                return
+        else:
+            auth = self.headers.get("Authorization", "")
+            claims = None
+            if auth[:7].lower() == "bearer ":
+                try:
+                    claims = emu.directory.verify(auth[7:].strip(), org)
+                except ValueError:
+                    claims = None
+            if claims is None:
+                # ref 10.7: challenge naming the authority and the resource; empty body
+                challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
+                    emu.base_url, org.tenant_id, org.url)
+                emu.stats.record(org.name, kind, 401)
+                self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
+                return
         principal = claims.get("oid")
+        if principal in org.not_members or claims.get("appid") in org.not_members:
+            # no application user / systemuser for this principal in the environment (ref 5.3)
+            emu.stats.record(org.name, kind, 403)
+            self._send(403, self._common() + [("Content-Type", webapi.JSON_CT)],
+                       odata.dumps({"error": {"code": "0x80072560",
+                                              "message": "The user is not a member of the organization."}}))
+            return
         denied = emu.limiter.enter(principal)
         if denied is not None:
             retry, code, msg = denied
@@ -382,9 +481,64 @@ class Handler(http.server.BaseHTTPRequestHandler):
         emu.stats.record(org.name, call.kind or kind, resp.status)
         self._send(resp.status, headers, resp.body)
 
+    # -- Windows authentication (on-premises, ref 10.8) -------------------------------------------
+    IIS_401 = (b"<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/"
+               b"xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n"
+               b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n"
+               b"<title>401 - Unauthorized: Access is denied due "
+               b"to invalid credentials.</title>\r\n</head>\r\n<body>\r\n<div id=\"header\"><h1>Server Error</h1></div>"
+               b"\r\n<div id=\"content\">\r\n <div class=\"content-container\"><fieldset>\r\n  <h2>401 - Unauthorized: "
+               b"Access is denied due to invalid credentials.</h2>\r\n  <h3>You do not have permission to view this "
+               b"directory or page using the credentials that you supplied.</h3>\r\n </fieldset></div>\r\n</div>\r\n"
+               b"</body>\r\n</html>\r\n")
+
+    def _windows_auth(self, emu, org, kind):
+        """NTLM on an on-premises org (IIS with Windows authentication): 401 ``Negotiate`` +
+        ``NTLM`` challenges; type 1 -> 401 with the type 2 challenge on the same connection;
+        type 3 verified (NTLMv2) -> the connection is authenticated as the org's user for all
+        later requests on it.  Returns the caller's claims, or None after answering 401."""
+        def deny(challenges):
+            emu.stats.record(org.name, kind, 401)
+            self._send(401, [("Content-Type", "text/html"), ("X-Powered-By", "ASP.NET")]
+                       + [("WWW-Authenticate", c) for c in challenges],
+                       self.IIS_401)
+            return None
+        state = getattr(self, "ntlm_state", None)
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        scheme = scheme.strip().lower()
+        if scheme in ("ntlm", "negotiate") and token.strip():
+            try:
+                msg = base64.b64decode(token.strip(), validate=True)
+            except ValueError:
+                msg = b""
+            mtype = ntlm.message_type(msg)
+            if mtype == 1:
+                chal, out = ntlm.challenge(msg, org.ntlm_domain, org.domain)
+                self.ntlm_state = {"org": org.name, "challenge": chal, "user": None}
+                return deny(["%s %s" % ("Negotiate" if scheme == "negotiate" else "NTLM",
+                                        base64.b64encode(out).decode())])
+            if mtype == 3 and state and state.get("challenge") and state["org"] == org.name:
+                try:
+                    a = ntlm.parse_authenticate(msg)
+                except ValueError:
+                    a = None
+                self.ntlm_state = None
+                user, dom = (a["user"].lower(), a["domain"].lower()) if a else ("", "")
+                known = ((user == org.ntlm_username.lower() and dom in (org.ntlm_domain.lower(), org.domain))
+                         or (user == org.username and dom in ("", org.ntlm_domain.lower(), org.domain)))
+                if a and known and ntlm.verify_v2(a, state["challenge"], org.password):
+                    self.ntlm_state = {"org": org.name, "challenge": None, "user": a["user"]}
+                    return {"oid": org.admin_object_id, "upn": org.username, "amr": ["wia"]}
+            return deny(["Negotiate", "NTLM"])
+        if state and state.get("user") and state["org"] == org.name:
+            return {"oid": org.admin_object_id, "upn": org.username, "amr": ["wia"]}
+        return deny(["Negotiate", "NTLM"])
+
     # -- control surface --------------------------------------------------------------------
     def _control(self, emu, path, query, body):
         parts = [p for p in path.split("/") if p][1:]
+        if len(parts) == 3 and parts[0] == "orgs" and parts[1] in emu.orgs and parts[2] == "certificates":
+            return self._control_certificates(emu, emu.orgs[parts[1]], body)
         try:
             data = json.loads(body) if body.strip() else {}
         except ValueError:
@@ -431,6 +585,48 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         return self._json(404, {"error": "no pending device code"})
                     return self._json(200, {"org": org.name, "user_code": code,
                                             "state": "approved" if action == "device-approve" else "declined"})
+                if action == "onprem":
+                    if data.get("enabled", True):
+                        emu.onprem.add(org.name)
+                    else:
+                        emu.onprem.discard(org.name)
+                    return self._json(200, {"org": org.name, "onprem": org.name in emu.onprem})
+                if action == "auth-fault":
+                    try:
+                        code = data.get("aadsts")
+                        f = emu.directory.set_fault(org, int(code) if code is not None else None,
+                                                    data.get("sticky", False))
+                    except (TypeError, ValueError) as e:
+                        return self._json(400, {"error": str(e)})
+                    return self._json(200, {"org": org.name, "fault": f})
+                if action == "authorize-outcome":
+                    emu.directory.set_authorize_outcome(org, data.get("error"), data.get("error_description"))
+                    return self._json(200, {"org": org.name, "outcome": data.get("error") and
+                                            {"error": data["error"],
+                                             "error_description": data.get("error_description", "")}})
+                if action == "user-policy":
+                    try:
+                        pol = emu.directory.set_policy(org, data.get("mfa"), data.get("block", False))
+                    except ValueError as e:
+                        return self._json(400, {"error": str(e)})
+                    return self._json(200, {"org": org.name, "policy": pol})
+                if action == "resource-missing":
+                    if data.get("missing", True):
+                        emu.directory.resource_missing.add(org.name)
+                    else:
+                        emu.directory.resource_missing.discard(org.name)
+                    return self._json(200, {"org": org.name, "resource_missing": org.name in
+                                            emu.directory.resource_missing})
+                if action == "not-member":
+                    p = data.get("principal")
+                    alias = {"app": org.app_object_id, "user": org.admin_object_id}
+                    if p is None:
+                        org.not_members.clear()
+                    elif data.get("member"):
+                        org.not_members.discard(alias.get(p, p))
+                    else:
+                        org.not_members.add(alias.get(p, p))
+                    return self._json(200, {"org": org.name, "not_members": sorted(org.not_members)})
                 if action == "expire-change-tracking":
                     with org.lock:
                         org.min_track_version = org.version + 1
@@ -450,6 +646,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        "value": [webapi.render(call, ent, r) for r in rows]}
                 return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
         return self._json(404, {"error": "unknown control endpoint %s %s" % (m, path)})
+
+
+    def _control_certificates(self, emu, org, body):
+        """``/_emulator/orgs/<org>/certificates``: POST a PEM certificate (text body, or JSON
+        ``{"pem": ..., "start": epoch, "end": epoch}``) for the org's confidential app; GET lists;
+        DELETE removes all."""
+        d = emu.directory
+        if self.command == "GET":
+            return self._json(200, {"org": org.name, "certificates": d.certificates(org)})
+        if self.command == "DELETE":
+            return self._json(200, {"org": org.name, "removed": d.remove_certificates(org)})
+        if self.command != "POST":
+            return self._json(405, {"error": "GET, POST or DELETE"})
+        text = body.decode("utf-8", "replace")
+        start = end = None
+        if text.lstrip().startswith("{"):
+            try:
+                obj = json.loads(text)
+                text, start, end = obj["pem"], obj.get("start"), obj.get("end")
+            except (ValueError, KeyError, TypeError):
+                return self._json(400, {"error": "JSON body needs \"pem\""})
+        try:
+            added = d.register_certificate(org, text, start, end)
+        except ValueError as e:
+            return self._json(400, {"error": str(e)})
+        out = {"org": org.name, "client_id": org.client_id, "certificates": added}
+        out.update({"x5t": added[0]["x5t"], "x5t#S256": added[0]["x5t#S256"]})
+        return self._json(200, out)
 
 
 # ================================================================================================
@@ -495,6 +719,11 @@ def atomic_write(path, text, mode=0o644):
         raise
 
 
+def adfs_issuer(emu):
+    """AD FS puts ``http://<host>/adfs/services/trust`` in ``iss`` (always http)."""
+    return "http://%s/adfs/services/trust" % emu.base_url.split("://", 1)[1]
+
+
 def emulator_json(emu):
     st = emu.args.state_dir
     host = emu.base_url.split("://", 1)[1]
@@ -520,6 +749,15 @@ def emulator_json(emu):
             "user_id": org.admin_user_id,
             "app_user_id": org.app_user_id,
             "businessunit_id": org.businessunit_id,
+            # added for the auth flows (existing keys above are unchanged)
+            "authorize_url": "%s/%s/oauth2/v2.0/authorize" % (emu.base_url, org.tenant_id),
+            "redirect_uri": "http://localhost/",
+            "adfs_token_url": "%s/adfs/oauth2/token" % emu.base_url,
+            "adfs_resource": org.url,
+            "user_object_id": org.admin_object_id,
+            "app_object_id": org.app_object_id,
+            "onprem": org.name in emu.onprem,
+            "ntlm_domain": org.ntlm_domain, "ntlm_username": org.ntlm_username, "ntlm_password": org.password,
         }
     return {"base_url": emu.base_url, "ca_file": emu.ca_file, "pid": os.getpid(), "orgs": orgs}
 
@@ -580,9 +818,14 @@ def main(argv=None):
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--record-cost-us", type=float, default=0)
     ap.add_argument("--token-lifetime", type=int, default=3599)
+    ap.add_argument("--onprem", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
+                    help="comma-separated orgs whose Web API requires Windows authentication (NTLM)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     VERBOSE = args.verbose
+    unknown = [o for o in args.onprem if o not in args.orgs]
+    if unknown:
+        ap.error("--onprem: unknown org(s) %s" % ", ".join(unknown))
     args.state_dir = os.path.abspath(args.state_dir)
     os.makedirs(args.state_dir, exist_ok=True)
 

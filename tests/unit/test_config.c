@@ -25,6 +25,7 @@ static char *errtext;           /* what the last load printed */
 #define CHECK_STR(a, b) check_str((a), (b), #a, __FILE__, __LINE__)
 #define CHECK_ERR(s) check_err((s), __FILE__, __LINE__)
 #define CHECK_NO_ERR(s) check_no_err((s), __FILE__, __LINE__)
+#define CHECK_SECRET(src, want) check_secret((src), (want), __FILE__, __LINE__)
 
 static void check(int ok, const char *what, const char *file, int line)
 {
@@ -50,6 +51,18 @@ static void check_str(const char *a, const char *b, const char *what, const char
 	       a ? a : "(null)", b ? b : "(null)");
 	if (errtext && *errtext)
 		printf("  load printed:\n%s", errtext);
+}
+
+/* Reading SRC now gives WANT. */
+static void check_secret(const struct dfs_secret_src *src, const char *want, const char *file,
+			 int line)
+{
+	char *got = NULL, why[256] = "";
+
+	if (dfs_secret_get(src, "client_secret", &got, why, sizeof(why)) < 0)
+		printf("  %s\n", why);
+	check_str(got, want, "secret", file, line);
+	dfs_secret_free(got);
 }
 
 /* The last load printed a line containing S (with PATH substituted for %P). */
@@ -158,9 +171,9 @@ static void test_minimal_and_defaults(void)
 		CHECK_STR(t->url, "https://contoso.crm.dynamics.com");
 		CHECK_STR(t->tenant_id, "00000000-0000-0000-0000-000000000001");
 		CHECK_STR(t->client_id, "11111111-1111-1111-1111-111111111111");
-		CHECK_STR(t->client_secret, "s3cret-value");
+		CHECK_SECRET(&t->secret, "s3cret-value");
 		snprintf(want, sizeof(want), "%s/secret", dir);
-		CHECK_STR(t->client_secret_file, want);
+		CHECK_STR(t->secret.file, want);
 		CHECK(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
 		CHECK_STR(t->token_url, "https://login.microsoftonline.com/"
 			  "00000000-0000-0000-0000-000000000001/oauth2/v2.0/token");
@@ -225,8 +238,8 @@ static void test_all_keys(void)
 		CHECK_STR(t->url, "http://127.0.0.1:8080/fabrikam");
 		CHECK(t->tenant_id == NULL);
 		CHECK_STR(t->token_url, "http://127.0.0.1:8080/tenant/token/");
-		CHECK_STR(t->client_secret, "inline-secret");
-		CHECK(t->client_secret_file == NULL);
+		CHECK_STR(t->secret.value, "inline-secret");
+		CHECK(t->secret.file == NULL);
 		CHECK_STR(t->scope, "api://x/.default");
 		CHECK(t->n_entities == 3);
 		if (t->n_entities == 3) {
@@ -258,13 +271,13 @@ static void test_secret_file(void)
 	write_file("secret", 0600, "crlf-secret\r\nsecond line\n");
 	CHECK(load(&cfg, TENANT("a", "")) == 0);
 	if (cfg.n_tenants == 1)
-		CHECK_STR(cfg.tenants[0].client_secret, "crlf-secret");
+		CHECK_SECRET(&cfg.tenants[0].secret, "crlf-secret");
 	dfs_config_free(&cfg);
 
 	write_file("secret", 0600, "no-newline");
 	CHECK(load(&cfg, TENANT("a", "")) == 0);
 	if (cfg.n_tenants == 1)
-		CHECK_STR(cfg.tenants[0].client_secret, "no-newline");
+		CHECK_SECRET(&cfg.tenants[0].secret, "no-newline");
 	dfs_config_free(&cfg);
 
 	write_file("secret", 0600, "\nsecret on line 2\n");
@@ -347,7 +360,7 @@ static void test_invalid_values(void)
 		   "tenant_id = has space\n"            /* 10 */
 		   "client_id =\n"                      /* 11 */
 		   "client_secret_file = secret\n"      /* 12 */
-		   "auth = password\n"                  /* 13 */
+		   "auth = kerberos\n"                  /* 13 */
 		   "token_url = login.example/token\n"  /* 14 */
 		   "entities = accounts, bad-name\n"    /* 15 */
 		   "ca_file = missing.pem\n"            /* 16 */
@@ -363,7 +376,8 @@ static void test_invalid_values(void)
 	CHECK_ERR("%P:9: invalid value for 'url': 'ftp://t.example' (expected an http:// or https:// URL)\n");
 	CHECK_ERR("%P:10: invalid value for 'tenant_id': 'has space'");
 	CHECK_ERR("%P:11: invalid value for 'client_id': empty\n");
-	CHECK_ERR("%P:13: unsupported auth 'password' (supported: client_credentials)\n");
+	CHECK_ERR("%P:13: unsupported auth 'kerberos' (supported: client_credentials, "
+		  "refresh_token, password, ntlm or negotiate)\n");
 	CHECK_ERR("%P:14: invalid value for 'token_url': 'login.example/token'");
 	CHECK_ERR("%P:15: invalid value for 'entities': 'bad-name' is not an entity set name");
 	CHECK_ERR("%P:16: invalid value for 'ca_file': cannot read '");
@@ -393,7 +407,9 @@ static void test_missing_keys(void)
 	CHECK_ERR("%P: [empty]: missing required key 'url'\n");
 	CHECK_ERR("%P: [empty]: missing required key 'client_id'\n");
 	CHECK_ERR("%P: [empty]: missing required key 'tenant_id' (or 'token_url')\n");
-	CHECK_ERR("%P: [empty]: missing required key 'client_secret_file' (or 'client_secret')\n");
+	CHECK_ERR("%P: [empty]: missing required key 'client_secret_file' (or 'client_secret', "
+		  "'client_secret_env', 'client_secret_command', or 'certificate_file' and "
+		  "'private_key_file')\n");
 	CHECK_ERR("%P: [partial]: missing required key 'client_id'\n");
 	CHECK_NO_ERR("[partial]: missing required key 'url'");
 	CHECK_ERR("%P: [both]: 'client_secret' (line 10) and 'client_secret_file' (line 11) "
@@ -603,8 +619,8 @@ static void test_home_path(void)
 		   "client_secret_file = ~/key\n") == 0);
 	snprintf(want, sizeof(want), "%s/key", home);
 	if (cfg.n_tenants == 1) {
-		CHECK_STR(cfg.tenants[0].client_secret_file, want);
-		CHECK_STR(cfg.tenants[0].client_secret, "from-home");
+		CHECK_STR(cfg.tenants[0].secret.file, want);
+		CHECK_SECRET(&cfg.tenants[0].secret, "from-home");
 	}
 	dfs_config_free(&cfg);
 }
@@ -660,6 +676,135 @@ static void cleanup(void)
 		fprintf(stderr, "test_config: cannot remove %s\n", dir);
 }
 
+#define BASE(name) \
+	"[" name "]\n" \
+	"url = https://" name ".crm.dynamics.com\n"
+
+static void test_auth_kinds(void)
+{
+	struct dfs_config cfg;
+	struct dfs_tenant_config *t;
+
+	setenv("XDG_STATE_HOME", "/state", 1);
+	CHECK(load(&cfg, BASE("rt") "auth = refresh_token\ntenant_id = t.example\n"
+		   "client_id = pub\n"
+		   BASE("rt2") "auth = refresh_token\ntenant_id = t.example\nclient_id = pub\n"
+		   "token_store = tok/rt2.json\nscope = https://x/user_impersonation\n"
+		   "authority_host = login.microsoftonline.us\nredirect_port = 8400\n"
+		   BASE("pw") "auth = password\ntoken_url = https://adfs.example/adfs/oauth2/token\n"
+		   "client_id = c\nusername = u@example\npassword_file = secret\n"
+		   "resource = https://pw.crm.dynamics.com/\n"
+		   BASE("cert") "tenant_id = t\nclient_id = c\ncertificate_file = ca.pem\n"
+		   "private_key_file = ca.pem\nauthority_host = http://127.0.0.1:99/\n"
+		   BASE("nt") "auth = ntlm\nusername = DOM\\u\npassword_env = HOME\n"
+		   BASE("kerb") "auth = negotiate\n") == 0);
+	CHECK_STR(errtext, "");
+	CHECK(cfg.n_tenants == 6);
+	if (cfg.n_tenants != 6)
+		goto out;
+	t = &cfg.tenants[0];
+	CHECK(t->auth == DFS_AUTH_REFRESH_TOKEN);
+	CHECK_STR(t->token_store, "/state/dynfs/rt.token");
+	CHECK_STR(t->scope, "https://rt.crm.dynamics.com/user_impersonation offline_access");
+	CHECK_STR(t->token_url, "https://login.microsoftonline.com/t.example/oauth2/v2.0/token");
+	t = &cfg.tenants[1];
+	CHECK(strstr(t->token_store, "/tok/rt2.json") && t->token_store[0] == '/');
+	CHECK_STR(t->scope, "https://x/user_impersonation offline_access");
+	CHECK_STR(t->token_url, "https://login.microsoftonline.us/t.example/oauth2/v2.0/token");
+	CHECK(t->redirect_port == 8400);
+	t = &cfg.tenants[2];
+	CHECK(t->auth == DFS_AUTH_PASSWORD);
+	CHECK(t->scope == NULL);
+	CHECK_STR(t->resource, "https://pw.crm.dynamics.com/");
+	CHECK_STR(t->username, "u@example");
+	t = &cfg.tenants[3];
+	CHECK(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
+	CHECK_STR(t->token_url, "http://127.0.0.1:99/t/oauth2/v2.0/token");
+	CHECK(t->certificate_file && t->private_key_file);
+	t = &cfg.tenants[4];
+	CHECK(t->auth == DFS_AUTH_NTLM);
+	CHECK_STR(t->username, "DOM\\u");
+	CHECK(t->token_url == NULL);
+	CHECK(cfg.tenants[5].auth == DFS_AUTH_NEGOTIATE);
+out:
+	dfs_config_free(&cfg);
+	unsetenv("XDG_STATE_HOME");
+}
+
+static void test_auth_problems(void)
+{
+	struct dfs_config cfg;
+
+	unsetenv("DYNFS_TEST_UNSET");
+	CHECK(load(&cfg, BASE("a") "auth = password\ntenant_id = t\nclient_id = c\n"
+		   "password = p\npassword_file = secret\ntoken_store = x\n"
+		   BASE("b") "tenant_id = t\nclient_id = c\ncertificate_file = ca.pem\n"
+		   BASE("c") "tenant_id = t\nclient_id = c\nclient_secret_env = DYNFS_TEST_UNSET\n"
+		   "client_secret_command = /nonexistent/prog --flag\n"
+		   BASE("d") "auth = oauth1\n"
+		   BASE("e") "auth = refresh_token\nclient_id = c\ntoken_url = https://x/t\n"
+		   "scope = s\nresource = r\n") == -1);
+	CHECK_ERR("%P:8: 'token_store' is not used with auth = password (remove it)");
+	CHECK_ERR("[a]: 'password' (line 6) and 'password_file' (line 7) exclude each other");
+	CHECK_ERR("[a]: missing required key 'username'");
+	CHECK_ERR("[b]: 'certificate_file' needs 'private_key_file'");
+	CHECK_ERR("%P:18: invalid value for 'client_secret_env': environment variable "
+		  "DYNFS_TEST_UNSET is not set");
+	CHECK_ERR("%P:19: invalid value for 'client_secret_command': program '/nonexistent/prog' "
+		  "not found");
+	CHECK_ERR("%P:22: unsupported auth 'oauth1' (supported: client_credentials, "
+		  "refresh_token, password, ntlm or negotiate)");
+	CHECK_ERR("[e]: 'scope' (line 28) and 'resource' (line 29) exclude each other");
+	CHECK_NO_ERR("password = p");
+
+	/* dfs_config_load_all keeps every tenant, with its count of problems. */
+	write_file("dynfs.ini", 0600, BASE("ok") "tenant_id = t\nclient_id = c\n"
+		   "client_secret_file = secret\n" BASE("bad") "tenant_id = t\n");
+	{
+		FILE *err = fopen("/dev/null", "w");
+
+		CHECK(dfs_config_load_all(path, &cfg, err) == -1);
+		fclose(err);
+	}
+	CHECK(cfg.n_tenants == 2);
+	if (cfg.n_tenants == 2) {
+		CHECK(cfg.tenants[0].problems == 0);
+		CHECK(cfg.tenants[1].problems == 2);
+	}
+	dfs_config_free(&cfg);
+}
+
+static void test_secret_sources(void)
+{
+	struct dfs_secret_src src = { 0 };
+	char *got = NULL, why[256];
+	char **argv;
+
+	setenv("DYNFS_TEST_SECRET", "from-env", 1);
+	src.env = "DYNFS_TEST_SECRET";
+	CHECK_SECRET(&src, "from-env");
+	src.env = NULL;
+	src.command = "printf 'first line\\nsecond\\n'";
+	CHECK_SECRET(&src, "first line");
+	src.command = "sh -c 'exit 3'";
+	CHECK(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
+	CHECK_STR(why, "password_command: 'sh' exited with status 3");
+	src.command = "true";
+	CHECK(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
+	CHECK_STR(why, "password_command: 'true' printed nothing on its first line");
+
+	argv = dfs_secret_split_command("  a 'b c' \"d\"e  ");
+	CHECK(argv && argv[0] && argv[1] && argv[2] && !argv[3]);
+	if (argv && argv[0] && argv[1] && argv[2]) {
+		CHECK_STR(argv[0], "a");
+		CHECK_STR(argv[1], "b c");
+		CHECK_STR(argv[2], "de");
+	}
+	dfs_secret_free_argv(argv);
+	CHECK(dfs_secret_split_command("a 'b") == NULL);
+	unsetenv("DYNFS_TEST_SECRET");
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -692,6 +837,9 @@ int main(void)
 	test_home_path();
 	test_relative_config_path();
 	test_log_levels();
+	test_auth_kinds();
+	test_auth_problems();
+	test_secret_sources();
 
 	free(errtext);
 	cleanup();
