@@ -376,56 +376,23 @@ def test_windows_auth_wiring(tmp_path, dynfs_bin, scheme):
         assert b"Winter2024" not in type3[0] and "Winter2024".encode("utf-16-le") not in type3[0]
 
 
-class _DeviceStub(http.server.BaseHTTPRequestHandler):
-    """A token endpoint that starts a device code sign-in, asks the poller to slow down,
-    then lets the code expire (the emulator's codes live 900 s and never say slow_down)."""
-
-    polls = []
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path.endswith("/devicecode"):
-            body = {"device_code": "dc-1", "user_code": "STUB1234", "verification_uri":
-                    "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1,
-                    "message": "To sign in, open https://microsoft.com/devicelogin and enter STUB1234."}
-            status = 200
-        else:
-            type(self).polls.append(time.monotonic())
-            err = "slow_down" if len(self.polls) == 1 else "expired_token"
-            body = {"error": err, "error_description": "AADSTS70019: stub %s" % err}
-            status = 400
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
-
-
-def test_login_device_code_slow_down_then_expired(tmp_path, dynfs_bin):
-    handler = type("D", (_DeviceStub,), {"polls": []})
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        base = "http://127.0.0.1:%d" % srv.server_address[1]
-        cfg = config(str(tmp_path / "c.ini"), {"stub": {
-            "url": base + "/org", "auth": "refresh_token", "client_id": "app",
-            "token_url": base + "/tenant/oauth2/v2.0/token",
-            "token_store": str(tmp_path / "stub.token")}})
-        r = run_dynfs(dynfs_bin, ["login", "-c", cfg, "stub"], timeout=60)
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def test_login_device_code_slow_down_then_expired(clean, tmp_path, dynfs_bin):
+    """The emulator asks the first poll to slow down (interval 1 s + 5 s) and the code
+    expires after 5 s: dynfs waits the longer interval, polls once more, and stops with the
+    expiry explained; nothing is stored."""
+    cfg, store = rt_config(clean, tmp_path)
+    clean.faults(device_interval=1, device_slow_down=1, device_expires_in=5)
+    t0 = time.monotonic()
+    d = stats_delta(clean, lambda: run_dynfs(dynfs_bin, ["login", "-c", cfg, "contoso"], timeout=60))
+    elapsed = time.monotonic() - t0
+    r = d.result
     assert r.returncode == 2, r.stderr
-    assert "enter STUB1234" in r.stderr
+    assert "microsoft.com/devicelogin" in r.stderr, r.stderr
     assert "the code expired before the sign-in was finished" in r.stderr, r.stderr
-    assert len(handler.polls) == 2, handler.polls
-    # slow_down adds 5 s to the 1 s interval
-    assert handler.polls[1] - handler.polls[0] >= 5.5, handler.polls
-    assert not os.path.exists(str(tmp_path / "stub.token"))
+    # the device code request and two polls: at 1 s (slow_down), then 6 s later (expired)
+    assert d["token"] == 3, d
+    assert elapsed >= 6.5, "the poll after slow_down did not wait the longer interval (%.1f s)" % elapsed
+    assert not os.path.exists(store)
 
 
 # ---------------------------------------------------------------- NTLM against the emulator

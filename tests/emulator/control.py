@@ -28,6 +28,8 @@ FAULT_KEYS = {
     "max_concurrent": int,    # concurrent requests per principal (ref 6.1: 52)
     "refresh_grace": float,   # seconds a rotated refresh token stays usable after first use
     "device_interval": int,   # "interval" returned by the device code endpoint (real: 5)
+    "device_expires_in": int,  # lifetime of a device code in seconds (real: 900)
+    "device_slow_down": int,  # answer this many coming device-code polls with slow_down (RFC 8628 3.5)
     "refresh_token_max_inactive": float,  # seconds until an unused refresh token expires (700082; real: 90 days)
     "auth_code_lifetime": float,  # seconds an authorization code stays redeemable (real: 10 minutes)
     "assertion_replay": int,  # 1: reject a client assertion whose jti was already used (real Entra accepts reuse)
@@ -42,7 +44,8 @@ class Settings:
         self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
                      "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
                      "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
-                     "refresh_grace": 30.0, "device_interval": 5,
+                     "refresh_grace": 30.0, "device_interval": 5, "device_expires_in": 900,
+                     "device_slow_down": 0,
                      "refresh_token_max_inactive": 90 * 86400.0, "auth_code_lifetime": 600.0,
                      "assertion_replay": 0}
         self.base.update(base)
@@ -57,6 +60,14 @@ class Settings:
     def snapshot(self):
         with self.lock:
             return dict(self.values)
+
+    def take(self, key):
+        """Use up one of a counting fault (e.g. device_slow_down): True if there was one."""
+        with self.lock:
+            if self.values[key] > 0:
+                self.values[key] -= 1
+                return True
+            return False
 
     def merge(self, changes):
         """Merge a JSON object; ``{"reset": true}`` first restores the defaults.  Reseeds the PRNG

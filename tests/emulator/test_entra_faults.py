@@ -266,3 +266,49 @@ def test_ropc_not_over_common_9001023(emu):
             assert r.status == 200, r
         else:
             assert_aad_error(r, 400, "invalid_request", 9001023)
+
+
+def _device_code(emu, o):
+    r = emu.http("POST", "/%s/oauth2/v2.0/devicecode" % o["tenant_id"],
+                 urllib.parse.urlencode({"client_id": o["public_client_id"],
+                                         "scope": o["url"] + "/user_impersonation offline_access"}),
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    return r.body
+
+
+def _poll(emu, o, dc):
+    return emu.api("contoso").token_request({
+        "client_id": o["public_client_id"], "device_code": dc["device_code"],
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code"})
+
+
+def test_device_code_polling_states(emu):
+    """pending -> slow_down when polled before the interval (it grows by 5 s) -> approved ->
+    tokens once; declined; expired after device_expires_in."""
+    o = emu.org("contoso")
+    emu.faults(device_interval=2)
+    dc = _device_code(emu, o)
+    assert dc["interval"] == 2 and dc["expires_in"] == 900
+    assert_aad_error(_poll(emu, o, dc), 400, "authorization_pending", 70016)
+    b = assert_aad_error(_poll(emu, o, dc), 400, "slow_down", 70016)    # at once: too early
+    assert "7 seconds" in b["error_description"], b
+    emu.control_post("contoso", "device-approve", {"user_code": dc["user_code"]})
+    t = _poll(emu, o, dc)
+    assert t.status == 200 and t.body["refresh_token"], t
+    assert_aad_error(_poll(emu, o, dc), 400, "invalid_grant", 54005)    # redeemed once only
+
+    dc = _device_code(emu, o)
+    emu.control_post("contoso", "device-decline", {"user_code": dc["user_code"]})
+    assert_aad_error(_poll(emu, o, dc), 400, "authorization_declined", 70000)
+
+    emu.faults(device_slow_down=1)               # a forced slow_down on the first poll
+    dc = _device_code(emu, o)
+    assert_aad_error(_poll(emu, o, dc), 400, "slow_down", 70016)
+    assert emu.get_faults()["device_slow_down"] == 0
+
+    emu.faults(device_expires_in=1)
+    dc = _device_code(emu, o)
+    assert dc["expires_in"] == 1
+    time.sleep(1.2)
+    assert_aad_error(_poll(emu, o, dc), 400, "expired_token", 70019)
