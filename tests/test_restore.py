@@ -26,10 +26,10 @@ whose predecessor failed is skipped.
 
 import os
 import shutil
-import subprocess
 
 import pytest
 
+from lib.tools import assert_writes, run_tool
 from lib.mount import (Ini, as_decimal, list_raw, loads_verbatim, new_mount, render,
                        start_emulator, stats_delta, strip_annotations)
 
@@ -117,38 +117,10 @@ def read(p):
 
 
 def sh(argv, timeout=TOOL_TIMEOUT):
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, 9)
-        out, err = p.communicate(timeout=10)
-        raise AssertionError("%r did not finish within %d s; stderr: %s"
-                             % (argv, timeout, err.decode("utf-8", "replace")[-2000:]))
-    finally:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, 9)
-            except ProcessLookupError:
-                pass
-            p.wait(10)
-    r = subprocess.CompletedProcess(argv, p.returncode, out.decode("utf-8", "replace"),
-                                    err.decode("utf-8", "replace"))
+    r = run_tool(argv, timeout)
     assert r.returncode == 0, "%r exited %d\nstdout: %s\nstderr: %s" % (
         argv, r.returncode, r.stdout[-3000:], r.stderr[-4000:])
     return r
-
-
-def writes(d):
-    return {"update": d["update"], "create": d["create"] + d["upsert"], "delete": d["delete"],
-            "batch": d["batch"]}
-
-
-def assert_writes(d, update=0, create=0, delete=0, what=""):
-    want = {"update": update, "create": create, "delete": delete, "batch": 0}
-    assert writes(d) == want, "%s: write requests %r, expected %r (all requests: %r)" % (
-        what, writes(d), want, d)
 
 
 _cols = {}

@@ -38,7 +38,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import stat
 import struct
 import subprocess
@@ -48,6 +47,7 @@ import uuid
 
 import pytest
 
+from lib.tools import assert_writes, killpg, run_tool, writes
 from lib.mount import (Ini, as_decimal, get_raw, line_of, loads_verbatim, new_mount, render,
                        start_emulator, stats_delta, strip_annotations)
 
@@ -197,19 +197,6 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 
 
-def writes(d):
-    """The write requests of a stats Delta: creates (POST or upsert PATCH) counted together."""
-    return {"update": d["update"], "create": d["create"] + d["upsert"], "delete": d["delete"],
-            "batch": d["batch"]}
-
-
-def assert_writes(d, update=0, create=0, delete=0, what=""):
-    want = {"update": update, "create": create, "delete": delete, "batch": 0}
-    got = writes(d)
-    assert got == want, "%swrite requests %r, expected %r (all requests: %r)" % (
-        what + ": " if what else "", got, want, d)
-
-
 _columns = {}
 
 
@@ -272,34 +259,8 @@ def replace_line(data, key, new_value_json):
     return out
 
 
-def sh(argv, timeout=TOOL_TIMEOUT, env=None, cwd=None, shell=False, stdin=subprocess.DEVNULL):
-    """Run a tool in its own session; on timeout kill its whole process group and fail."""
-    p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env, cwd=cwd, shell=shell, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _killpg(p)
-        out, err = p.communicate(timeout=10)
-        raise AssertionError("%r did not finish within %d s\nstdout: %s\nstderr: %s" % (
-            argv, timeout, out.decode("utf-8", "replace")[-2000:],
-            err.decode("utf-8", "replace")[-2000:]))
-    finally:
-        if p.poll() is None:
-            _killpg(p)
-    return subprocess.CompletedProcess(argv, p.returncode, out.decode("utf-8", "replace"),
-                                       err.decode("utf-8", "replace"))
-
-
-def _killpg(p):
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        pass
+def sh(argv, timeout=TOOL_TIMEOUT, **kw):
+    return run_tool(argv, timeout, **kw)
 
 
 def ok(r):
@@ -453,7 +414,7 @@ class Pty:
 
     def close(self):
         if self.proc.poll() is None:
-            _killpg(self.proc)
+            killpg(self.proc)
         try:
             os.close(self.master)
         except OSError:
