@@ -36,6 +36,7 @@
 #include "config.h"
 #include "log.h"
 #include "secret.h"
+#include "state.h"
 
 #define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
 
@@ -1083,20 +1084,6 @@ static void require(struct parse_state *st, const struct tenant_state *ts, const
 		report(st, 0, "[%s]: missing required key '%s'%s", name, key, why);
 }
 
-/* $XDG_STATE_HOME/dynfs/<name>.token, or ~/.local/state/dynfs/<name>.token. */
-static char *default_token_store(const char *tenant)
-{
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *path = NULL;
-	int n = -1;
-
-	if (xdg && xdg[0] == '/')
-		n = asprintf(&path, "%s/dynfs/%s.token", xdg, tenant);
-	else if (home && home[0] == '/')
-		n = asprintf(&path, "%s/.local/state/dynfs/%s.token", home, tenant);
-	return n < 0 ? NULL : path;
-}
-
 /* The per-tenant rules that involve more than one key.  Returns 0 or -ENOMEM. */
 static int finish_tenant(struct parse_state *st, size_t i)
 {
@@ -1148,7 +1135,7 @@ static int finish_tenant(struct parse_state *st, size_t i)
 			       "'certificate_file' and 'private_key_file')", name);
 		break;
 	case DFS_AUTH_REFRESH_TOKEN:
-		if (!tc->token_store && !(tc->token_store = default_token_store(tc->name))) {
+		if (!tc->token_store && !(tc->token_store = dfs_state_path("%s.token", tc->name))) {
 			if (errno == ENOMEM)
 				return -ENOMEM;
 			report(st, 0, "[%s]: set 'token_store' (neither $XDG_STATE_HOME nor $HOME "

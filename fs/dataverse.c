@@ -443,35 +443,6 @@ out:
 	return ret;
 }
 
-static cJSON *representation(const struct dfs_http_resp *resp);
-
-int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  const char *etag, const char *body, size_t body_len, cJSON **rec,
-		  struct dfs_http_error *err)
-{
-	char if_match[160], path[256];
-	const char *hdrs[] = { "Prefer: return=representation", if_match, NULL };
-	struct dfs_http_resp resp;
-	int ret;
-
-	*rec = NULL;
-	dfs_http_resp_init(&resp);
-	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
-	/* Without an ETag, If-Match: * still refuses to create a record that
-	 * was deleted meanwhile (upsert table, protocol reference 3.3). */
-	snprintf(if_match, sizeof(if_match), "If-Match: %s", etag ? etag : "*");
-	ret = dfs_dv_request(dv, "PATCH", path, hdrs, body, body_len, &resp);
-	if (ret < 0) {
-		if (err)
-			*err = resp.err;
-		goto out;
-	}
-	*rec = representation(&resp);
-out:
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
 /* Parse a write's return=representation answer, if there is one. */
 static cJSON *representation(const struct dfs_http_resp *resp)
 {
@@ -488,10 +459,16 @@ static cJSON *representation(const struct dfs_http_resp *resp)
 	return rec;
 }
 
-int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err)
+/*
+ * PATCH record ID under the precondition header CONDITION (If-Match or
+ * If-None-Match), asking for the new version back.  Update and create
+ * differ only in that header (the upsert table, protocol reference 3.3).
+ */
+static int patch_record(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+			const char *condition, const char *body, size_t body_len, cJSON **rec,
+			struct dfs_http_error *err)
 {
-	const char *hdrs[] = { "Prefer: return=representation", "If-None-Match: *", NULL };
+	const char *hdrs[] = { "Prefer: return=representation", condition, NULL };
 	struct dfs_http_resp resp;
 	char path[256];
 	int ret;
@@ -500,15 +477,30 @@ int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 	dfs_http_resp_init(&resp);
 	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
 	ret = dfs_dv_request(dv, "PATCH", path, hdrs, body, body_len, &resp);
-	if (ret < 0) {
-		if (err)
-			*err = resp.err;
-		goto out;
-	}
-	*rec = representation(&resp);
-out:
+	if (ret < 0 && err)
+		*err = resp.err;
+	if (ret == 0)
+		*rec = representation(&resp);
 	dfs_http_resp_free(&resp);
 	return ret;
+}
+
+int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *etag, const char *body, size_t body_len, cJSON **rec,
+		  struct dfs_http_error *err)
+{
+	char if_match[160];
+
+	/* Without an ETag, If-Match: * still refuses to create a record that
+	 * was deleted meanwhile (upsert table, protocol reference 3.3). */
+	snprintf(if_match, sizeof(if_match), "If-Match: %s", etag ? etag : "*");
+	return patch_record(dv, ent, id, if_match, body, body_len, rec, err);
+}
+
+int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
+		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err)
+{
+	return patch_record(dv, ent, id, "If-None-Match: *", body, body_len, rec, err);
 }
 
 int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "record.h"
 #include "schema.h"
+#include "state.h"
 
 #define XATTR_ETAG "user.dynfs.etag"
 #define XATTR_URL "user.dynfs.url"
@@ -111,11 +112,23 @@ static struct dfs_fs *get_fs(void)
 
 /* ---- tenants ------------------------------------------------------------ */
 
+/* Local files end with the mount: say which, so nobody is surprised. */
+static int warn_discarded(void *ctx, struct dfs_local *l)
+{
+	struct dfs_set *s = ctx;
+
+	dfs_warn("%s/%s: local file discarded at unmount (it was never saved to Dataverse)",
+		 s->ent->set_name, l->name);
+	return 0;
+}
+
 static void tenant_free(struct dfs_tenant *t)
 {
 	size_t i;
 
 	for (i = 0; i < t->n_sets; i++) {
+		if (t->sets[i].locals)
+			dfs_locals_walk(t->sets[i].locals, warn_discarded, &t->sets[i]);
 		dfs_cache_free(&t->sets[i].cache);
 		dfs_locals_free(&t->sets[i].locals);
 		dfs_schema_free(&t->sets[i].schema);
@@ -1007,63 +1020,6 @@ static int dfs_write(const char *path, const char *buf, size_t size, off_t off,
 	return ret < 0 ? ret : (int)size;
 }
 
-/* $XDG_STATE_HOME/dynfs/rescue (default ~/.local/state/dynfs/rescue). */
-static int rescue_dir(struct dfs_tenant *t, struct dfs_set *set, char *dir, size_t cap)
-{
-	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *slash;
-	int n;
-
-	if (state && *state)
-		n = snprintf(dir, cap, "%s/dynfs/rescue/%s/%s", state, t->tc->name,
-			     set->ent->set_name);
-	else
-		n = snprintf(dir, cap, "%s/.local/state/dynfs/rescue/%s/%s",
-			     home && *home ? home : "/tmp", t->tc->name, set->ent->set_name);
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
-	/* mkdir -p, private: rescued records may hold personal data. */
-	for (slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*slash = '/';
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int write_file(const char *path, const char *data, size_t len)
-{
-	char tmp[4200];
-	ssize_t n;
-	int fd, ret = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-		return -errno;
-	while (len > 0) {
-		if ((n = write(fd, data, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	if (ret == 0 && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0)
-		unlink(tmp);
-	return ret;
-}
-
 /*
  * Keep the user's bytes where they can find them, with the reason beside
  * them: <rescue dir>/<name without .json>.<UTC time>.json and ….error.
@@ -1074,7 +1030,8 @@ static int rescue(struct dfs_tenant *t, struct dfs_set *set, const char *name,
 		  const char *data, size_t len, const char *why,
 		  char *where, size_t cap)
 {
-	char dir[4000], stamp[32], errpath[4200], *text = NULL;
+	char stamp[32], *dir, *text = NULL, *errpath = NULL;
+	const char *shown = name;
 	struct timespec now;
 	struct tm tm;
 	int ret, n, stem;
@@ -1082,23 +1039,28 @@ static int rescue(struct dfs_tenant *t, struct dfs_set *set, const char *name,
 	while (*name == '.')
 		name++;
 	stem = (int)strlen(name) - (has_json_suffix(name) ? 5 : 0);
-
-	if ((ret = rescue_dir(t, set, dir, sizeof(dir))) < 0)
-		return ret;
+	/* Rescued records may hold personal data: private, under the user's
+	 * state directory, or a private one in /tmp for a daemon without HOME. */
+	dir = dfs_state_path("rescue/%s/%s", t->tc->name, set->ent->set_name);
+	if (!dir && asprintf(&dir, "/tmp/dynfs-%u/rescue/%s/%s", (unsigned)getuid(),
+			     t->tc->name, set->ent->set_name) < 0)
+		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
 	n = snprintf(where, cap, "%s/%.*s.%s.%03ldZ.json", dir, stem, name,
 		     stamp, now.tv_nsec / 1000000);
+	free(dir);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
-	if ((ret = write_file(where, data, len)) < 0)
+	if ((ret = dfs_write_private(where, data, len, NULL)) < 0)
 		return ret;
-	snprintf(errpath, sizeof(errpath), "%.*s.error", (int)(strlen(where) - 5), where);
-	if (asprintf(&text, "%s/%s/%s: %s\n", t->tc->name, set->ent->set_name, name,
-		     why) < 0)
-		return -ENOMEM;
-	ret = write_file(errpath, text, strlen(text));
+	if (asprintf(&errpath, "%.*s.error", (int)(strlen(where) - 5), where) < 0)
+		errpath = NULL;
+	if (asprintf(&text, "%s/%s/%s: %s\n", t->tc->name, set->ent->set_name, shown, why) < 0)
+		text = NULL;
+	ret = errpath && text ? dfs_write_private(errpath, text, strlen(text), NULL) : -ENOMEM;
+	free(errpath);
 	free(text);
 	return ret;
 }

@@ -1,7 +1,7 @@
 /* tokenstore.h - the file that keeps a tenant's refresh token.
  *
  * A small JSON file, mode 0600 in a 0700 directory, replaced atomically
- * (temporary file, fsync, rename, fsync of the directory) so that a crash or
+ * (dfs_write_private: temporary file, fsync, rename, fsync of the directory) so that a crash or
  * kill -9 at any moment leaves either the old or the new token, never a torn
  * file.  Entra ID rotates refresh tokens on every use, and a used one stops
  * working after a short grace period: the new one must be on disk before the

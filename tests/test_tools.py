@@ -1165,3 +1165,16 @@ def test_open_new_file_survives_relisting(temu, dmnt):
     assert_writes(r, update=1, what="close after the relisting")
     assert server(temu, new_id)["name"] == "Second version"
     assert count_records(temu) == n0 + 1
+
+
+def test_unmount_names_discarded_local_files(temu, mount_factory):
+    """Local files end with the mount; the log names each one that was never saved."""
+    m = mount_factory(temu.config_path, emu=temu)
+    d = setdir(m)
+    write(os.path.join(d, "notes.txt"), b"kept only in memory\n")
+    write(os.path.join(d, "scratch.swp"), b"x")
+    os.unlink(os.path.join(d, "scratch.swp"))
+    m.stop()
+    log = m.log_text()
+    assert re.search(r"accounts/notes\.txt: local file discarded at unmount", log), log[-2000:]
+    assert "scratch.swp" not in log, "a removed local file was reported"

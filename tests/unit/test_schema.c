@@ -125,41 +125,6 @@ static void stub_reset(void)
 	memset(&stub, 0, sizeof(stub));
 }
 
-void dfs_http_resp_init(struct dfs_http_resp *resp)
-{
-	memset(resp, 0, sizeof(*resp));
-	resp->retry_after = -1;
-}
-
-void dfs_http_resp_free(struct dfs_http_resp *resp)
-{
-	dfs_buf_free(&resp->body);
-	free(resp->etag);
-	free(resp->entity_id);
-	dfs_http_resp_init(resp);
-}
-
-/* What curl_easy_escape does: all but ALPHA DIGIT - . _ ~ as %XX. */
-char *dfs_http_escape(const char *s)
-{
-	struct dfs_buf b;
-	char *r;
-
-	dfs_buf_init(&b, 0);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~')
-			dfs_buf_append(&b, s, 1);
-		else
-			dfs_buf_appendf(&b, "%%%02X", c);
-	}
-	r = dfs_buf_detach(&b, NULL);
-	dfs_buf_free(&b);
-	return r;
-}
-
 static char *unescape(const char *s)
 {
 	char *r = malloc(strlen(s) + 1), *o = r;

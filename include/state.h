@@ -1,0 +1,31 @@
+/* state.h - files dynfs keeps for the user: $XDG_STATE_HOME/dynfs/.
+ *
+ * The token store and the rescue copies of failed saves live there.  Both
+ * may hold secrets or personal data, so directories are created 0700 and
+ * files 0600, and files are replaced atomically: a crash at any moment
+ * leaves the old or the new content, never a torn file.
+ */
+#ifndef DFS_STATE_H
+#define DFS_STATE_H
+
+#include <stddef.h>
+
+/*
+ * "$XDG_STATE_HOME/dynfs/<FMT...>", or "$HOME/.local/state/dynfs/<FMT...>"
+ * when XDG_STATE_HOME is not an absolute path (malloc'd).  NULL when
+ * neither variable is an absolute path, or out of memory.
+ */
+char *dfs_state_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* mkdir -p DIR; what it creates is mode 0700.  Returns 0 or -errno. */
+int dfs_mkdirs(const char *dir);
+
+/*
+ * Replace PATH with DATA atomically: a 0600 temporary file beside it,
+ * fsync, rename, fsync of the directory.  Creates PATH's directory.
+ * Returns 0 or -errno; *STEP (if given) then names the step that failed
+ * ("create", "write", "rename"...), for the caller's message.
+ */
+int dfs_write_private(const char *path, const char *data, size_t len, const char **step);
+
+#endif
