@@ -457,10 +457,3 @@ void dfs_http_sleep_ms(long ms)
 		;
 }
 
-double dfs_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}

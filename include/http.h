@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include "buf.h"
+#include "util.h"
 
 struct dfs_http;
 
@@ -86,8 +87,6 @@ long dfs_http_retry_delay(const struct dfs_http_resp *resp, int attempt, int max
 /* Sleep MS milliseconds (for retry delays). */
 void dfs_http_sleep_ms(long ms);
 
-/* Seconds on a monotonic clock; the one clock for expiry and cache ages. */
-double dfs_now(void);
 
 /* Percent-encode S for a query string or form body (malloc'd). */
 char *dfs_http_escape(const char *s);

@@ -1,0 +1,87 @@
+/* util.c - the clock, GUIDs and printable text (see util.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+
+#include "util.h"
+
+double dfs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int hex_digit(char c, int lower_only)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (!lower_only && c >= 'A' && c <= 'F');
+}
+
+int dfs_guid_parse(const char *s, size_t len, int lower_only, char id[DFS_GUID_LEN + 1])
+{
+	char out[DFS_GUID_LEN + 1];
+	size_t i;
+
+	if (!s || len != DFS_GUID_LEN)
+		return -EINVAL;
+	for (i = 0; i < DFS_GUID_LEN; i++) {
+		char c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return -EINVAL;
+		} else if (!hex_digit(c, lower_only)) {
+			return -EINVAL;	/* also stops at a NUL inside S */
+		}
+		out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[DFS_GUID_LEN] = '\0';
+	if (id)
+		memcpy(id, out, sizeof(out));
+	return 0;
+}
+
+/* Chosen before the first request that uses it, so retrying a create with
+ * it can never make two records. */
+int dfs_guid_new(char id[DFS_GUID_LEN + 1])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return -EIO;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(id, DFS_GUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+	return 0;
+}
+
+const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t n, i;
+
+	if (!s)
+		s = "";
+	if (len == (size_t)-1)
+		len = strlen(s);
+	n = len;
+	if (n > cap - 4) {
+		n = cap - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	if (n < len) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}

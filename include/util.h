@@ -1,0 +1,48 @@
+/* util.h - the small things every module needs once: the clock, GUIDs,
+ * text fit for a log line, and the size cap of a file's bytes.
+ *
+ * Return convention (all of include/): a function that can fail returns 0
+ * or a negative errno.  A function with a second kind of success says so in
+ * its comment and returns a positive value for it (1: "found", "not
+ * modified"); predicates named is/has return 1 or 0.
+ */
+#ifndef DFS_UTIL_H
+#define DFS_UTIL_H
+
+#include <stddef.h>
+
+/*
+ * The most bytes one file may hold in memory: a record being written, a
+ * local file, a response body.  Far above any record (Dataverse rows are
+ * kilobytes); it stops a runaway write instead of exhausting memory.
+ */
+#define DFS_FILE_MAX (64UL * 1024 * 1024)
+
+/* Seconds on the monotonic clock: for ages, deadlines and timeouts. */
+double dfs_now(void);
+
+/* ---- GUIDs ---------------------------------------------------------------- */
+
+#define DFS_GUID_LEN 36          /* "8-4-4-4-12" hex digits and hyphens */
+
+/*
+ * Is S[0..LEN) a GUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"?  With
+ * LOWER_ONLY, upper-case hex digits do not count.  If so and ID is not
+ * NULL, the GUID is copied there lower-cased.  Returns 0 or -EINVAL.
+ */
+int dfs_guid_parse(const char *s, size_t len, int lower_only, char id[DFS_GUID_LEN + 1]);
+
+/* A fresh random (version 4) GUID in lower case.  0 or -EIO. */
+int dfs_guid_new(char id[DFS_GUID_LEN + 1]);
+
+/* ---- text for messages ------------------------------------------------------ */
+
+/*
+ * S (LEN bytes, or up to its NUL when LEN is (size_t)-1) made safe to quote
+ * in a one-line message: control characters become '?', and text longer
+ * than CAP - 4 bytes is cut on a UTF-8 character boundary and ends in
+ * "...".  Returns BUF (CAP >= 4).
+ */
+const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap);
+
+#endif
