@@ -111,6 +111,35 @@ int dfs_buf_appendf(struct dfs_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int dfs_buf_resize(struct dfs_buf *b, size_t len)
+{
+	int ret;
+
+	if (len > b->len) {
+		if ((ret = buf_reserve(b, len - b->len)) < 0)
+			return ret;
+		memset(b->data + b->len, 0, len - b->len);
+	} else if (len == b->len) {
+		return 0;
+	}
+	b->len = len;
+	b->data[len] = '\0';
+	return 0;
+}
+
+int dfs_buf_write(struct dfs_buf *b, const void *data, size_t len, size_t off)
+{
+	int ret;
+
+	if (off > SIZE_MAX - len)
+		return -EFBIG;
+	if (off + len > b->len && (ret = dfs_buf_resize(b, off + len)) < 0)
+		return ret;
+	if (len)
+		memcpy(b->data + off, data, len);
+	return 0;
+}
+
 char *dfs_buf_detach(struct dfs_buf *b, size_t *len)
 {
 	char *p = b->data;

@@ -2,7 +2,8 @@
  *
  * A folder holds a handful of these at a time (an editor's swap and backup
  * files, a tool's temporary file), so the table is a plain array searched
- * linearly under one mutex.
+ * linearly under one mutex.  A file's own state is guarded by its draft's
+ * lock; the table's lock is taken first when both are needed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,8 +12,24 @@
 #include <string.h>
 
 #include "local.h"
+#include "util.h"
 
-#define LOCAL_MAX (64UL * 1024 * 1024) /* same cap as a staged record */
+struct dfs_local {
+	/* Set at creation, or under the table's lock. */
+	int refs;
+	char *name;
+	int linked;              /* still in the table (not unlinked or replaced) */
+	int retired;             /* dropped as an alias by a new listing, not by the user */
+
+	struct dfs_draft draft;  /* content or a symlink's target; its lock guards all below */
+	mode_t mode;             /* S_IFREG or S_IFLNK, and permissions */
+	char id[37];             /* ".json" files: the record they are saved as; "" = none yet */
+	int saved;               /* was saved as record ID */
+	char *error;             /* why the last save failed */
+	int failed_errno;        /* ... its errno, */
+	unsigned long failed_wgen; /* ... at which write, */
+	double failed_at;        /* ... and when (dfs_now) */
+};
 
 struct dfs_locals {
 	pthread_mutex_t lock;
@@ -33,8 +50,7 @@ struct dfs_locals *dfs_locals_new(void)
 
 static void local_free(struct dfs_local *l)
 {
-	pthread_mutex_destroy(&l->lock);
-	dfs_buf_free(&l->data);
+	dfs_draft_free(&l->draft);
 	free(l->error);
 	free(l->name);
 	free(l);
@@ -129,11 +145,8 @@ int dfs_local_create(struct dfs_locals *tab, const char *name, mode_t mode,
 		ret = -ENOMEM;
 		goto out;
 	}
-	pthread_mutex_init(&l->lock, NULL);
-	dfs_buf_init(&l->data, LOCAL_MAX);
+	dfs_draft_init(&l->draft);
 	l->mode = mode;
-	clock_gettime(CLOCK_REALTIME, &l->mtime);
-	l->ctime = l->mtime;
 	l->refs = 2; /* the table's and the caller's */
 	l->linked = 1;
 	tab->files[tab->n++] = l;
@@ -206,15 +219,15 @@ out:
 int dfs_locals_walk(struct dfs_locals *tab, dfs_local_walk_fn fn, void *ctx)
 {
 	size_t i;
-	int ret = 0, alias;
+	int ret = 0, saved;
 
 	pthread_mutex_lock(&tab->lock);
 	for (i = 0; i < tab->n && ret == 0; i++) {
-		pthread_mutex_lock(&tab->files[i]->lock);
-		alias = tab->files[i]->saved;
-		pthread_mutex_unlock(&tab->files[i]->lock);
-		if (!alias)
-			ret = fn(ctx, tab->files[i]);
+		pthread_mutex_lock(&tab->files[i]->draft.lock);
+		saved = tab->files[i]->saved;
+		pthread_mutex_unlock(&tab->files[i]->draft.lock);
+		if (!saved)
+			ret = fn(ctx, tab->files[i], tab->files[i]->name);
 	}
 	pthread_mutex_unlock(&tab->lock);
 	return ret;
@@ -276,20 +289,226 @@ int dfs_locals_hidden(struct dfs_locals *tab, const char *id)
 void dfs_locals_listed(struct dfs_locals *tab)
 {
 	size_t i = 0;
-	int alias;
 
 	pthread_mutex_lock(&tab->lock);
 	tab->n_hidden = 0;
 	while (i < tab->n) {
-		pthread_mutex_lock(&tab->files[i]->lock);
-		alias = tab->files[i]->saved && !tab->files[i]->dirty;
-		pthread_mutex_unlock(&tab->files[i]->lock);
-		if (alias) {
-			tab->files[i]->retired = 1;
+		if (dfs_local_alias(tab->files[i], NULL)) {
+			__atomic_store_n(&tab->files[i]->retired, 1, __ATOMIC_RELEASE);
 			drop(tab, i);
 		}
 		else
 			i++;
 	}
 	pthread_mutex_unlock(&tab->lock);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+int dfs_local_alias(struct dfs_local *l, char id[37])
+{
+	int alias;
+
+	pthread_mutex_lock(&l->draft.lock);
+	alias = l->saved && !l->draft.dirty;
+	if (alias && id)
+		memcpy(id, l->id, sizeof(l->id));
+	pthread_mutex_unlock(&l->draft.lock);
+	return alias;
+}
+
+struct dfs_local *dfs_local_lookup(struct dfs_locals *tab, const char *name, int is_record)
+{
+	struct dfs_local *l = dfs_local_get(tab, name);
+
+	if (l && is_record && dfs_local_alias(l, NULL)) {
+		dfs_local_put(l);
+		return NULL;
+	}
+	return l;
+}
+
+struct dfs_local *dfs_local_or_alias(struct dfs_locals *tab, const char *name, char id[37],
+				     int *is_record)
+{
+	struct dfs_local *l = dfs_local_get(tab, name);
+
+	if (l && dfs_local_alias(l, id)) {
+		*is_record = 1;
+		dfs_local_put(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* ---- making files ------------------------------------------------------- */
+
+int dfs_local_create_from(struct dfs_locals *tab, const char *name, const char *data,
+			  size_t len, time_t mtime, const char *id, int noreplace)
+{
+	struct dfs_local *l = NULL;
+	int ret;
+
+	if (!noreplace)
+		dfs_local_unlink(tab, name);
+	if ((ret = dfs_local_create(tab, name, S_IFREG | 0644, &l)) < 0)
+		return ret;
+	pthread_mutex_lock(&l->draft.lock);
+	ret = dfs_buf_append(&l->draft.bytes, data, len);
+	l->draft.mtime.tv_sec = mtime;
+	l->draft.mtime.tv_nsec = 0;
+	if (id)
+		snprintf(l->id, sizeof(l->id), "%s", id);
+	pthread_mutex_unlock(&l->draft.lock);
+	if (ret < 0)
+		dfs_local_unlink(tab, name);
+	dfs_local_put(l);
+	return ret;
+}
+
+int dfs_local_symlink(struct dfs_locals *tab, const char *name, const char *target)
+{
+	struct dfs_local *l;
+	int ret;
+
+	if ((ret = dfs_local_create(tab, name, S_IFLNK | 0777, &l)) < 0)
+		return ret;
+	ret = dfs_draft_fill(&l->draft, target, strlen(target));
+	dfs_local_put(l);
+	if (ret < 0)
+		dfs_local_unlink(tab, name);
+	return ret;
+}
+
+/* ---- one file ----------------------------------------------------------- */
+
+struct dfs_draft *dfs_local_draft(struct dfs_local *l)
+{
+	return &l->draft;
+}
+
+/* A local file keeps the mode and times it is given, like any file. */
+void dfs_local_stat(struct dfs_local *l, struct stat *st)
+{
+	pthread_mutex_lock(&l->draft.lock);
+	st->st_size = (off_t)l->draft.bytes.len;
+	st->st_blocks = (blkcnt_t)((l->draft.bytes.len + 511) / 512);
+	st->st_mode = l->mode;
+	st->st_mtim = l->draft.mtime;
+	st->st_atim = l->draft.mtime;
+	st->st_ctim = l->draft.ctime;
+	pthread_mutex_unlock(&l->draft.lock);
+}
+
+int dfs_local_is_symlink(struct dfs_local *l)
+{
+	return S_ISLNK(l->mode); /* the type never changes */
+}
+
+void dfs_local_chmod(struct dfs_local *l, mode_t mode)
+{
+	pthread_mutex_lock(&l->draft.lock);
+	l->mode = (l->mode & S_IFMT) | (mode & 07777);
+	clock_gettime(CLOCK_REALTIME, &l->draft.ctime);
+	pthread_mutex_unlock(&l->draft.lock);
+}
+
+void dfs_local_set_mtime(struct dfs_local *l, const struct timespec *tv)
+{
+	pthread_mutex_lock(&l->draft.lock);
+	if (tv->tv_nsec == UTIME_NOW)
+		clock_gettime(CLOCK_REALTIME, &l->draft.mtime);
+	else if (tv->tv_nsec != UTIME_OMIT)
+		l->draft.mtime = *tv;
+	clock_gettime(CLOCK_REALTIME, &l->draft.ctime);
+	pthread_mutex_unlock(&l->draft.lock);
+}
+
+int dfs_local_readlink(struct dfs_local *l, char *buf, size_t size)
+{
+	struct dfs_buf *b = &l->draft.bytes;
+
+	if (!dfs_local_is_symlink(l))
+		return -EINVAL;
+	pthread_mutex_lock(&l->draft.lock);
+	if (size > 0)
+		snprintf(buf, size, "%.*s", (int)b->len, b->data ? b->data : "");
+	pthread_mutex_unlock(&l->draft.lock);
+	return 0;
+}
+
+void dfs_local_id(struct dfs_local *l, char id[37])
+{
+	pthread_mutex_lock(&l->draft.lock);
+	memcpy(id, l->id, sizeof(l->id));
+	pthread_mutex_unlock(&l->draft.lock);
+}
+
+int dfs_local_claim_id(struct dfs_local *l, const char *id_if_none)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&l->draft.lock);
+	if (!l->id[0]) {
+		if (id_if_none)
+			snprintf(l->id, sizeof(l->id), "%s", id_if_none);
+		else
+			ret = dfs_guid_new(l->id);
+	}
+	pthread_mutex_unlock(&l->draft.lock);
+	return ret;
+}
+
+int dfs_local_retired(struct dfs_local *l)
+{
+	return __atomic_load_n(&l->retired, __ATOMIC_ACQUIRE);
+}
+
+int dfs_local_recent_failure(struct dfs_local *l)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&l->draft.lock);
+	if (l->failed_errno && l->failed_wgen == l->draft.wgen && dfs_now() - l->failed_at < 2.0)
+		ret = l->failed_errno;
+	pthread_mutex_unlock(&l->draft.lock);
+	return ret;
+}
+
+void dfs_local_saved(struct dfs_local *l, unsigned long gen, int ret, const char *id, char *msg)
+{
+	pthread_mutex_lock(&l->draft.lock);
+	free(l->error);
+	l->error = ret < 0 ? msg : NULL;
+	l->failed_errno = ret;
+	l->failed_wgen = gen;
+	l->failed_at = dfs_now();
+	if (ret == 0) {
+		l->saved = 1;
+		snprintf(l->id, sizeof(l->id), "%s", id);
+		free(msg);
+	}
+	pthread_mutex_unlock(&l->draft.lock);
+}
+
+char *dfs_local_error(struct dfs_local *l)
+{
+	char *msg;
+
+	pthread_mutex_lock(&l->draft.lock);
+	msg = l->error ? strdup(l->error) : NULL;
+	pthread_mutex_unlock(&l->draft.lock);
+	return msg;
+}
+
+int dfs_local_saved_id(struct dfs_local *l, char id[37])
+{
+	int saved;
+
+	pthread_mutex_lock(&l->draft.lock);
+	saved = l->saved;
+	if (saved)
+		memcpy(id, l->id, sizeof(l->id));
+	pthread_mutex_unlock(&l->draft.lock);
+	return saved;
 }

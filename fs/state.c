@@ -1,4 +1,5 @@
-/* state.c - files dynfs keeps for the user (see state.h). */
+/* state.c - files dynfs keeps for the user: paths, private atomic writes and
+ * rescue copies of failed saves (see state.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "state.h"
+#include "util.h"
 
 char *dfs_state_path(const char *fmt, ...)
 {
@@ -128,5 +131,46 @@ fail:
 out:
 	if (dfd >= 0)
 		close(dfd);
+	return ret;
+}
+
+/*
+ * Rescued records may hold personal data: private, under the user's state
+ * directory, or a private one in /tmp for a daemon without HOME.  A leading
+ * dot is dropped so the copy is not hidden (rsync's .f.json.XXXXXX).
+ */
+int dfs_state_rescue(const char *tenant, const char *set, const char *name, const char *data,
+		     size_t len, const char *why, char *where, size_t cap)
+{
+	char stamp[32], *dir, *text = NULL, *errpath = NULL;
+	const char *shown = name;
+	struct timespec now;
+	struct tm tm;
+	int ret, n, stem;
+
+	while (*name == '.')
+		name++;
+	stem = (int)strlen(name) - (dfs_has_suffix(name, ".json") ? 5 : 0);
+	dir = dfs_state_path("rescue/%s/%s", tenant, set);
+	if (!dir && asprintf(&dir, "/tmp/dynfs-%u/rescue/%s/%s", (unsigned)getuid(), tenant,
+			     set) < 0)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	n = snprintf(where, cap, "%s/%.*s.%s.%03ldZ.json", dir, stem, name,
+		     stamp, now.tv_nsec / 1000000);
+	free(dir);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	if ((ret = dfs_write_private(where, data, len, NULL)) < 0)
+		return ret;
+	if (asprintf(&errpath, "%.*s.error", (int)(strlen(where) - 5), where) < 0)
+		errpath = NULL;
+	if (asprintf(&text, "%s/%s/%s: %s\n", tenant, set, shown, why) < 0)
+		text = NULL;
+	ret = errpath && text ? dfs_write_private(errpath, text, strlen(text), NULL) : -ENOMEM;
+	free(errpath);
+	free(text);
 	return ret;
 }

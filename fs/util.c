@@ -15,6 +15,13 @@ double dfs_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+int dfs_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
 static int hex_digit(char c, int lower_only)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||

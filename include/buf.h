@@ -20,6 +20,10 @@ void dfs_buf_init(struct dfs_buf *b, size_t max);
 int dfs_buf_append(struct dfs_buf *b, const void *data, size_t len);
 int dfs_buf_appendf(struct dfs_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Grow (zero-filled) or shrink to LEN bytes.  0, -ENOMEM or -EFBIG. */
+int dfs_buf_resize(struct dfs_buf *b, size_t len);
+/* Write LEN bytes at OFF, growing the buffer (a gap is zero-filled). */
+int dfs_buf_write(struct dfs_buf *b, const void *data, size_t len, size_t off);
 /* Hand the bytes to the caller (who frees them); the buffer is reset. */
 char *dfs_buf_detach(struct dfs_buf *b, size_t *len);
 void dfs_buf_free(struct dfs_buf *b);

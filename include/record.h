@@ -29,4 +29,14 @@ int dfs_record_parse_time(const char *s, time_t *out);
  * GUID into ID[37] if so, else 0. */
 int dfs_record_name_to_id(const char *name, char id[37]);
 
+/* A record's file time: modifiedon, else createdon, else 0. */
+time_t dfs_record_mtime(const cJSON *rec);
+
+/*
+ * The record id the primary key PRIMARY_ID of FILE names, lower-cased into
+ * ID: 1 when there is one, 0 when the key is absent or not a string,
+ * -EINVAL when it is not a GUID.
+ */
+int dfs_record_key(const cJSON *file, const char *primary_id, char id[37]);
+
 #endif

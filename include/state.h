@@ -28,4 +28,13 @@ int dfs_mkdirs(const char *dir);
  */
 int dfs_write_private(const char *path, const char *data, size_t len, const char **step);
 
+/*
+ * Keep the user's bytes where they can find them, with the reason beside
+ * them: <state>/rescue/<tenant>/<set>/<name without .json>.<UTC time>.json
+ * and the same with .error instead of .json, holding WHY.  Writes the
+ * rescue file's path into WHERE.  0 or -errno.
+ */
+int dfs_state_rescue(const char *tenant, const char *set, const char *name, const char *data,
+		     size_t len, const char *why, char *where, size_t cap);
+
 #endif

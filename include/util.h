@@ -21,6 +21,9 @@
 /* Seconds on the monotonic clock: for ages, deadlines and timeouts. */
 double dfs_now(void);
 
+/* Is S longer than SUFFIX and ends with it?  ("x.json", not ".json") */
+int dfs_has_suffix(const char *s, const char *suffix);
+
 /* ---- GUIDs ---------------------------------------------------------------- */
 
 #define DFS_GUID_LEN 36          /* "8-4-4-4-12" hex digits and hyphens */

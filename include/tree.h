@@ -1,0 +1,120 @@
+/* tree.h - the mounted tree: tenants, entity sets, paths and open files.
+ *
+ *   /                      one folder per tenant (INI section)
+ *   /<tenant>/             one folder per entity set
+ *   /<tenant>/<set>/       one file per record, <id>.json, and local files
+ *
+ * Private to the driver (tree.c, content.c, save.c and the FUSE operation
+ * files ops_*.c); nothing here needs FUSE, so everything beneath the
+ * operations can be unit-tested without a mount.
+ */
+#ifndef DFS_TREE_H
+#define DFS_TREE_H
+
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "cache.h"
+#include "config.h"
+#include "dataverse.h"
+#include "draft.h"
+#include "local.h"
+#include "schema.h"
+
+struct dfs_set {
+	struct dfs_entity *ent;
+	struct dfs_cache *cache;
+	struct dfs_locals *locals;
+	pthread_mutex_t list_lock;   /* one listing of this set at a time */
+	pthread_mutex_t schema_lock;
+	struct dfs_schema *schema;   /* columns, fetched at the first save */
+};
+
+struct dfs_tenant {
+	const struct dfs_tenant_config *tc;
+	struct dfs_dv *dv;
+	struct dfs_entity *ents;
+	size_t n_sets;
+	struct dfs_set *sets;
+};
+
+struct dfs_fs {
+	const struct dfs_config *cfg;
+	struct dfs_tenant *tenants;
+	size_t n_tenants;
+	uid_t uid;
+	gid_t gid;
+	time_t started;
+};
+
+/* A path split into its parts. */
+struct dfs_path {
+	int depth;               /* 0 root, 1 tenant, 2 set, 3 a name in a set */
+	struct dfs_tenant *t;
+	struct dfs_set *s;
+	const char *name;
+	int is_record;           /* NAME is "<guid>.json"; ID holds the guid */
+	char id[37];
+};
+
+/*
+ * An open file: a record or a local file.  Handles remember their set and
+ * record id, so they keep working after the name is unlinked or renamed
+ * (hard_remove, nullpath_ok).
+ *
+ * A read-only record open sees the bytes it was opened with (BLOB).  A
+ * writable one holds the user's bytes in its own draft until flush or fsync
+ * saves them; BASE is the version the edit started from, the one the PATCH
+ * is computed against and conditioned on (If-Match: BASE_ETAG).  A local
+ * file's handle uses the file's draft.  DRAFT is NULL only for read-only
+ * record opens.
+ */
+struct dfs_fh {
+	struct dfs_tenant *t;
+	struct dfs_set *s;
+	char id[37];             /* record handles */
+	char *name;              /* the name at open, for messages and rescue copies */
+	struct dfs_local *local; /* local handles */
+	struct dfs_blob *blob;   /* read-only record opens */
+	struct dfs_draft *draft; /* the bytes being written: &own or the local file's */
+	struct dfs_draft own;    /* writable record opens: */
+	struct dfs_blob *base;   /*   guarded by own.save_lock */
+	char *base_etag;
+};
+
+/*
+ * Split PATH.  A name inside a set folder always resolves (depth 3): whether
+ * it is a record, a local file or nothing is for the caller to find out.
+ * An unknown tenant or set is -ENOENT, with *PARENT_DEPTH (if given) telling
+ * how deep the existing part went, so mkdir and create can say EPERM.
+ */
+int dfs_resolve_parent(struct dfs_fs *fs, const char *path, struct dfs_path *p,
+		       int *parent_depth);
+int dfs_resolve(struct dfs_fs *fs, const char *path, struct dfs_path *p);
+/*
+ * For create, mkdir and symlink of a name that does not resolve: -EPERM
+ * when the folder it would go in exists (the root or a tenant holds only
+ * what the config and Dataverse say), else RET.
+ */
+int dfs_refuse_new_name(const char *path, int ret, int parent_depth);
+
+/* A record name that a rename away has hidden does not answer. */
+int dfs_record_visible(const struct dfs_path *p);
+/* The local file of P as unlink and rename see it, and as reads, writes
+ * and stat see it (an alias turns P into its record): local.h. */
+struct dfs_local *dfs_path_local(struct dfs_path *p);
+struct dfs_local *dfs_path_local_or_alias(struct dfs_path *p);
+
+/* Attributes of a folder, and of a file of SIZE bytes modified at MTIME. */
+void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st);
+void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, size_t size, time_t mtime);
+/* A local file's attributes: its own mode, size and times. */
+void dfs_local_file_stat(const struct dfs_fs *fs, struct dfs_local *l, struct stat *st);
+
+/* Open files. */
+struct dfs_fh *dfs_fh_new(const struct dfs_path *p);
+void dfs_fh_free(struct dfs_fh *fh);
+
+#endif
