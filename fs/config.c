@@ -665,7 +665,7 @@ static int check_string(struct parse_state *st, const struct key *k, char **v)
 			char *secret = NULL;
 
 			/* Checked now, read again whenever a token is requested. */
-			e = dfs_secret_read_file(resolved, &secret);
+			e = -dfs_secret_read_file(resolved, &secret);
 			free_secret(secret);
 			if (e == ENODATA) {
 				report(st, st->lineno, "invalid value for '%s': the first line of '%s' "
