@@ -505,6 +505,26 @@ static void test_long_line(void)
 	CHECK_ERR("%P:6: unknown key 'bogus_key_on_a_long_line' in [a]\n");
 }
 
+/* A line beyond inih's buffer is refused, not cut: the rest is no next line. */
+static void test_too_long_line(void)
+{
+	struct dfs_config cfg;
+	size_t n = 70000, head;
+	char *text = malloc(256 + n + 256);
+
+	if (!text) {
+		CHECK(!"out of memory");
+		return;
+	}
+	head = (size_t)snprintf(text, 256, TENANT("a", "entities = "));
+	memset(text + head, 'x', n);
+	snprintf(text + head + n, 256, " = y\n" TENANT("b", ""));
+	CHECK(load(&cfg, text) == -1);
+	CHECK_ERR("%P:6: line too long (more than 65536 bytes)\n");
+	CHECK(count_lines(errtext) == 1);
+	free(text);
+}
+
 static void test_no_tenants(void)
 {
 	struct dfs_config cfg;
@@ -646,7 +666,7 @@ static void test_relative_config_path(void)
 
 static void test_log_levels(void)
 {
-	/* config.c's log_level names must match log.c's. */
+	/* log_level takes log.c's level names, in the order of enum dfs_log_level. */
 	static const char *const names[] = { "error", "warn", "info", "debug" };
 	struct dfs_config cfg;
 	char text[512];
@@ -831,6 +851,7 @@ int main(void)
 	test_sections();
 	test_syntax();
 	test_long_line();
+	test_too_long_line();
 	test_no_tenants();
 	test_unreadable();
 	test_find();
