@@ -65,7 +65,7 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 # every fs/ source but main.c, and every package).
 UNIT_test_json := fs/json.c fs/record.c fs/buf.c fs/util.c
 UNIT_test_json_PKGS := libcjson
-UNIT_test_config := fs/config.c fs/log.c fs/secret.c fs/state.c fs/util.c
+UNIT_test_config := fs/config.c fs/config_keys.c fs/log.c fs/secret.c fs/state.c fs/util.c
 UNIT_test_config_PKGS := inih
 UNIT_test_schema := fs/schema.c fs/json.c fs/buf.c fs/log.c fs/http.c fs/util.c
 UNIT_test_schema_PKGS := libcjson libcurl

@@ -3,7 +3,8 @@
  * A line is formatted once into memory and then handed over in a single
  * write(2) to stderr or a single syslog(3) call, so lines from concurrent FUSE
  * threads never interleave.  The threshold and the destination are atomics:
- * dfs_log() takes no lock.
+ * dfs_log() takes no lock.  The level names live here only: the config's
+ * log_level key takes its choices from dfs_log_level_names.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,11 +23,12 @@
 static int log_level = DFS_LOG_WARN;
 static int log_syslog;          /* 0: stderr, 1: syslog */
 
-static const char *const level_names[] = {
+const char *const dfs_log_level_names[] = {
 	[DFS_LOG_ERR] = "error",
 	[DFS_LOG_WARN] = "warn",
 	[DFS_LOG_INFO] = "info",
 	[DFS_LOG_DEBUG] = "debug",
+	[DFS_LOG_DEBUG + 1] = NULL,
 };
 
 void dfs_log_set_level(enum dfs_log_level level)
@@ -49,8 +51,8 @@ int dfs_log_parse_level(const char *name)
 
 	if (!name)
 		return -1;
-	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcmp(name, level_names[i]) == 0)
+	for (i = 0; dfs_log_level_names[i]; i++)
+		if (strcmp(name, dfs_log_level_names[i]) == 0)
 			return (int)i;
 	return -1;
 }

@@ -4,7 +4,9 @@
  * is multi-threaded, and between fork and exec only async-signal-safe calls
  * are allowed.  No shell is involved, so nothing in the command line is
  * expanded, and the secret travels through a pipe, never through argv or the
- * environment of another process.
+ * environment of another process.  Its deadline runs on dfs_now(), the
+ * driver's one monotonic clock (util.h).  Failures are negative errno values,
+ * as everywhere in the driver.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,22 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "secret.h"
+#include "util.h"
 
 #define COMMAND_TIMEOUT 30.0    /* seconds a secret command may take */
 
 extern char **environ;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 int dfs_secret_given(const struct dfs_secret_src *src)
 {
@@ -45,11 +39,11 @@ void dfs_secret_free(char *s)
 	}
 }
 
-/* Cut BUF at its first line ending; 0, or ENODATA when that line is empty. */
+/* Cut BUF at its first line ending; 0, or -ENODATA when that line is empty. */
 static int first_line(char *buf)
 {
 	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] ? 0 : ENODATA;
+	return buf[0] ? 0 : -ENODATA;
 }
 
 int dfs_secret_read_file(const char *path, char **secret)
@@ -63,22 +57,22 @@ int dfs_secret_read_file(const char *path, char **secret)
 	*secret = NULL;
 	f = fopen(path, "re");
 	if (!f)
-		return errno;
+		return -errno;
 	errno = 0;
 	len = getline(&buf, &cap, f);
 	if (len < 0) {
-		rc = errno ? errno : ENODATA;
+		rc = errno ? -errno : -ENODATA;
 		goto out;
 	}
 	if ((size_t)len > DFS_SECRET_MAX) {
-		rc = EFBIG;
+		rc = -EFBIG;
 		goto out;
 	}
 	if ((rc = first_line(buf)) != 0)
 		goto out;
 	*secret = strdup(buf);
 	if (!*secret)
-		rc = ENOMEM;
+		rc = -ENOMEM;
 out:
 	if (buf) {
 		explicit_bzero(buf, cap);
@@ -185,10 +179,10 @@ static int run_command(const char *key, const char *command, char **out, char *w
 
 	/* Read everything (a command killed by SIGPIPE would look like a failure)
 	 * but keep only what fits. */
-	deadline = now_s() + COMMAND_TIMEOUT;
+	deadline = dfs_now() + COMMAND_TIMEOUT;
 	for (;;) {
 		struct pollfd pfd = { pipefd[0], POLLIN, 0 };
-		double left = deadline - now_s();
+		double left = deadline - dfs_now();
 		char sink[512];
 
 		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) == 0) {
@@ -254,12 +248,12 @@ int dfs_secret_get(const struct dfs_secret_src *src, const char *what, char **ou
 		rc = dfs_secret_read_file(src->file, out);
 		if (rc == 0)
 			return 0;
-		if (rc == ENODATA)
+		if (rc == -ENODATA)
 			snprintf(why, why_len, "%s: the first line of '%s' is empty", key, src->file);
 		else
 			snprintf(why, why_len, "%s: cannot read '%s': %s", key, src->file,
-				 strerror(rc));
-		return -rc;
+				 strerror(-rc));
+		return rc;
 	}
 	if (src->env) {
 		snprintf(key, sizeof(key), "%s_env", what);

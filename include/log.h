@@ -19,11 +19,15 @@ enum dfs_log_level {
 	DFS_LOG_DEBUG,
 };
 
+/* The names of the levels, indexed by enum dfs_log_level and ending in NULL:
+ * "error", "warn", "info", "debug".  log_level in dynfs.ini takes these. */
+extern const char *const dfs_log_level_names[];
+
 /* Set the threshold; lines above it are dropped. Default DFS_LOG_WARN. */
 void dfs_log_set_level(enum dfs_log_level level);
 enum dfs_log_level dfs_log_get_level(void);
 
-/* Parse "error", "warn", "info", "debug"; returns -1 if unknown. */
+/* The level called NAME (one of dfs_log_level_names); returns -1 if unknown. */
 int dfs_log_parse_level(const char *name);
 
 /* Switch from stderr to syslog (called right after fuse_daemonize). */

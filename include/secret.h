@@ -34,8 +34,8 @@ int dfs_secret_get(const struct dfs_secret_src *src, const char *what, char **ou
 
 /*
  * The first line of PATH without its line ending.  Returns 0 and a malloc'd
- * *SECRET, or a positive errno value (ENODATA: the first line is empty,
- * EFBIG: longer than DFS_SECRET_MAX).
+ * *SECRET, or a negative errno (-ENODATA: the first line is empty, -EFBIG:
+ * longer than DFS_SECRET_MAX).
  */
 int dfs_secret_read_file(const char *path, char **secret);
 

@@ -1,7 +1,10 @@
-/* test_config.c - unit tests of fs/config.c (and the level names of fs/log.c).
+/* test_config.c - unit tests of the config loader (fs/config.c, fs/config_keys.c),
+ * the secret sources (fs/secret.c) and the level names of fs/log.c.
  *
  * Each case writes an INI file into a private temporary directory, loads it
- * and checks the values, or the exact error lines.  Run: make check.
+ * and checks the values, or the exact error lines.  Checks are counted by
+ * tests/unit/check.h; the helpers here add what the last load printed to a
+ * failure.  Run: make unit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -13,44 +16,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
 #include "log.h"
 
-static int passed, failed;
 static char dir[64];
 static char path[128];          /* the config file of the current case */
 static char *errtext;           /* what the last load printed */
 
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
+/* CHECK (check.h) with COND's own text as the message. */
+#define CHECK_COND(cond) check_cond(!!(cond), #cond, __FILE__, __LINE__)
 #define CHECK_STR(a, b) check_str((a), (b), #a, __FILE__, __LINE__)
 #define CHECK_ERR(s) check_err((s), __FILE__, __LINE__)
 #define CHECK_NO_ERR(s) check_no_err((s), __FILE__, __LINE__)
 #define CHECK_SECRET(src, want) check_secret((src), (want), __FILE__, __LINE__)
+/* The last load printed N lines. */
+#define CHECK_LINES(n) CHECK(count_lines(errtext) == (n), "load printed %d lines, expected %d:\n%s", \
+			     count_lines(errtext), (n), str(errtext))
 
-static void check(int ok, const char *what, const char *file, int line)
+/* After a failed check: what the last load printed, which usually says why. */
+static void show_load(int ok)
 {
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("%s:%d: FAILED: %s\n", file, line, what);
-	if (errtext && *errtext)
-		printf("  load printed:\n%s", errtext);
+	if (!ok && errtext && *errtext)
+		fprintf(stderr, "  load printed:\n%s", errtext);
+}
+
+static void check_cond(int ok, const char *what, const char *file, int line)
+{
+	check_at(ok, file, line, "%s", what);
+	show_load(ok);
 }
 
 static void check_str(const char *a, const char *b, const char *what, const char *file,
 		      int line)
 {
-	if (a && b && strcmp(a, b) == 0) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("%s:%d: FAILED: %s is '%s', expected '%s'\n", file, line, what,
-	       a ? a : "(null)", b ? b : "(null)");
-	if (errtext && *errtext)
-		printf("  load printed:\n%s", errtext);
+	check_at(streq(a, b), file, line, "%s is '%s', expected '%s'", what, str(a), str(b));
+	show_load(streq(a, b));
 }
 
 /* Reading SRC now gives WANT. */
@@ -60,7 +61,7 @@ static void check_secret(const struct dfs_secret_src *src, const char *want, con
 	char *got = NULL, why[256] = "";
 
 	if (dfs_secret_get(src, "client_secret", &got, why, sizeof(why)) < 0)
-		printf("  %s\n", why);
+		fprintf(stderr, "  %s\n", why);
 	check_str(got, want, "secret", file, line);
 	dfs_secret_free(got);
 }
@@ -81,12 +82,12 @@ static void check_err(const char *s, const char *file, int line)
 		}
 	}
 	want[n] = '\0';
-	check(errtext && strstr(errtext, want) != NULL, want, file, line);
+	check_cond(errtext && strstr(errtext, want) != NULL, want, file, line);
 }
 
 static void check_no_err(const char *s, const char *file, int line)
 {
-	check(!errtext || strstr(errtext, s) == NULL, s, file, line);
+	check_cond(!errtext || strstr(errtext, s) == NULL, s, file, line);
 }
 
 static int count_lines(const char *s)
@@ -152,39 +153,39 @@ static void test_minimal_and_defaults(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, TENANT("contoso", "")) == 0);
+	CHECK_COND(load(&cfg, TENANT("contoso", "")) == 0);
 	CHECK_STR(errtext, "");
 	CHECK_STR(cfg.path, path);
-	CHECK(cfg.n_tenants == 1);
-	CHECK(cfg.cache_ttl == 60);
-	CHECK(cfg.log_level == DFS_LOG_WARN);
-	CHECK(cfg.connect_timeout == 10);
-	CHECK(cfg.timeout == 300);
-	CHECK(cfg.max_retries == 5);
-	CHECK(cfg.page_size == 5000);
+	CHECK_COND(cfg.n_tenants == 1);
+	CHECK_COND(cfg.cache_ttl == 60);
+	CHECK_COND(cfg.log_level == DFS_LOG_WARN);
+	CHECK_COND(cfg.connect_timeout == 10);
+	CHECK_COND(cfg.timeout == 300);
+	CHECK_COND(cfg.max_retries == 5);
+	CHECK_COND(cfg.page_size == 5000);
 	if (cfg.n_tenants == 1) {
 		struct dfs_tenant_config *t = &cfg.tenants[0];
 		char want[256];
 
 		CHECK_STR(t->name, "contoso");
-		CHECK(t->line == 1);
+		CHECK_COND(t->line == 1);
 		CHECK_STR(t->url, "https://contoso.crm.dynamics.com");
 		CHECK_STR(t->tenant_id, "00000000-0000-0000-0000-000000000001");
 		CHECK_STR(t->client_id, "11111111-1111-1111-1111-111111111111");
 		CHECK_SECRET(&t->secret, "s3cret-value");
 		snprintf(want, sizeof(want), "%s/secret", dir);
 		CHECK_STR(t->secret.file, want);
-		CHECK(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
+		CHECK_COND(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
 		CHECK_STR(t->token_url, "https://login.microsoftonline.com/"
 			  "00000000-0000-0000-0000-000000000001/oauth2/v2.0/token");
 		CHECK_STR(t->scope, "https://contoso.crm.dynamics.com/.default");
-		CHECK(t->entities == NULL && t->n_entities == 0);
-		CHECK(t->ca_file == NULL);
-		CHECK(t->read_only == 0);
-		CHECK(t->allow_delete == 0);
+		CHECK_COND(t->entities == NULL && t->n_entities == 0);
+		CHECK_COND(t->ca_file == NULL);
+		CHECK_COND(t->read_only == 0);
+		CHECK_COND(t->allow_delete == 0);
 	}
 	dfs_config_free(&cfg);
-	CHECK(cfg.tenants == NULL && cfg.n_tenants == 0 && cfg.path == NULL);
+	CHECK_COND(cfg.tenants == NULL && cfg.n_tenants == 0 && cfg.path == NULL);
 	dfs_config_free(&cfg);  /* twice is harmless */
 }
 
@@ -192,7 +193,7 @@ static void test_all_keys(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg,
+	CHECK_COND(load(&cfg,
 		   "; comment\n"
 		   "# another\n"
 		   "[global]\n"
@@ -222,26 +223,26 @@ static void test_all_keys(void)
 		   "read_only = 0\n"
 		   "allow_delete = off\n") == 0);
 	CHECK_STR(errtext, "");
-	CHECK(cfg.cache_ttl == 0);
-	CHECK(cfg.log_level == DFS_LOG_DEBUG);
-	CHECK(cfg.connect_timeout == 3);
-	CHECK(cfg.timeout == 30);
-	CHECK(cfg.max_retries == 0);
-	CHECK(cfg.page_size == 1);
-	CHECK(cfg.n_tenants == 2);
+	CHECK_COND(cfg.cache_ttl == 0);
+	CHECK_COND(cfg.log_level == DFS_LOG_DEBUG);
+	CHECK_COND(cfg.connect_timeout == 3);
+	CHECK_COND(cfg.timeout == 30);
+	CHECK_COND(cfg.max_retries == 0);
+	CHECK_COND(cfg.page_size == 1);
+	CHECK_COND(cfg.n_tenants == 2);
 	if (cfg.n_tenants == 2) {
 		struct dfs_tenant_config *t = &cfg.tenants[0];
 		char want[256];
 
 		CHECK_STR(t->name, "fabrikam");
-		CHECK(t->line == 11);
+		CHECK_COND(t->line == 11);
 		CHECK_STR(t->url, "http://127.0.0.1:8080/fabrikam");
-		CHECK(t->tenant_id == NULL);
+		CHECK_COND(t->tenant_id == NULL);
 		CHECK_STR(t->token_url, "http://127.0.0.1:8080/tenant/token/");
 		CHECK_STR(t->secret.value, "inline-secret");
-		CHECK(t->secret.file == NULL);
+		CHECK_COND(t->secret.file == NULL);
 		CHECK_STR(t->scope, "api://x/.default");
-		CHECK(t->n_entities == 3);
+		CHECK_COND(t->n_entities == 3);
 		if (t->n_entities == 3) {
 			CHECK_STR(t->entities[0], "accounts");
 			CHECK_STR(t->entities[1], "contacts");
@@ -249,8 +250,8 @@ static void test_all_keys(void)
 		}
 		snprintf(want, sizeof(want), "%s/ca.pem", dir);
 		CHECK_STR(t->ca_file, want);
-		CHECK(t->read_only == 1);
-		CHECK(t->allow_delete == 1);
+		CHECK_COND(t->read_only == 1);
+		CHECK_COND(t->allow_delete == 1);
 
 		t = &cfg.tenants[1];
 		CHECK_STR(t->name, "second");
@@ -258,8 +259,8 @@ static void test_all_keys(void)
 		CHECK_STR(t->token_url, "https://login.microsoftonline.com/"
 			  "contoso.onmicrosoft.com/oauth2/v2.0/token");
 		CHECK_STR(t->scope, "https://second.crm4.dynamics.com/.default");
-		CHECK(t->read_only == 0);
-		CHECK(t->allow_delete == 0);
+		CHECK_COND(t->read_only == 0);
+		CHECK_COND(t->allow_delete == 0);
 	}
 	dfs_config_free(&cfg);
 }
@@ -269,34 +270,34 @@ static void test_secret_file(void)
 	struct dfs_config cfg;
 
 	write_file("secret", 0600, "crlf-secret\r\nsecond line\n");
-	CHECK(load(&cfg, TENANT("a", "")) == 0);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == 0);
 	if (cfg.n_tenants == 1)
 		CHECK_SECRET(&cfg.tenants[0].secret, "crlf-secret");
 	dfs_config_free(&cfg);
 
 	write_file("secret", 0600, "no-newline");
-	CHECK(load(&cfg, TENANT("a", "")) == 0);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == 0);
 	if (cfg.n_tenants == 1)
 		CHECK_SECRET(&cfg.tenants[0].secret, "no-newline");
 	dfs_config_free(&cfg);
 
 	write_file("secret", 0600, "\nsecret on line 2\n");
-	CHECK(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == -1);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': the first line of '");
 	CHECK_ERR("/secret' is empty (it must hold the secret)");
-	CHECK(cfg.tenants == NULL && cfg.n_tenants == 0);
+	CHECK_COND(cfg.tenants == NULL && cfg.n_tenants == 0);
 
 	write_file("secret", 0600, "");
-	CHECK(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == -1);
 	CHECK_ERR("is empty (it must hold the secret)");
 
-	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
 		   "client_secret_file = /nonexistent/secret\n") == -1);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': cannot read "
 		  "'/nonexistent/secret': No such file or directory\n");
 
 	/* A secret pasted into client_secret_file is not echoed. */
-	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
 		   "client_secret_file = Xy8Q~pasted.secret\n") == -1);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': no such file in ");
 	CHECK_ERR(" (the value is the path of a file holding the secret)\n");
@@ -311,20 +312,20 @@ static void test_inline_secret_mode(void)
 	const char *text = "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
 			   "client_secret = hunter2\n";
 
-	CHECK(load_mode(&cfg, 0600, text) == 0);
+	CHECK_COND(load_mode(&cfg, 0600, text) == 0);
 	dfs_config_free(&cfg);
-	CHECK(load_mode(&cfg, 0400, text) == 0);
+	CHECK_COND(load_mode(&cfg, 0400, text) == 0);
 	dfs_config_free(&cfg);
 
-	CHECK(load_mode(&cfg, 0644, text) == -1);
+	CHECK_COND(load_mode(&cfg, 0644, text) == -1);
 	CHECK_ERR("%P:5: refusing inline 'client_secret': %P is accessible by group or others "
 		  "(mode 0644); run 'chmod 600 %P' or use client_secret_file\n");
 	CHECK_NO_ERR("hunter2");
-	CHECK(load_mode(&cfg, 0640, text) == -1);
+	CHECK_COND(load_mode(&cfg, 0640, text) == -1);
 	CHECK_ERR("(mode 0640); run 'chmod 600 %P'");
 
 	/* A secret file is fine in a readable config. */
-	CHECK(load_mode(&cfg, 0644, TENANT("a", "")) == 0);
+	CHECK_COND(load_mode(&cfg, 0644, TENANT("a", "")) == 0);
 	dfs_config_free(&cfg);
 }
 
@@ -332,15 +333,15 @@ static void test_unknown_keys(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, "[global]\nbogus = 1\nurl = https://x.example\n"
+	CHECK_COND(load(&cfg, "[global]\nbogus = 1\nurl = https://x.example\n"
 		   TENANT("contoso", "colour = blue\ncache_ttl = 5\n")) == -1);
 	CHECK_ERR("%P:2: unknown key 'bogus' in [global]\n");
 	CHECK_ERR("%P:3: unknown key 'url' in [global] (it belongs in a tenant section)\n");
 	CHECK_ERR("%P:9: unknown key 'colour' in [contoso]\n");
 	CHECK_ERR("%P:10: unknown key 'cache_ttl' in [contoso] (it belongs in [global])\n");
-	CHECK(count_lines(errtext) == 4);
+	CHECK_LINES(4);
 
-	CHECK(load(&cfg, "cache_ttl = 5\n" TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, "cache_ttl = 5\n" TENANT("a", "")) == -1);
 	CHECK_ERR("%P:1: key 'cache_ttl' outside of any section");
 }
 
@@ -348,7 +349,7 @@ static void test_invalid_values(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, "[global]\n"
+	CHECK_COND(load(&cfg, "[global]\n"
 		   "cache_ttl = abc\n"                  /* 2 */
 		   "log_level = verbose\n"              /* 3 */
 		   "connect_timeout = 0\n"              /* 4 */
@@ -387,13 +388,13 @@ static void test_invalid_values(void)
 	CHECK_ERR("%P:19: invalid value for 'scope': empty\n");
 	/* A bad value is not also "missing". */
 	CHECK_NO_ERR("missing required key 'client_id'");
-	CHECK(count_lines(errtext) == 16);
+	CHECK_LINES(16);
 
-	CHECK(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://u.example/api/data/v9.2/\n"
+	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://u.example/api/data/v9.2/\n"
 		   "tenant_id = t\nclient_id = c\nclient_secret_file = secret\n") == -1);
 	CHECK_ERR("invalid value for 'url': 'https://u.example/api/data/v9.2' (give the environment URL");
 
-	CHECK(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://\n") == -1);
+	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://\n") == -1);
 	CHECK_ERR("%P:8: invalid value for 'url': 'https://' (expected an http:// or https:// URL)");
 }
 
@@ -401,7 +402,7 @@ static void test_missing_keys(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, "[global]\ncache_ttl = 1\n[empty]\n[partial]\nurl = https://p.example\n"
+	CHECK_COND(load(&cfg, "[global]\ncache_ttl = 1\n[empty]\n[partial]\nurl = https://p.example\n"
 		   "[both]\nurl = https://b.example\ntenant_id = t\nclient_id = c\n"
 		   "client_secret = x\nclient_secret_file = secret\n") == -1);
 	CHECK_ERR("%P: [empty]: missing required key 'url'\n");
@@ -415,13 +416,13 @@ static void test_missing_keys(void)
 	CHECK_ERR("%P: [both]: 'client_secret' (line 10) and 'client_secret_file' (line 11) "
 		  "exclude each other: keep one\n");
 	CHECK_NO_ERR("s3cret");
-	CHECK(count_lines(errtext) == 8);
+	CHECK_LINES(8);
 
 	/* token_url makes tenant_id optional. */
-	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntoken_url = https://login.example/t\n"
+	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntoken_url = https://login.example/t\n"
 		   "client_id = c\nclient_secret_file = secret\n") == 0);
 	if (cfg.n_tenants == 1) {
-		CHECK(cfg.tenants[0].tenant_id == NULL);
+		CHECK_COND(cfg.tenants[0].tenant_id == NULL);
 		CHECK_STR(cfg.tenants[0].token_url, "https://login.example/t");
 	}
 	dfs_config_free(&cfg);
@@ -431,7 +432,7 @@ static void test_sections(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, TENANT("a", "") TENANT("b", "") TENANT("a", "colour = red\n")
+	CHECK_COND(load(&cfg, TENANT("a", "") TENANT("b", "") TENANT("a", "colour = red\n")
 		   "[global]\n[global]\ncache_ttl = x\n") == -1);
 	CHECK_ERR("%P:11: duplicate section [a] (first on line 1)\n");
 	CHECK_NO_ERR("duplicate key");  /* the repeated section is reported once */
@@ -439,7 +440,7 @@ static void test_sections(void)
 	CHECK_ERR("%P:18: duplicate section [global] (first on line 17)\n");
 	CHECK_NO_ERR("cache_ttl");      /* keys of a repeated [global] are ignored */
 
-	CHECK(load(&cfg, "[]\n[.]\n[..]\n[a/b]\n[ ok ]\n[x] junk\n[broken\nurl = y\n"
+	CHECK_COND(load(&cfg, "[]\n[.]\n[..]\n[a/b]\n[ ok ]\n[x] junk\n[broken\nurl = y\n"
 		   TENANT("c", "")) == -1);
 	CHECK_ERR("%P:1: invalid section name []: it is empty");
 	CHECK_ERR("%P:2: invalid section name [.]: '.' and '..' are reserved");
@@ -452,14 +453,14 @@ static void test_sections(void)
 	CHECK_NO_ERR("'url = y'");
 	CHECK_NO_ERR("%P:8:");
 
-	CHECK(load(&cfg, "[ spaced ]  ; comment\n" "url = https://s.example\ntenant_id = t\n"
+	CHECK_COND(load(&cfg, "[ spaced ]  ; comment\n" "url = https://s.example\ntenant_id = t\n"
 		   "client_id = c\nclient_secret_file = secret\n") == 0);
 	if (cfg.n_tenants == 1)
 		CHECK_STR(cfg.tenants[0].name, "spaced");
 	dfs_config_free(&cfg);
 
 	/* A long section name is not cut at inih's 50 bytes. */
-	CHECK(load(&cfg, TENANT("a-rather-long-tenant-name-that-is-longer-than-fifty-bytes",
+	CHECK_COND(load(&cfg, TENANT("a-rather-long-tenant-name-that-is-longer-than-fifty-bytes",
 				"")) == 0);
 	if (cfg.n_tenants == 1)
 		CHECK_STR(cfg.tenants[0].name,
@@ -471,11 +472,11 @@ static void test_syntax(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, "\xEF\xBB\xBF[global]\r\ncache_ttl = 7\r\n" TENANT("a", "")) == 0);
-	CHECK(cfg.cache_ttl == 7);
+	CHECK_COND(load(&cfg, "\xEF\xBB\xBF[global]\r\ncache_ttl = 7\r\n" TENANT("a", "")) == 0);
+	CHECK_COND(cfg.cache_ttl == 7);
 	dfs_config_free(&cfg);
 
-	CHECK(load(&cfg, TENANT("a", "just some words\n= value\n")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "just some words\n= value\n")) == -1);
 	CHECK_ERR("%P:6: syntax error: expected 'key = value', '[section]' or a comment\n");
 	CHECK_NO_ERR("just some words");
 	CHECK_ERR("%P:7: syntax error: missing key name before '='\n");
@@ -491,29 +492,49 @@ static void test_long_line(void)
 	for (i = 0; i < 100; i++)
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%sentity%d", i ? ", " : "", i);
 	snprintf(text, sizeof(text), TENANT("a", "entities = %s ; comment\n"), list);
-	CHECK(strlen(list) > 200);
-	CHECK(load(&cfg, text) == 0);
+	CHECK_COND(strlen(list) > 200);
+	CHECK_COND(load(&cfg, text) == 0);
 	if (cfg.n_tenants == 1) {
-		CHECK(cfg.tenants[0].n_entities == 100);
+		CHECK_COND(cfg.tenants[0].n_entities == 100);
 		if (cfg.tenants[0].n_entities == 100)
 			CHECK_STR(cfg.tenants[0].entities[99], "entity99");
 	}
 	dfs_config_free(&cfg);
 
 	snprintf(text, sizeof(text), TENANT("a", "bogus_key_on_a_long_line = %s\n"), list);
-	CHECK(load(&cfg, text) == -1);
+	CHECK_COND(load(&cfg, text) == -1);
 	CHECK_ERR("%P:6: unknown key 'bogus_key_on_a_long_line' in [a]\n");
+}
+
+/* A line beyond inih's buffer is refused, not cut: the rest is no next line. */
+static void test_too_long_line(void)
+{
+	struct dfs_config cfg;
+	size_t n = 70000, head;
+	char *text = malloc(256 + n + 256);
+
+	if (!text) {
+		CHECK(0, "out of memory");
+		return;
+	}
+	head = (size_t)snprintf(text, 256, TENANT("a", "entities = "));
+	memset(text + head, 'x', n);
+	snprintf(text + head + n, 256, " = y\n" TENANT("b", ""));
+	CHECK_COND(load(&cfg, text) == -1);
+	CHECK_ERR("%P:6: line too long (more than 65536 bytes)\n");
+	CHECK_LINES(1);
+	free(text);
 }
 
 static void test_no_tenants(void)
 {
 	struct dfs_config cfg;
 
-	CHECK(load(&cfg, "") == -1);
+	CHECK_COND(load(&cfg, "") == -1);
 	CHECK_ERR("%P: no tenants configured");
-	CHECK(load(&cfg, "[global]\ncache_ttl = 1\n") == -1);
+	CHECK_COND(load(&cfg, "[global]\ncache_ttl = 1\n") == -1);
 	CHECK_ERR("%P: no tenants configured");
-	CHECK(count_lines(errtext) == 1);
+	CHECK_LINES(1);
 }
 
 static void test_unreadable(void)
@@ -527,21 +548,21 @@ static void test_unreadable(void)
 	errtext = NULL;
 	err = open_memstream(&errtext, &len);
 	snprintf(p, sizeof(p), "%s/nonexistent.ini", dir);
-	CHECK(dfs_config_load(p, &cfg, err) == -1);
+	CHECK_COND(dfs_config_load(p, &cfg, err) == -1);
 	fflush(err);
-	CHECK(strstr(errtext, "nonexistent.ini: cannot open: No such file or directory") != NULL);
+	CHECK_COND(strstr(errtext, "nonexistent.ini: cannot open: No such file or directory") != NULL);
 	fclose(err);
 
 	free(errtext);
 	errtext = NULL;
 	err = open_memstream(&errtext, &len);
-	CHECK(dfs_config_load(dir, &cfg, err) == -1);
+	CHECK_COND(dfs_config_load(dir, &cfg, err) == -1);
 	fflush(err);
-	CHECK(strstr(errtext, ": cannot read: Is a directory") != NULL);
+	CHECK_COND(strstr(errtext, ": cannot read: Is a directory") != NULL);
 	fclose(err);
 
 	/* A NULL error stream is allowed. */
-	CHECK(dfs_config_load(p, &cfg, NULL) == -1);
+	CHECK_COND(dfs_config_load(p, &cfg, NULL) == -1);
 }
 
 static void set_env(const char *name, const char *value)
@@ -573,7 +594,7 @@ static void test_find(void)
 
 	/* Nothing there: /etc/dynfs.ini if it exists, else NULL. */
 	found = dfs_config_find();
-	CHECK(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
+	CHECK_COND(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
 	free(found);
 
 	snprintf(want, sizeof(want), "%s/.config", home);
@@ -589,7 +610,7 @@ static void test_find(void)
 	/* XDG_CONFIG_HOME replaces ~/.config; a relative one is ignored. */
 	set_env("XDG_CONFIG_HOME", xdg);
 	found = dfs_config_find();
-	CHECK(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
+	CHECK_COND(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
 	free(found);
 	snprintf(want, sizeof(want), "%s/dynfs", xdg);
 	mkdir(want, 0700);
@@ -615,7 +636,7 @@ static void test_home_path(void)
 	snprintf(home, sizeof(home), "%s/home", dir);
 	set_env("HOME", home);
 	write_file("home/key", 0600, "from-home\n");
-	CHECK(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
 		   "client_secret_file = ~/key\n") == 0);
 	snprintf(want, sizeof(want), "%s/key", home);
 	if (cfg.n_tenants == 1) {
@@ -633,11 +654,11 @@ static void test_relative_config_path(void)
 	/* Loaded as "dynfs.ini" from its directory: paths still come out absolute. */
 	write_file("dynfs.ini", 0600, TENANT("a", "ca_file = ca.pem\n"));
 	if (!getcwd(cwd, sizeof(cwd)) || chdir(dir) != 0) {
-		CHECK(!"chdir");
+		CHECK_COND(!"chdir");
 		return;
 	}
-	CHECK(dfs_config_load("dynfs.ini", &cfg, stdout) == 0);
-	CHECK(chdir(cwd) == 0);
+	CHECK_COND(dfs_config_load("dynfs.ini", &cfg, stdout) == 0);
+	CHECK_COND(chdir(cwd) == 0);
 	snprintf(want, sizeof(want), "%s/ca.pem", dir);
 	if (cfg.n_tenants == 1)
 		CHECK_STR(cfg.tenants[0].ca_file, want);
@@ -646,24 +667,24 @@ static void test_relative_config_path(void)
 
 static void test_log_levels(void)
 {
-	/* config.c's log_level names must match log.c's. */
+	/* log_level takes log.c's level names, in the order of enum dfs_log_level. */
 	static const char *const names[] = { "error", "warn", "info", "debug" };
 	struct dfs_config cfg;
 	char text[512];
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		CHECK(dfs_log_parse_level(names[i]) == i);
+		CHECK_COND(dfs_log_parse_level(names[i]) == i);
 		snprintf(text, sizeof(text), "[global]\nlog_level = %s\n" TENANT("a", ""), names[i]);
-		CHECK(load(&cfg, text) == 0);
-		CHECK(cfg.log_level == i);
+		CHECK_COND(load(&cfg, text) == 0);
+		CHECK_COND(cfg.log_level == i);
 		dfs_config_free(&cfg);
 	}
-	CHECK(dfs_log_parse_level("verbose") == -1);
-	CHECK(dfs_log_parse_level(NULL) == -1);
-	CHECK(dfs_log_get_level() == DFS_LOG_WARN);
+	CHECK_COND(dfs_log_parse_level("verbose") == -1);
+	CHECK_COND(dfs_log_parse_level(NULL) == -1);
+	CHECK_COND(dfs_log_get_level() == DFS_LOG_WARN);
 	dfs_log_set_level(DFS_LOG_DEBUG);
-	CHECK(dfs_log_get_level() == DFS_LOG_DEBUG);
+	CHECK_COND(dfs_log_get_level() == DFS_LOG_DEBUG);
 	dfs_log_set_level(DFS_LOG_WARN);
 }
 
@@ -686,7 +707,7 @@ static void test_auth_kinds(void)
 	struct dfs_tenant_config *t;
 
 	setenv("XDG_STATE_HOME", "/state", 1);
-	CHECK(load(&cfg, BASE("rt") "auth = refresh_token\ntenant_id = t.example\n"
+	CHECK_COND(load(&cfg, BASE("rt") "auth = refresh_token\ntenant_id = t.example\n"
 		   "client_id = pub\n"
 		   BASE("rt2") "auth = refresh_token\ntenant_id = t.example\nclient_id = pub\n"
 		   "token_store = tok/rt2.json\nscope = https://x/user_impersonation\n"
@@ -699,33 +720,33 @@ static void test_auth_kinds(void)
 		   BASE("nt") "auth = ntlm\nusername = DOM\\u\npassword_env = HOME\n"
 		   BASE("kerb") "auth = negotiate\n") == 0);
 	CHECK_STR(errtext, "");
-	CHECK(cfg.n_tenants == 6);
+	CHECK_COND(cfg.n_tenants == 6);
 	if (cfg.n_tenants != 6)
 		goto out;
 	t = &cfg.tenants[0];
-	CHECK(t->auth == DFS_AUTH_REFRESH_TOKEN);
+	CHECK_COND(t->auth == DFS_AUTH_REFRESH_TOKEN);
 	CHECK_STR(t->token_store, "/state/dynfs/rt.token");
 	CHECK_STR(t->scope, "https://rt.crm.dynamics.com/user_impersonation offline_access");
 	CHECK_STR(t->token_url, "https://login.microsoftonline.com/t.example/oauth2/v2.0/token");
 	t = &cfg.tenants[1];
-	CHECK(strstr(t->token_store, "/tok/rt2.json") && t->token_store[0] == '/');
+	CHECK_COND(strstr(t->token_store, "/tok/rt2.json") && t->token_store[0] == '/');
 	CHECK_STR(t->scope, "https://x/user_impersonation offline_access");
 	CHECK_STR(t->token_url, "https://login.microsoftonline.us/t.example/oauth2/v2.0/token");
-	CHECK(t->redirect_port == 8400);
+	CHECK_COND(t->redirect_port == 8400);
 	t = &cfg.tenants[2];
-	CHECK(t->auth == DFS_AUTH_PASSWORD);
-	CHECK(t->scope == NULL);
+	CHECK_COND(t->auth == DFS_AUTH_PASSWORD);
+	CHECK_COND(t->scope == NULL);
 	CHECK_STR(t->resource, "https://pw.crm.dynamics.com/");
 	CHECK_STR(t->username, "u@example");
 	t = &cfg.tenants[3];
-	CHECK(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
+	CHECK_COND(t->auth == DFS_AUTH_CLIENT_CREDENTIALS);
 	CHECK_STR(t->token_url, "http://127.0.0.1:99/t/oauth2/v2.0/token");
-	CHECK(t->certificate_file && t->private_key_file);
+	CHECK_COND(t->certificate_file && t->private_key_file);
 	t = &cfg.tenants[4];
-	CHECK(t->auth == DFS_AUTH_NTLM);
+	CHECK_COND(t->auth == DFS_AUTH_NTLM);
 	CHECK_STR(t->username, "DOM\\u");
-	CHECK(t->token_url == NULL);
-	CHECK(cfg.tenants[5].auth == DFS_AUTH_NEGOTIATE);
+	CHECK_COND(t->token_url == NULL);
+	CHECK_COND(cfg.tenants[5].auth == DFS_AUTH_NEGOTIATE);
 out:
 	dfs_config_free(&cfg);
 	unsetenv("XDG_STATE_HOME");
@@ -736,7 +757,7 @@ static void test_auth_problems(void)
 	struct dfs_config cfg;
 
 	unsetenv("DYNFS_TEST_UNSET");
-	CHECK(load(&cfg, BASE("a") "auth = password\ntenant_id = t\nclient_id = c\n"
+	CHECK_COND(load(&cfg, BASE("a") "auth = password\ntenant_id = t\nclient_id = c\n"
 		   "password = p\npassword_file = secret\ntoken_store = x\n"
 		   BASE("b") "tenant_id = t\nclient_id = c\ncertificate_file = ca.pem\n"
 		   BASE("c") "tenant_id = t\nclient_id = c\nclient_secret_env = DYNFS_TEST_UNSET\n"
@@ -763,13 +784,13 @@ static void test_auth_problems(void)
 	{
 		FILE *err = fopen("/dev/null", "w");
 
-		CHECK(dfs_config_load_all(path, &cfg, err) == -1);
+		CHECK_COND(dfs_config_load_all(path, &cfg, err) == -1);
 		fclose(err);
 	}
-	CHECK(cfg.n_tenants == 2);
+	CHECK_COND(cfg.n_tenants == 2);
 	if (cfg.n_tenants == 2) {
-		CHECK(cfg.tenants[0].problems == 0);
-		CHECK(cfg.tenants[1].problems == 2);
+		CHECK_COND(cfg.tenants[0].problems == 0);
+		CHECK_COND(cfg.tenants[1].problems == 2);
 	}
 	dfs_config_free(&cfg);
 }
@@ -787,21 +808,21 @@ static void test_secret_sources(void)
 	src.command = "printf 'first line\\nsecond\\n'";
 	CHECK_SECRET(&src, "first line");
 	src.command = "sh -c 'exit 3'";
-	CHECK(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
+	CHECK_COND(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
 	CHECK_STR(why, "password_command: 'sh' exited with status 3");
 	src.command = "true";
-	CHECK(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
+	CHECK_COND(dfs_secret_get(&src, "password", &got, why, sizeof(why)) < 0 && !got);
 	CHECK_STR(why, "password_command: 'true' printed nothing on its first line");
 
 	argv = dfs_secret_split_command("  a 'b c' \"d\"e  ");
-	CHECK(argv && argv[0] && argv[1] && argv[2] && !argv[3]);
+	CHECK_COND(argv && argv[0] && argv[1] && argv[2] && !argv[3]);
 	if (argv && argv[0] && argv[1] && argv[2]) {
 		CHECK_STR(argv[0], "a");
 		CHECK_STR(argv[1], "b c");
 		CHECK_STR(argv[2], "de");
 	}
 	dfs_secret_free_argv(argv);
-	CHECK(dfs_secret_split_command("a 'b") == NULL);
+	CHECK_COND(dfs_secret_split_command("a 'b") == NULL);
 	unsetenv("DYNFS_TEST_SECRET");
 }
 
@@ -831,6 +852,7 @@ int main(void)
 	test_sections();
 	test_syntax();
 	test_long_line();
+	test_too_long_line();
 	test_no_tenants();
 	test_unreadable();
 	test_find();
@@ -843,6 +865,5 @@ int main(void)
 
 	free(errtext);
 	cleanup();
-	printf("test_config: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report("test_config");
 }
