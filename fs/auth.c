@@ -271,32 +271,37 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, 
 	return -EINVAL;
 }
 
+/* The warning before a token request is sent again. */
+static void warn_retry(void *ctx, const struct dfs_http_resp *resp, int retry, long delay_ms)
+{
+	const char *tenant = ctx;
+
+	if (resp->status)
+		dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms", tenant,
+			 resp->status, delay_ms);
+	else
+		dfs_warn("%s: token request failed: %s, retrying in %ld ms", tenant,
+			 resp->err.message, delay_ms);
+}
+
 /* POST FORM to the token endpoint, retrying transient failures.  RESP holds the answer. */
 static int post_form(struct dfs_auth *a, const struct dfs_buf *form, struct dfs_http_resp *resp)
 {
+	struct dfs_retry retry = DFS_RETRY_INIT(a->max_retries, warn_retry, a->tc->name);
 	struct dfs_http_req req = { 0 };
-	int ret, attempt;
-	long delay;
+	int ret;
 
 	req.method = "POST";
 	req.url = a->tc->token_url;
 	req.content_type = "application/x-www-form-urlencoded";
 	req.body = form->data;
 	req.body_len = form->len;
-	for (attempt = 0;; attempt++) {
+	for (;;) {
 		ret = dfs_http_perform(a->http, &req, resp);
 		if (ret == 0 && resp->status == 200)
 			return 0;
-		delay = dfs_http_retry_delay(resp, attempt, a->max_retries);
-		if (delay < 0)
+		if (!dfs_retry_again(&retry, resp))
 			break;
-		if (resp->status)
-			dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms",
-				 a->tc->name, resp->status, delay);
-		else
-			dfs_warn("%s: token request failed: %s, retrying in %ld ms", a->tc->name,
-				 resp->err.message, delay);
-		dfs_http_sleep_ms(delay);
 	}
 	if (ret < 0)
 		return ret;
