@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "dataverse.h"
+#include "dfs_cjson.h"
 #include "json.h"
 #include "log.h"
 #include "secret.h"
@@ -240,9 +241,10 @@ void dfs_dv_entities_free(struct dfs_entity *ents, size_t n)
 	free(ents);
 }
 
+/* A copy of OBJ's string member KEY, or NULL when it is missing or empty. */
 static char *json_strdup(const cJSON *obj, const char *key)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+	const char *s = dfs_cjson_str(obj, key);
 
 	return s && *s ? strdup(s) : NULL;
 }
