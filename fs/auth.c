@@ -100,7 +100,8 @@ void dfs_auth_free(struct dfs_auth **ap)
 	*ap = NULL;
 }
 
-/* Entra ID sends numbers as JSON numbers (v2) or strings (v1, AD FS). */
+/* Seconds from ITEM, or -1 when absent: Entra ID sends numbers as JSON numbers
+ * (v2) or strings (v1, AD FS). */
 static double json_seconds(const cJSON *item)
 {
 	if (cJSON_IsNumber(item))

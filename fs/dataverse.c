@@ -255,6 +255,10 @@ static int cmp_entity(const void *a, const void *b)
 		      ((const struct dfs_entity *)b)->set_name);
 }
 
+/*
+ * Fill E from one EntityDefinitions entry.  -EINVAL when it lacks a name, a
+ * set name or a primary id (or memory ran out copying them): it is skipped.
+ */
 static int entity_from_json(const cJSON *def, struct dfs_entity *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -269,7 +273,7 @@ static int entity_from_json(const cJSON *def, struct dfs_entity *e)
 		free(e->primary_id);
 		free(e->primary_name);
 		memset(e, 0, sizeof(*e));
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
