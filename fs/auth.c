@@ -18,6 +18,11 @@
  *
  * NTLM and Negotiate have no token: libcurl authenticates each request, and
  * the "token" kept here is the password, read once and again after a 401.
+ *
+ * Layout: build_form() writes a grant's form with the dfs_form helpers that
+ * `dynfs login` uses too; post_form() sends it under the retry policy of
+ * http.h that Web API requests use too; request_token() reads the answer;
+ * dfs_auth_token() schedules renewals and log_failure() reports them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,7 +32,8 @@
 #include <cjson/cJSON.h>
 
 #include "auth.h"
-#include "buf.h"
+#include "dfs_cjson.h"
+#include "dfs_form.h"
 #include "jwt.h"
 #include "log.h"
 #include "secret.h"
@@ -94,7 +100,8 @@ void dfs_auth_free(struct dfs_auth **ap)
 	*ap = NULL;
 }
 
-/* Entra ID sends numbers as JSON numbers (v2) or strings (v1, AD FS). */
+/* Seconds from ITEM, or -1 when absent: Entra ID sends numbers as JSON numbers
+ * (v2) or strings (v1, AD FS). */
 static double json_seconds(const cJSON *item)
 {
 	if (cJSON_IsNumber(item))
@@ -170,19 +177,6 @@ const char *dfs_auth_hint(const char *message)
 	return NULL;
 }
 
-int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value)
-{
-	char *e = dfs_http_escape(value);
-	int ret;
-
-	if (!e)
-		return -ENOMEM;
-	ret = dfs_buf_appendf(b, "%s%s=%s", b->len ? "&" : "", key, e);
-	explicit_bzero(e, strlen(e));
-	free(e);
-	return ret;
-}
-
 /* A problem found before asking the server (unreadable secret...): a refusal. */
 static int local_error(struct dfs_http_error *err, int ret, const char *why)
 {
@@ -191,126 +185,92 @@ static int local_error(struct dfs_http_error *err, int ret, const char *why)
 	return ret == -ENOMEM ? ret : -EACCES;
 }
 
-/* client_secret=... from whichever source is configured, if any. */
-static int add_client_secret(const struct dfs_tenant_config *tc, struct dfs_buf *form,
-			     struct dfs_http_error *err)
-{
-	char *secret = NULL, why[512];
-	int ret;
-
-	if (!dfs_secret_given(&tc->secret))
-		return 0;
-	if ((ret = dfs_secret_get(&tc->secret, "client_secret", &secret, why, sizeof(why))) < 0)
-		return local_error(err, ret, why);
-	ret = dfs_auth_form_add(form, "client_secret", secret);
-	dfs_secret_free(secret);
-	return ret;
-}
-
-/* scope=..., or resource=... for AD FS. */
-static int add_scope(const struct dfs_tenant_config *tc, struct dfs_buf *form)
-{
-	if (tc->resource)
-		return dfs_auth_form_add(form, "resource", tc->resource);
-	return dfs_auth_form_add(form, "scope", tc->scope);
-}
-
 /*
  * The form of one token request.  For the refresh-token flow *REFRESH gets
- * the token read from the store (to see later whether it rotated).
+ * the token read from the store (to see later whether it rotated).  Returns
+ * the form's error (dfs_form_error).
  */
-static int build_form(const struct dfs_tenant_config *tc, struct dfs_buf *form, char **refresh,
-		      struct dfs_http_error *err)
+static int build_form(const struct dfs_tenant_config *tc, struct dfs_form *f, char **refresh)
 {
-	char *s = NULL, why[512];
+	char *s = NULL, why[512] = "";
 	int ret;
 
 	switch (tc->auth) {
 	case DFS_AUTH_CLIENT_CREDENTIALS:
-		if ((ret = dfs_auth_form_add(form, "grant_type", "client_credentials")) < 0 ||
-		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
-		    (ret = add_scope(tc, form)) < 0)
-			return ret;
-		if (!tc->certificate_file)
-			return add_client_secret(tc, form, err);
+		dfs_form_add(f, "grant_type", "client_credentials");
+		/* A certificate instead of a secret: a signed assertion. */
+		dfs_form_add_client(f, tc, !tc->certificate_file);
+		if (!tc->certificate_file || dfs_form_error(f))
+			break;
 		ret = dfs_jwt_client_assertion(tc->certificate_file, tc->private_key_file,
 					       tc->client_id, tc->token_url, &s, why, sizeof(why));
 		if (ret < 0)
-			return local_error(err, ret, why);
-		if ((ret = dfs_auth_form_add(form, "client_assertion_type", ASSERTION_TYPE)) == 0)
-			ret = dfs_auth_form_add(form, "client_assertion", s);
+			return dfs_form_fail(f, ret, why);
+		dfs_form_add(f, "client_assertion_type", ASSERTION_TYPE);
+		dfs_form_add(f, "client_assertion", s);
 		dfs_secret_free(s);
-		return ret;
+		break;
 	case DFS_AUTH_REFRESH_TOKEN:
 		/* Read the store every time: `dynfs login` may have replaced it. */
 		ret = dfs_token_store_load(tc->token_store, refresh, why, sizeof(why));
 		if (ret < 0)
-			return local_error(err, ret, why);
-		if ((ret = dfs_auth_form_add(form, "grant_type", "refresh_token")) < 0 ||
-		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) < 0 ||
-		    (ret = dfs_auth_form_add(form, "refresh_token", *refresh)) < 0 ||
-		    (ret = add_scope(tc, form)) < 0)
-			return ret;
-		return add_client_secret(tc, form, err);
+			return dfs_form_fail(f, ret, why);
+		dfs_form_add(f, "grant_type", "refresh_token");
+		dfs_form_add(f, "client_id", tc->client_id);
+		dfs_form_add(f, "refresh_token", *refresh);
+		dfs_form_add_scope(f, tc);
+		dfs_form_add_secret(f, tc);
+		break;
 	case DFS_AUTH_PASSWORD:
 		ret = dfs_secret_get(&tc->password, "password", &s, why, sizeof(why));
 		if (ret < 0)
-			return local_error(err, ret, why);
-		if ((ret = dfs_auth_form_add(form, "grant_type", "password")) == 0 &&
-		    (ret = dfs_auth_form_add(form, "client_id", tc->client_id)) == 0 &&
-		    (ret = dfs_auth_form_add(form, "username", tc->username)) == 0 &&
-		    (ret = dfs_auth_form_add(form, "password", s)) == 0 &&
-		    (ret = add_scope(tc, form)) == 0)
-			ret = add_client_secret(tc, form, err);
+			return dfs_form_fail(f, ret, why);
+		dfs_form_add(f, "grant_type", "password");
+		dfs_form_add(f, "client_id", tc->client_id);
+		dfs_form_add(f, "username", tc->username);
+		dfs_form_add(f, "password", s);
+		dfs_form_add_scope(f, tc);
+		dfs_form_add_secret(f, tc);
 		dfs_secret_free(s);
-		return ret;
+		break;
 	case DFS_AUTH_NTLM:
 	case DFS_AUTH_NEGOTIATE:
-		break;
+		return -EINVAL;     /* no form: see request_token */
 	}
-	return -EINVAL;
+	return dfs_form_error(f);
+}
+
+/* The warning before a token request is sent again. */
+static void warn_retry(void *ctx, const struct dfs_http_resp *resp, int retry, long delay_ms)
+{
+	const char *tenant = ctx;
+
+	if (resp->status)
+		dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms", tenant,
+			 resp->status, delay_ms);
+	else
+		dfs_warn("%s: token request failed: %s, retrying in %ld ms", tenant,
+			 resp->err.message, delay_ms);
 }
 
 /* POST FORM to the token endpoint, retrying transient failures.  RESP holds the answer. */
-static int post_form(struct dfs_auth *a, const struct dfs_buf *form, struct dfs_http_resp *resp)
+static int post_form(struct dfs_auth *a, const struct dfs_form *form, struct dfs_http_resp *resp)
 {
-	struct dfs_http_req req = { 0 };
-	int ret, attempt;
-	long delay;
+	struct dfs_retry retry = DFS_RETRY_INIT(a->max_retries, warn_retry, a->tc->name);
+	int ret;
 
-	req.method = "POST";
-	req.url = a->tc->token_url;
-	req.content_type = "application/x-www-form-urlencoded";
-	req.body = form->data;
-	req.body_len = form->len;
-	for (attempt = 0;; attempt++) {
-		ret = dfs_http_perform(a->http, &req, resp);
+	for (;;) {
+		ret = dfs_form_post(a->http, a->tc->token_url, form, resp);
 		if (ret == 0 && resp->status == 200)
 			return 0;
-		delay = dfs_http_retry_delay(resp, attempt, a->max_retries);
-		if (delay < 0)
+		if (!dfs_retry_again(&retry, resp))
 			break;
-		if (resp->status)
-			dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms",
-				 a->tc->name, resp->status, delay);
-		else
-			dfs_warn("%s: token request failed: %s, retrying in %ld ms", a->tc->name,
-				 resp->err.message, delay);
-		dfs_http_sleep_ms(delay);
 	}
 	if (ret < 0)
 		return ret;
 	/* The token endpoint refused: a credential problem, not a retryable one. */
 	return (resp->status >= 500 || resp->status == 429) ? dfs_http_errno(resp->status, 0)
 							    : -EACCES;
-}
-
-static void zero_string_item(cJSON *root, const char *key)
-{
-	cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-
-	if (cJSON_IsString(it))
-		explicit_bzero(it->valuestring, strlen(it->valuestring));
 }
 
 /*
@@ -324,14 +284,14 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 {
 	const struct dfs_tenant_config *tc = a->tc;
 	struct dfs_http_resp resp;
-	struct dfs_buf form;
+	struct dfs_form form;
 	cJSON *root = NULL, *at, *rt;
 	char *refresh = NULL, why[512];
 	int ret;
 
 	memset(err, 0, sizeof(*err));
 	dfs_http_resp_init(&resp);
-	dfs_buf_init(&form, 0);
+	dfs_form_init(&form);
 
 	if (DFS_AUTH_IS_HTTP(tc->auth)) {
 		/* No token: the "token" is the password libcurl answers challenges with. */
@@ -345,8 +305,11 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 		return ret < 0 ? local_error(err, ret, why) : 0;
 	}
 
-	if ((ret = build_form(tc, &form, &refresh, err)) < 0)
+	if ((ret = build_form(tc, &form, &refresh)) < 0) {
+		if (form.why[0])
+			ret = local_error(err, ret, form.why);
 		goto out;
+	}
 	ret = post_form(a, &form, &resp);
 	if (ret < 0) {
 		*err = resp.err;
@@ -380,16 +343,14 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 		*expires_in = 3599; /* documented default for client credentials */
 	ret = *token ? 0 : -ENOMEM;
 out:
-	zero_string_item(root, "access_token");
-	zero_string_item(root, "refresh_token");
-	zero_string_item(root, "id_token");
+	dfs_cjson_zero(root, "access_token");
+	dfs_cjson_zero(root, "refresh_token");
+	dfs_cjson_zero(root, "id_token");
 	cJSON_Delete(root);
 	if (resp.body.data)
 		explicit_bzero(resp.body.data, resp.body.len);
 	dfs_http_resp_free(&resp);
-	if (form.data)
-		explicit_bzero(form.data, form.len);
-	dfs_buf_free(&form);
+	dfs_form_free(&form);
 	dfs_secret_free(refresh);
 	return ret;
 }

@@ -1,5 +1,10 @@
-/* dataverse.c - the Web API of one tenant: requests, metadata, listings and
- * single-record reads.
+/* dataverse.c - the Web API of one tenant (see include/dataverse.h).
+ *
+ * Layout: dfs_dv_request() is the one road to the server: standard headers,
+ * a token from auth.c (renewed once on 401), the retry policy of http.h
+ * (warn_retry() words its warning), and log_failure() for a request that
+ * fails for good.  The rest are its callers: WhoAmI, entity metadata,
+ * paged listings, and single-record reads and writes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +16,10 @@
 #include "auth.h"
 #include "buf.h"
 #include "dataverse.h"
+#include "dfs_cjson.h"
 #include "json.h"
 #include "log.h"
+#include "secret.h"
 
 #define API_PATH "/api/data/v9.2/"
 #define MAX_BODY (1024UL * 1024 * 1024) /* a 5000-record page is ~75 MB; allow headroom */
@@ -96,17 +103,61 @@ static const char *loggable(const struct dfs_dv *dv, const char *url, char *buf,
 	return buf;
 }
 
+/* What a retry warning names: the tenant, the method and the URL. */
+struct request_desc {
+	const struct dfs_dv *dv;
+	const char *method;
+	const char *url;
+};
+
+/* The warning before a Web API request is sent again. */
+static void warn_retry(void *ctx, const struct dfs_http_resp *resp, int retry, long delay_ms)
+{
+	const struct request_desc *d = ctx;
+	char shown[160];
+
+	loggable(d->dv, d->url, shown, sizeof(shown));
+	if (resp->status)
+		dfs_warn("%s: %s %s: HTTP %ld%s%s, retry %d in %ld ms", d->dv->tc->name, d->method,
+			 shown, resp->status, resp->err.code[0] ? " " : "", resp->err.code, retry,
+			 delay_ms);
+	else
+		dfs_warn("%s: %s %s: %s, retry %d in %ld ms", d->dv->tc->name, d->method, shown,
+			 resp->err.message, retry, delay_ms);
+}
+
+/* Log a request that failed for good, with the hint for its error if there is one. */
+static void log_failure(const struct request_desc *d, const char *const *headers,
+			const struct dfs_http_resp *resp)
+{
+	const char *hint = dfs_auth_hint(resp->err.message); /* "not a member of the organization" */
+	char shown[160];
+
+	loggable(d->dv, d->url, shown, sizeof(shown));
+	if (!resp->status) {
+		dfs_err("%s: %s %s failed: %s", d->dv->tc->name, d->method, shown, resp->err.message);
+		return;
+	}
+	/* A missing record is an everyday answer (stat of a new name), and so
+	 * is "it exists" to a create that must not overwrite: not errors. */
+	dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match"))
+		? DFS_LOG_DEBUG : DFS_LOG_ERR,
+		"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", d->dv->tc->name, d->method, shown,
+		resp->status, resp->err.code, resp->err.code[0] ? " " : "", resp->err.message,
+		hint ? " - " : "", hint ? hint : "");
+}
+
 int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
 		   struct dfs_http_resp *resp)
 {
 	const char *hdrs[MAX_HEADERS];
 	struct dfs_http_req req = { 0 };
-	char *url = NULL, *token = NULL, shown[160];
-	const char *hint;
-	int ret, attempt = 0, renewed = 0;
+	struct request_desc desc = { dv, method, NULL };
+	struct dfs_retry retry = DFS_RETRY_INIT((int)dv->cfg->max_retries, warn_retry, &desc);
+	char *url = NULL, *token = NULL;
+	int ret, renewed = 0;
 	size_t n = 0, i;
-	long delay;
 
 	if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
 		url = strdup(path);
@@ -114,6 +165,7 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		url = NULL;
 	if (!url)
 		return -ENOMEM;
+	desc.url = url;
 
 	/* The headers every Web API request carries (protocol reference 9). */
 	hdrs[n++] = "Accept: application/json";
@@ -133,7 +185,7 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 	req.content_type = body ? "application/json; charset=utf-8" : NULL;
 
 	for (;;) {
-		free(token);
+		dfs_secret_free(token);
 		token = NULL;
 		ret = dfs_auth_token(dv->auth, &token, &resp->err);
 		if (ret < 0) {
@@ -150,40 +202,15 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		}
 		if (ret == 0 && resp->status < 400)
 			goto out;
-		delay = dfs_http_retry_delay(resp, attempt++, (int)dv->cfg->max_retries);
-		if (delay < 0)
+		if (!dfs_retry_again(&retry, resp))
 			break;
-		if (resp->status)
-			dfs_warn("%s: %s %s: HTTP %ld%s%s, retry %d in %ld ms", dv->tc->name, method,
-				 loggable(dv, url, shown, sizeof(shown)), resp->status,
-				 resp->err.code[0] ? " " : "", resp->err.code, attempt, delay);
-		else
-			dfs_warn("%s: %s %s: %s, retry %d in %ld ms", dv->tc->name, method,
-				 loggable(dv, url, shown, sizeof(shown)), resp->err.message, attempt,
-				 delay);
-		dfs_http_sleep_ms(delay);
 	}
 
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
-	/* A missing record is an everyday answer (stat of a new name), and so
-	 * is "it exists" to a create that must not overwrite: not errors. */
-	hint = dfs_auth_hint(resp->err.message);   /* "not a member of the organization" */
-	if (resp->status)
-		dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match"))
-			? DFS_LOG_DEBUG : DFS_LOG_ERR,
-			"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", dv->tc->name, method,
-			loggable(dv, url, shown, sizeof(shown)), resp->status, resp->err.code,
-			resp->err.code[0] ? " " : "", resp->err.message, hint ? " - " : "",
-			hint ? hint : "");
-	else
-		dfs_err("%s: %s %s failed: %s", dv->tc->name, method,
-			loggable(dv, url, shown, sizeof(shown)), resp->err.message);
+	log_failure(&desc, headers, resp);
 out:
-	if (token) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-	}
+	dfs_secret_free(token);
 	free(url);
 	return ret;
 }
@@ -214,9 +241,10 @@ void dfs_dv_entities_free(struct dfs_entity *ents, size_t n)
 	free(ents);
 }
 
+/* A copy of OBJ's string member KEY, or NULL when it is missing or empty. */
 static char *json_strdup(const cJSON *obj, const char *key)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+	const char *s = dfs_cjson_str(obj, key);
 
 	return s && *s ? strdup(s) : NULL;
 }
@@ -227,6 +255,10 @@ static int cmp_entity(const void *a, const void *b)
 		      ((const struct dfs_entity *)b)->set_name);
 }
 
+/*
+ * Fill E from one EntityDefinitions entry.  -EINVAL when it lacks a name, a
+ * set name or a primary id (or memory ran out copying them): it is skipped.
+ */
 static int entity_from_json(const cJSON *def, struct dfs_entity *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -241,7 +273,7 @@ static int entity_from_json(const cJSON *def, struct dfs_entity *e)
 		free(e->primary_id);
 		free(e->primary_name);
 		memset(e, 0, sizeof(*e));
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }

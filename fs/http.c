@@ -1,5 +1,6 @@
 /* http.c - libcurl transport for one tenant: pooled connections, one attempt
- * per call, and the single mapping from HTTP/transport outcomes to errno.
+ * per call, the single mapping from HTTP/transport outcomes to errno, and
+ * the retry policy every request shares (see include/http.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -403,38 +404,55 @@ int dfs_http_errno(long status, CURLcode curl_code)
 	}
 }
 
-long dfs_http_retry_delay(const struct dfs_http_resp *resp, int attempt, int max_retries)
+/* Is RESP a failure that may well go away by itself? */
+static int is_transient(const struct dfs_http_resp *resp)
+{
+	if (resp->status)
+		return resp->status == 429 || resp->status == 502 || resp->status == 503 ||
+		       resp->status == 504;
+	switch (resp->curl_code) {
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Milliseconds to wait before retry number DONE + 1 of a transient failure. */
+static long retry_delay_ms(const struct dfs_http_resp *resp, int done)
 {
 	long ms;
 
-	if (attempt >= max_retries)
-		return -1;
-	if (resp->status == 0) {
-		switch (resp->curl_code) {
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			break;
-		default:
-			return -1;
-		}
-	} else if (resp->status == 429) {
-		if (resp->retry_after >= 0)
-			return (resp->retry_after > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
-								    : resp->retry_after) * 1000L;
-	} else if (resp->status != 502 && resp->status != 503 && resp->status != 504) {
-		return -1;
-	}
-	ms = BACKOFF_BASE_MS << (attempt < 10 ? attempt : 10);
+	/* The server says when it will take us again: believe it (within reason). */
+	if (resp->status == 429 && resp->retry_after >= 0)
+		return (resp->retry_after > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
+							    : resp->retry_after) * 1000L;
+	ms = BACKOFF_BASE_MS << (done < 10 ? done : 10);
 	if (ms > BACKOFF_CAP_MS)
 		ms = BACKOFF_CAP_MS;
 	/* Jitter keeps a tenant's threads from retrying in lock step. */
 	ms += random() % (ms / 4 + 1);
 	return ms;
+}
+
+int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp)
+{
+	long ms;
+
+	if (r->done >= r->max || !is_transient(resp))
+		return 0;
+	ms = retry_delay_ms(resp, r->done);
+	r->done++;
+	if (r->warn)
+		r->warn(r->ctx, resp, r->done, ms);
+	dfs_http_sleep_ms(ms);
+	return 1;
 }
 
 char *dfs_http_escape(const char *s)

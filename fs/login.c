@@ -4,6 +4,13 @@
  * token_url (…/devicecode, …/authorize), so authority_host, token_url and AD
  * FS work the same way as for the mount.  What is printed for the person goes
  * to stderr; no token is ever printed.
+ *
+ * Layout: forms are built with the dfs_form helpers the mount's token
+ * renewals use (dfs_form.h) and sent once each by post(): sign-in polls or
+ * waits for a person, so it does not retry.  device_code() and browser()
+ * are the two sign-ins; like their helpers they return 0 or a negative errno
+ * after saying why on stderr, and dfs_login_main() turns that into the exit
+ * status.  dfs_check_main() is at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,16 +31,20 @@
 #include "buf.h"
 #include "config.h"
 #include "dataverse.h"
+#include "dfs_cjson.h"
+#include "dfs_form.h"
 #include "jwt.h"
 #include "log.h"
 #include "login.h"
 #include "secret.h"
 #include "tokenstore.h"
+#include "util.h"
 
 #define LOGIN_MAX_BODY (1024 * 1024)
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
 #define SLOW_DOWN_STEP 5        /* seconds added to the interval on slow_down (RFC 8628) */
 #define CALLBACK_READ_TIMEOUT 10000     /* ms for a browser to send its request */
+#define CALLBACK_HEAD_MAX 8192          /* bytes of the browser's request head read */
 
 extern char **environ;
 
@@ -45,52 +56,27 @@ struct login {
 	char *verifier;         /* PKCE code verifier */
 };
 
-/* Short name: sign-in forms are built field by field. */
-static int add(struct dfs_buf *b, const char *key, const char *value)
+/* The error of form F; a secret that could not be read is explained first. */
+static int form_error(const struct login *l, const struct dfs_form *f)
 {
-	return dfs_auth_form_add(b, key, value);
-}
+	int ret = dfs_form_error(f);
 
-/* client_id, scope or resource, and the client secret if one is configured. */
-static int add_client(const struct login *l, struct dfs_buf *b, int with_secret)
-{
-	const struct dfs_tenant_config *tc = l->tc;
-	char *secret = NULL, why[512];
-	int ret;
-
-	if ((ret = add(b, "client_id", tc->client_id)) < 0)
-		return ret;
-	if ((ret = tc->resource ? add(b, "resource", tc->resource) : add(b, "scope", tc->scope)) < 0)
-		return ret;
-	if (!with_secret || !dfs_secret_given(&tc->secret))
-		return 0;
-	if ((ret = dfs_secret_get(&tc->secret, "client_secret", &secret, why, sizeof(why))) < 0) {
-		fprintf(stderr, "dynfs: %s: %s\n", tc->name, why);
-		return ret;
-	}
-	ret = add(b, "client_secret", secret);
-	dfs_secret_free(secret);
+	if (ret < 0 && f->why[0])
+		fprintf(stderr, "dynfs: %s: %s\n", l->tc->name, f->why);
 	return ret;
 }
 
-/* POST the form B to BASE + WHAT ("token", "devicecode"); RESP gets the answer. */
-static int post(const struct login *l, const char *what, struct dfs_buf *b,
+/* POST form F to BASE + WHAT ("token", "devicecode"); RESP gets the answer. */
+static int post(const struct login *l, const char *what, const struct dfs_form *f,
 		struct dfs_http_resp *resp)
 {
-	struct dfs_http_req req = { 0 };
 	char *url;
 	int ret;
 
 	if (asprintf(&url, "%s%s", l->endpoint_base, what) < 0)
 		return -ENOMEM;
-	req.method = "POST";
-	req.url = url;
-	req.content_type = "application/x-www-form-urlencoded";
-	req.body = b->data;
-	req.body_len = b->len;
-	ret = dfs_http_perform(l->http, &req, resp);
+	ret = dfs_form_post(l->http, url, f, resp);
 	free(url);
-	explicit_bzero(b->data, b->len);
 	return ret;
 }
 
@@ -105,67 +91,83 @@ static void print_refusal(const struct login *l, const char *doing,
 		hint ? hint : "");
 }
 
-/* A 200 token answer: save its refresh token.  Returns 0 or an exit status. */
+/* A 200 token answer: save its refresh token.  0 or a negative errno, said on stderr. */
 static int save_tokens(const struct login *l, const struct dfs_http_resp *resp)
 {
 	cJSON *root = cJSON_ParseWithLength(resp->body.data, resp->body.len);
-	cJSON *rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
+	const char *rt = dfs_cjson_str(root, "refresh_token");
 	char why[512];
-	int ret = 2;
+	int ret;
 
-	if (!cJSON_IsString(rt) || !rt->valuestring[0]) {
+	if (!rt || !rt[0]) {
 		fprintf(stderr, "dynfs: %s: the sign-in worked but no refresh token came back: "
 			"the scope must include offline_access\n", l->tc->name);
+		ret = -EPROTO;
 		goto out;
 	}
-	if (dfs_token_store_save(l->tc->token_store, rt->valuestring, why, sizeof(why)) < 0) {
+	if ((ret = dfs_token_store_save(l->tc->token_store, rt, why, sizeof(why))) < 0) {
 		fprintf(stderr, "dynfs: %s: %s\n", l->tc->name, why);
 		goto out;
 	}
 	fprintf(stderr, "dynfs: %s: signed in; refresh token saved in %s\n", l->tc->name,
 		l->tc->token_store);
-	ret = 0;
 out:
-	if (cJSON_IsString(rt))
-		explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+	dfs_cjson_zero(root, "refresh_token");
 	cJSON_Delete(root);
 	return ret;
 }
 
-static const char *json_str(const cJSON *o, const char *key)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-}
-
 /* ------------------------------------------------------------ device code */
 
+/* Why polling stopped, from the error code of a refused token request. */
+static void print_poll_refusal(const struct login *l, const struct dfs_http_resp *resp)
+{
+	const char *name = l->tc->name;
+
+	if (strcmp(resp->err.code, "authorization_declined") == 0)
+		fprintf(stderr, "dynfs: %s: sign-in declined: the request was refused in the "
+			"browser; run 'dynfs login %s' again\n", name, name);
+	else if (strcmp(resp->err.code, "expired_token") == 0)
+		fprintf(stderr, "dynfs: %s: the code expired before the sign-in was "
+			"finished; run 'dynfs login %s' again\n", name, name);
+	else if (strcmp(resp->err.code, "bad_verification_code") == 0)
+		fprintf(stderr, "dynfs: %s: the server does not know this device code; run "
+			"'dynfs login %s' again\n", name, name);
+	else
+		print_refusal(l, "sign-in failed", resp);
+}
+
+/* Returns 0 or a negative errno, said on stderr. */
 static int device_code(struct login *l)
 {
 	struct dfs_http_resp resp;
-	struct dfs_buf b;
+	struct dfs_form f;
 	cJSON *root = NULL;
 	char *code = NULL;
 	const char *msg;
 	double deadline, interval, expires;
-	int ret = 2, rc;
+	int ret;
 
 	dfs_http_resp_init(&resp);
-	dfs_buf_init(&b, 0);
-	if (add_client(l, &b, 0) < 0)
+	dfs_form_init(&f);
+	dfs_form_add_client(&f, l->tc, 0);
+	if ((ret = form_error(l, &f)) < 0)
 		goto out;
-	rc = post(l, "devicecode", &b, &resp);
-	if (rc < 0 || resp.status != 200) {
+	ret = post(l, "devicecode", &f, &resp);
+	if (ret < 0 || resp.status != 200) {
 		print_refusal(l, "cannot start the device code sign-in", &resp);
+		ret = ret < 0 ? ret : -EACCES;
 		goto out;
 	}
 	root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-	msg = json_str(root, "message");
-	if (!json_str(root, "device_code")) {
+	msg = dfs_cjson_str(root, "message");
+	if (!dfs_cjson_str(root, "device_code")) {
 		fprintf(stderr, "dynfs: %s: the device code answer has no device_code\n",
 			l->tc->name);
+		ret = -EPROTO;
 		goto out;
 	}
-	code = strdup(json_str(root, "device_code"));
+	code = strdup(dfs_cjson_str(root, "device_code"));
 	interval = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(root, "interval"));
 	expires = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(root, "expires_in"));
 	if (!(interval >= 1))
@@ -177,25 +179,28 @@ static int device_code(struct login *l)
 		fprintf(stderr, "%s\n", msg);
 	else
 		fprintf(stderr, "To sign in, open %s and enter the code %s\n",
-			json_str(root, "verification_uri"), json_str(root, "user_code"));
+			dfs_cjson_str(root, "verification_uri"), dfs_cjson_str(root, "user_code"));
 	fflush(stderr);
-	if (!code)
+	if (!code) {
+		ret = -ENOMEM;
 		goto out;
+	}
 
 	deadline = dfs_now() + expires;
 	while (dfs_now() < deadline) {
 		dfs_http_sleep_ms((long)(interval * 1000));
-		dfs_buf_free(&b);
-		dfs_buf_init(&b, 0);
-		if (add(&b, "grant_type", DEVICE_GRANT) < 0 || add(&b, "device_code", code) < 0 ||
-		    add_client(l, &b, 1) < 0)
+		dfs_form_free(&f);
+		dfs_form_add(&f, "grant_type", DEVICE_GRANT);
+		dfs_form_add(&f, "device_code", code);
+		dfs_form_add_client(&f, l->tc, 1);
+		if ((ret = form_error(l, &f)) < 0)
 			goto out;
-		rc = post(l, "token", &b, &resp);
-		if (rc == 0 && resp.status == 200) {
+		ret = post(l, "token", &f, &resp);
+		if (ret == 0 && resp.status == 200) {
 			ret = save_tokens(l, &resp);
 			goto out;
 		}
-		if (rc < 0 || resp.status >= 500 || resp.status == 429)
+		if (ret < 0 || resp.status >= 500 || resp.status == 429)
 			continue;       /* the network or the server hiccuped: keep polling */
 		if (strcmp(resp.err.code, "authorization_pending") == 0)
 			continue;
@@ -203,25 +208,17 @@ static int device_code(struct login *l)
 			interval += SLOW_DOWN_STEP;
 			continue;
 		}
-		if (strcmp(resp.err.code, "authorization_declined") == 0)
-			fprintf(stderr, "dynfs: %s: sign-in declined: the request was refused in the "
-				"browser; run 'dynfs login %s' again\n", l->tc->name, l->tc->name);
-		else if (strcmp(resp.err.code, "expired_token") == 0)
-			fprintf(stderr, "dynfs: %s: the code expired before the sign-in was "
-				"finished; run 'dynfs login %s' again\n", l->tc->name, l->tc->name);
-		else if (strcmp(resp.err.code, "bad_verification_code") == 0)
-			fprintf(stderr, "dynfs: %s: the server does not know this device code; run "
-				"'dynfs login %s' again\n", l->tc->name, l->tc->name);
-		else
-			print_refusal(l, "sign-in failed", &resp);
+		print_poll_refusal(l, &resp);
+		ret = -EACCES;
 		goto out;
 	}
 	fprintf(stderr, "dynfs: %s: the code expired before the sign-in was finished; run "
 		"'dynfs login %s' again\n", l->tc->name, l->tc->name);
+	ret = -ETIMEDOUT;
 out:
 	dfs_secret_free(code);
 	cJSON_Delete(root);
-	dfs_buf_free(&b);
+	dfs_form_free(&f);
 	dfs_http_resp_free(&resp);
 	return ret;
 }
@@ -255,14 +252,6 @@ static char *query_param(const char *query, const char *key)
 	return NULL;
 }
 
-/* S with control characters replaced, for quoting a server's words safely. */
-static void printable(char *s)
-{
-	for (; s && *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 static void respond(int fd, int status, const char *title, const char *text)
 {
 	char page[2048];
@@ -283,7 +272,7 @@ static void respond(int fd, int status, const char *title, const char *text)
 /* Read the request head from FD; returns the request target ("/?code=...") or NULL. */
 static char *read_request_target(int fd)
 {
-	char buf[8192], *sp, *sp2;
+	char buf[CALLBACK_HEAD_MAX], *sp, *sp2;
 	size_t len = 0;
 	ssize_t n;
 
@@ -330,14 +319,17 @@ static void open_browser(const char *url)
 
 /*
  * Wait for the one callback that carries code (or error) and state.  Returns
- * 0 with *CODE, or an exit status after printing why.
+ * 0 with *CODE, or a negative errno after printing why.
  */
 static int wait_callback(struct login *l, int lfd, const char *state, int timeout_s,
 			 char **code)
 {
 	double deadline = dfs_now() + timeout_s;
 	char *target = NULL, *query, *got_state = NULL, *error = NULL, *desc = NULL;
-	int fd = -1, ret = 2;
+	/* As long as the request head the values came in: the server's words are
+	 * quoted whole, only made safe for a terminal. */
+	char shown_error[CALLBACK_HEAD_MAX], shown_desc[CALLBACK_HEAD_MAX];
+	int fd = -1, ret;
 
 	*code = NULL;
 	for (;;) {
@@ -348,7 +340,7 @@ static int wait_callback(struct login *l, int lfd, const char *state, int timeou
 			fprintf(stderr, "dynfs: %s: no answer from the browser within %d s; run "
 				"'dynfs login %s --browser' again\n", l->tc->name, timeout_s,
 				l->tc->name);
-			return 2;
+			return -ETIMEDOUT;
 		}
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
 			continue;
@@ -367,12 +359,13 @@ static int wait_callback(struct login *l, int lfd, const char *state, int timeou
 	error = query_param(query, "error");
 	if (error) {
 		desc = query_param(query, "error_description");
-		printable(error);
-		printable(desc);
 		respond(fd, 400, "Sign-in failed", "The sign-in was not completed. The reason is "
 			"shown in the terminal where dynfs login runs.");
-		fprintf(stderr, "dynfs: %s: sign-in failed: %s%s%s\n", l->tc->name, error,
-			desc ? ": " : "", desc ? desc : "");
+		fprintf(stderr, "dynfs: %s: sign-in failed: %s%s%s\n", l->tc->name,
+			dfs_printable(error, (size_t)-1, shown_error, sizeof(shown_error)),
+			desc ? ": " : "",
+			desc ? dfs_printable(desc, (size_t)-1, shown_desc, sizeof(shown_desc)) : "");
+		ret = -EACCES;
 		goto out;
 	}
 	if (!got_state || strcmp(got_state, state) != 0) {
@@ -381,12 +374,14 @@ static int wait_callback(struct login *l, int lfd, const char *state, int timeou
 		fprintf(stderr, "dynfs: %s: the browser's answer has the wrong state: it does not "
 			"belong to this sign-in (ignored); run 'dynfs login %s --browser' again\n",
 			l->tc->name, l->tc->name);
+		ret = -EPERM;
 		goto out;
 	}
 	*code = query_param(query, "code");
 	if (!*code) {
 		respond(fd, 400, "Sign-in failed", "The answer carries no code.");
 		fprintf(stderr, "dynfs: %s: the browser's answer carries no code\n", l->tc->name);
+		ret = -EPROTO;
 		goto out;
 	}
 	respond(fd, 200, "Signed in", "dynfs received the sign-in. You can close this window.");
@@ -424,15 +419,17 @@ static int listen_loopback(unsigned *port)
 	return fd;
 }
 
+/* Returns 0 or a negative errno, said on stderr. */
 static int browser(struct login *l, unsigned port, int timeout_s)
 {
 	struct dfs_http_resp resp;
-	struct dfs_buf b, url;
+	struct dfs_form f;
+	struct dfs_buf url;
 	char *state = dfs_random_b64url(16), *challenge = NULL, *code = NULL;
-	int lfd = -1, ret = 2, rc;
+	int lfd = -1, ret = -ENOMEM;
 
 	dfs_http_resp_init(&resp);
-	dfs_buf_init(&b, 0);
+	dfs_form_init(&f);
 	dfs_buf_init(&url, 0);
 	l->verifier = dfs_random_b64url(32);
 	if (!state || !l->verifier || !(challenge = dfs_sha256_b64url(l->verifier)))
@@ -440,43 +437,52 @@ static int browser(struct login *l, unsigned port, int timeout_s)
 	if ((lfd = listen_loopback(&port)) < 0) {
 		fprintf(stderr, "dynfs: %s: cannot listen on 127.0.0.1:%u for the browser's "
 			"answer: %s\n", l->tc->name, port, strerror(-lfd));
+		ret = lfd;
 		goto out;
 	}
 	if (asprintf(&l->redirect_uri, "http://127.0.0.1:%u/", port) < 0) {
 		l->redirect_uri = NULL;
 		goto out;
 	}
-	if (add(&b, "response_type", "code") < 0 || add_client(l, &b, 0) < 0 ||
-	    add(&b, "redirect_uri", l->redirect_uri) < 0 || add(&b, "response_mode", "query") < 0 ||
-	    add(&b, "state", state) < 0 || add(&b, "code_challenge", challenge) < 0 ||
-	    add(&b, "code_challenge_method", "S256") < 0 ||
-	    dfs_buf_appendf(&url, "%sauthorize?%s", l->endpoint_base, b.data) < 0)
+	/* The authorize request is a form too, sent by the browser as a query. */
+	dfs_form_add(&f, "response_type", "code");
+	dfs_form_add_client(&f, l->tc, 0);
+	dfs_form_add(&f, "redirect_uri", l->redirect_uri);
+	dfs_form_add(&f, "response_mode", "query");
+	dfs_form_add(&f, "state", state);
+	dfs_form_add(&f, "code_challenge", challenge);
+	dfs_form_add(&f, "code_challenge_method", "S256");
+	if ((ret = form_error(l, &f)) < 0 ||
+	    (ret = dfs_buf_appendf(&url, "%sauthorize?%s", l->endpoint_base, f.body.data)) < 0)
 		goto out;
 	fprintf(stderr, "To sign in, open this address in a web browser:\n\n  %s\n\n"
 		"Waiting for the answer on %s ...\n", url.data, l->redirect_uri);
 	fflush(stderr);
 	open_browser(url.data);
-	if ((ret = wait_callback(l, lfd, state, timeout_s, &code)) != 0)
+	if ((ret = wait_callback(l, lfd, state, timeout_s, &code)) < 0)
 		goto out;
-	ret = 2;
-	dfs_buf_free(&b);
-	dfs_buf_init(&b, 0);
-	if (add(&b, "grant_type", "authorization_code") < 0 || add(&b, "code", code) < 0 ||
-	    add(&b, "redirect_uri", l->redirect_uri) < 0 ||
-	    add(&b, "code_verifier", l->verifier) < 0 || add_client(l, &b, 1) < 0)
+	dfs_form_free(&f);
+	dfs_form_add(&f, "grant_type", "authorization_code");
+	dfs_form_add(&f, "code", code);
+	dfs_form_add(&f, "redirect_uri", l->redirect_uri);
+	dfs_form_add(&f, "code_verifier", l->verifier);
+	dfs_form_add_client(&f, l->tc, 1);
+	if ((ret = form_error(l, &f)) < 0)
 		goto out;
-	rc = post(l, "token", &b, &resp);
-	if (rc == 0 && resp.status == 200)
+	ret = post(l, "token", &f, &resp);
+	if (ret == 0 && resp.status == 200) {
 		ret = save_tokens(l, &resp);
-	else
+	} else {
 		print_refusal(l, "cannot redeem the sign-in", &resp);
+		ret = ret < 0 ? ret : -EACCES;
+	}
 out:
 	if (lfd >= 0)
 		close(lfd);
 	free(state);
 	free(challenge);
 	dfs_secret_free(code);
-	dfs_buf_free(&b);
+	dfs_form_free(&f);
 	dfs_buf_free(&url);
 	dfs_http_resp_free(&resp);
 	return ret;
@@ -484,8 +490,12 @@ out:
 
 /* ------------------------------------------------------------ commands */
 
-/* Load CONFIG_PATH (or the default) keeping every tenant; NULL on a file that cannot be used. */
-static int load_config(const char *config_path, struct dfs_config *cfg, FILE *out)
+/*
+ * Load CONFIG_PATH (or the default) keeping every tenant, problems printed
+ * to OUT.  Returns 0, with *CLEAN (if not NULL) saying whether there was no
+ * problem at all, or a negative errno when the file cannot be used.
+ */
+static int load_config(const char *config_path, struct dfs_config *cfg, FILE *out, int *clean)
 {
 	char *path = config_path ? strdup(config_path) : dfs_config_find();
 	int rc;
@@ -493,13 +503,15 @@ static int load_config(const char *config_path, struct dfs_config *cfg, FILE *ou
 	if (!path) {
 		fprintf(stderr, "dynfs: no configuration file: give -c CONFIG, set DYNFS_CONFIG, "
 			"or create ~/.config/dynfs/dynfs.ini (see dynfs.ini.example)\n");
-		return -1;
+		return -ENOENT;
 	}
 	rc = dfs_config_load_all(path, cfg, out);
 	free(path);
 	if (rc < 0 && !cfg->path)
-		return -1;
-	return rc < 0 ? 1 : 0;
+		return -EINVAL;     /* unreadable: said above */
+	if (clean)
+		*clean = rc == 0;
+	return 0;
 }
 
 static struct dfs_http *tenant_http(const struct dfs_tenant_config *tc,
@@ -540,7 +552,7 @@ int dfs_login_main(int argc, char **argv)
 	const char *config_path = NULL;
 	unsigned long port = 0;
 	long timeout = 300;
-	int use_browser = 0, c, ret = 1, port_given = 0;
+	int use_browser = 0, c, rc, ret = 1, port_given = 0;
 	size_t i, n;
 	char *end;
 
@@ -579,7 +591,7 @@ int dfs_login_main(int argc, char **argv)
 		login_usage();
 		return 1;
 	}
-	if (load_config(config_path, &cfg, stderr) < 0)
+	if (load_config(config_path, &cfg, stderr, NULL) < 0)
 		goto out;
 	for (i = 0; i < cfg.n_tenants; i++)
 		if (strcmp(cfg.tenants[i].name, argv[optind]) == 0)
@@ -610,10 +622,12 @@ int dfs_login_main(int argc, char **argv)
 	l.tc = tc;
 	l.endpoint_base = strndup(tc->token_url, n - 5);
 	l.http = tenant_http(tc, &cfg);
-	if (l.endpoint_base && l.http)
-		ret = use_browser ? browser(&l, port_given ? (unsigned)port : tc->redirect_port,
-					    (int)timeout)
-				  : device_code(&l);
+	if (l.endpoint_base && l.http) {
+		rc = use_browser ? browser(&l, port_given ? (unsigned)port : tc->redirect_port,
+					   (int)timeout)
+				 : device_code(&l);
+		ret = rc < 0 ? 2 : 0;
+	}
 	dfs_http_free(&l.http);
 	curl_global_cleanup();
 out:
@@ -630,12 +644,11 @@ int dfs_check_main(const char *config_path)
 	struct dfs_http_error err;
 	const char *hint;
 	size_t i;
-	int rc, failed = 0;
+	int clean = 0, failed = 0;
 
 	/* The report is on stdout, every problem once: no log lines besides. */
 	dfs_log_set_level(DFS_LOG_NONE);
-	rc = load_config(config_path, &cfg, stdout);
-	if (rc < 0)
+	if (load_config(config_path, &cfg, stdout, &clean) < 0)
 		return 1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "dynfs: cannot initialise libcurl\n");
@@ -680,7 +693,7 @@ int dfs_check_main(const char *config_path)
 	}
 	curl_global_cleanup();
 	dfs_config_free(&cfg);
-	if (rc > 0)
+	if (!clean)
 		return 1;
 	return failed ? 2 : 0;
 }

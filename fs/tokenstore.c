@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "dfs_cjson.h"
 #include "state.h"
 #include "tokenstore.h"
 
@@ -31,7 +32,8 @@ int dfs_token_store_load(const char *path, char **token, char *why, size_t why_l
 {
 	struct stat sb;
 	char *buf = NULL;
-	cJSON *root = NULL, *rt;
+	cJSON *root = NULL;
+	const char *rt;
 	ssize_t n;
 	size_t len = 0;
 	int fd, ret;
@@ -76,21 +78,19 @@ int dfs_token_store_load(const char *path, char **token, char *why, size_t why_l
 	}
 	buf[len] = '\0';
 	root = cJSON_ParseWithLength(buf, len);
-	rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
-	if (!cJSON_IsString(rt) || !rt->valuestring[0]) {
+	rt = dfs_cjson_str(root, "refresh_token");
+	if (!rt || !rt[0]) {
 		ret = -EINVAL;
 		snprintf(why, why_len, "token store %s holds no refresh token: sign in again with "
 			 "'dynfs login'", path);
 		goto out;
 	}
-	*token = strdup(rt->valuestring);
+	*token = strdup(rt);
 	ret = *token ? 0 : -ENOMEM;
 	if (ret)
 		snprintf(why, why_len, "out of memory");
 out:
-	rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
-	if (cJSON_IsString(rt))
-		explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+	dfs_cjson_zero(root, "refresh_token");
 	cJSON_Delete(root);
 	zero_free(buf, len);
 	close(fd);
@@ -101,7 +101,7 @@ int dfs_token_store_save(const char *path, const char *token, char *why, size_t 
 {
 	const char *step = "write";
 	char *text = NULL;
-	cJSON *root, *rt;
+	cJSON *root;
 	int ret = -ENOMEM;
 
 	if ((root = cJSON_CreateObject()) &&
@@ -113,9 +113,7 @@ int dfs_token_store_save(const char *path, const char *token, char *why, size_t 
 		snprintf(why, why_len, "cannot %s token store %s: %s", step, path, strerror(-ret));
 	if (text)
 		zero_free(text, strlen(text));
-	rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
-	if (cJSON_IsString(rt))
-		explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+	dfs_cjson_zero(root, "refresh_token");
 	cJSON_Delete(root);
 	return ret;
 }

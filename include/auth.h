@@ -6,12 +6,15 @@
  * renewal runs at a time while other callers wait for it.  A refused renewal
  * makes the tenant unhealthy (logged once, requests fail with -EACCES) until a
  * later renewal, which rereads every secret source, succeeds.
+ *
+ * Token requests are built with dfs_form.h (shared with `dynfs login`) and
+ * retried by the policy in http.h (shared with the Web API).  Functions
+ * return 0 or a negative errno (util.h).
  */
 #ifndef DFS_AUTH_H
 #define DFS_AUTH_H
 
 #include "config.h"
-#include "buf.h"
 #include "http.h"
 
 struct dfs_auth;
@@ -31,9 +34,6 @@ int dfs_auth_token(struct dfs_auth *auth, char **token, struct dfs_http_error *e
  * renews, unless another thread already did.
  */
 void dfs_auth_reject(struct dfs_auth *auth, const char *token);
-
-/* Append "&KEY=VALUE" (percent-encoded) to a form body; the copy is zeroed. */
-int dfs_auth_form_add(struct dfs_buf *b, const char *key, const char *value);
 
 /*
  * Put TOKEN (from dfs_auth_token) into REQ: a bearer token, or for NTLM and

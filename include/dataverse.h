@@ -2,9 +2,14 @@
  *
  * Owns the tenant's transport (struct dfs_http) and token source (struct
  * dfs_auth).  dfs_dv_request() is the single road every Web API call takes:
- * it adds the standard OData headers, retries what is transient, renews the
- * token once on 401, and logs the Dataverse error code and message of a
- * request that finally fails.
+ * it adds the standard OData headers, retries what is transient (struct
+ * dfs_retry, the policy token requests use too), renews the token once on
+ * 401, and logs the Dataverse error code and message of a request that
+ * finally fails.
+ *
+ * Return convention (util.h): 0 or a negative errno.  Two functions have a
+ * second kind of success, and say so below: dfs_dv_get() returns 1 for "304,
+ * not modified" and dfs_dv_exists() returns 1 for "found".
  */
 #ifndef DFS_DATAVERSE_H
 #define DFS_DATAVERSE_H
@@ -32,8 +37,10 @@ const char *dfs_dv_api_url(const struct dfs_dv *dv);
 /*
  * One Web API call.  PATH is relative to the API root ("accounts(<id>)") or an
  * absolute URL (an @odata.nextLink).  HEADERS are extra request headers.
- * Returns 0 when the server answered 2xx or 304 (RESP filled), else a negative
- * errno from dfs_http_errno(); RESP then still holds the last response.
+ * Returns 0 when the server answered 2xx or 304 (RESP filled; check
+ * resp->status for 304), else a negative errno from dfs_http_errno() (or the
+ * token's, see dfs_auth_token); RESP then still holds the last response and
+ * resp->err says why.
  */
 int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
@@ -53,17 +60,18 @@ void dfs_dv_entities_free(struct dfs_entity *ents, size_t n);
 
 /*
  * Page through the whole entity set (full records, odata.maxpagesize from the
- * config, following @odata.nextLink), calling CB for each record.  A non-zero
- * return from CB stops the listing and is returned.
+ * config, following @odata.nextLink), calling CB for each record.  CB returns
+ * 0 to go on, or a negative errno that stops the listing and is returned.
  */
 typedef int (*dfs_dv_record_cb)(void *ctx, const cJSON *rec);
 int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent,
 		dfs_dv_record_cb cb, void *ctx);
 
 /*
- * GET one record.  With IF_NONE_MATCH (an ETag) a 304 returns 1 and leaves
- * *REC NULL; otherwise returns 0 with *REC the parsed record (numbers kept
- * verbatim, see json.h).  -ENOENT if it does not exist.
+ * GET one record.  Returns 0 with *REC the parsed record (numbers kept
+ * verbatim, see json.h), or a negative errno (-ENOENT: it does not exist).
+ * Second kind of success: with IF_NONE_MATCH (an ETag), 1 when the server
+ * answered 304 (the record still has that ETag); *REC is then NULL.
  */
 int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 	       const char *if_none_match, cJSON **rec);
@@ -94,7 +102,8 @@ int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 
 /*
  * Whether record ID exists in entity set SET_NAME (for lookups whose target
- * is not one of the mounted sets): 1 yes, 0 no, or a negative errno.
+ * is not one of the mounted sets).  Second kind of success: 1 when it does;
+ * 0 when it does not (404); otherwise a negative errno.
  */
 int dfs_dv_exists(struct dfs_dv *dv, const char *set_name, const char *id);
 

@@ -1,13 +1,18 @@
-/* http.h - libcurl transport for one tenant.
+/* http.h - libcurl transport for one tenant, and the one retry policy.
  *
  * Each tenant owns one struct dfs_http: a curl share handle holding the
  * connection pool (plus DNS and TLS session caches) and a free list of easy
  * handles, so every FUSE thread reuses warm connections.  dfs_http_perform()
- * makes exactly one attempt; retrying is the caller's decision
- * (dfs_http_retry_delay) and so is token renewal.
+ * makes exactly one attempt.  Whether and when to send a request again is
+ * struct dfs_retry's decision, the same for Web API requests (dataverse.c)
+ * and token requests (auth.c); token renewal on 401 is the caller's.
  *
  * dfs_http_errno() is THE place where HTTP statuses and transport errors turn
  * into errno values.
+ *
+ * Return convention (util.h): 0 or a negative errno.  dfs_http_perform()
+ * returns 0 whenever an HTTP response arrived, whatever its status;
+ * dfs_retry_again() answers yes (1) or no (0).
  */
 #ifndef DFS_HTTP_H
 #define DFS_HTTP_H
@@ -76,16 +81,54 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
  */
 int dfs_http_errno(long status, CURLcode curl_code);
 
-/*
- * Should attempt number ATTEMPT (0-based) be retried, and after how many
- * milliseconds?  Returns the delay, or -1 for "do not retry".  429 waits
- * Retry-After; 502/503/504, resets and timeouts back off exponentially with a
- * cap; 400/401/403/404/412 never retry (401 is handled by token renewal).
- */
-long dfs_http_retry_delay(const struct dfs_http_resp *resp, int attempt, int max_retries);
-
-/* Sleep MS milliseconds (for retry delays). */
+/* Sleep MS milliseconds (retry delays, polling intervals). */
 void dfs_http_sleep_ms(long ms);
+
+/* ---- retrying --------------------------------------------------------- */
+
+/*
+ * Logs the warning before retry number RETRY (1-based) of the request CTX
+ * names, DELAY_MS from now; RESP is the failed attempt.  Each caller words
+ * its own line.
+ */
+typedef void dfs_retry_warn_fn(void *ctx, const struct dfs_http_resp *resp, int retry,
+			       long delay_ms);
+
+/*
+ * The retry policy of one request.  Only transient failures are retried:
+ * 429 waits Retry-After (at most 300 s; without it, as below); 502/503/504,
+ * timeouts and broken connections back off exponentially (0.5 s doubling, at
+ * most 30 s, plus up to a quarter of jitter).  Nothing else is: 400, 403,
+ * 404 and 412 would get the same answer again, and 401 is for token renewal
+ * (dfs_auth_reject).  The caller's loop:
+ *
+ *	struct dfs_retry retry = DFS_RETRY_INIT(max_retries, warn, ctx);
+ *
+ *	for (;;) {
+ *		ret = dfs_http_perform(http, &req, resp);
+ *		if (ret == 0 && resp->status < 400)
+ *			break;
+ *		if (!dfs_retry_again(&retry, resp))
+ *			break;
+ *	}
+ */
+struct dfs_retry {
+	int max;                 /* retries after the first attempt */
+	int done;                /* retries made so far */
+	dfs_retry_warn_fn *warn; /* NULL: retry silently */
+	void *ctx;               /* for warn */
+};
+
+#define DFS_RETRY_INIT(max_retries, warn_fn, warn_ctx) \
+	{ .max = (max_retries), .done = 0, .warn = (warn_fn), .ctx = (warn_ctx) }
+
+/*
+ * After a failed attempt that left RESP (a response with a status, or a
+ * transport failure with resp->curl_code): should the request be sent
+ * again?  Yes: the warning is logged, the delay slept, the retry counted,
+ * and 1 is returned.  No (not transient, or R->max retries made): 0 at once.
+ */
+int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp);
 
 
 /* Percent-encode S for a query string or form body (malloc'd). */

@@ -1,0 +1,17 @@
+/* dfs_cjson.c - member access on plain cJSON trees (see include/dfs_cjson.h). */
+#include <string.h>
+
+#include "dfs_cjson.h"
+
+const char *dfs_cjson_str(const cJSON *obj, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+void dfs_cjson_zero(cJSON *obj, const char *key)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (cJSON_IsString(it))
+		explicit_bzero(it->valuestring, strlen(it->valuestring));
+}
