@@ -32,8 +32,8 @@
 #include <cjson/cJSON.h>
 
 #include "auth.h"
-#include "dfs_cjson.h"
-#include "dfs_form.h"
+#include "jsonmember.h"
+#include "form.h"
 #include "jwt.h"
 #include "log.h"
 #include "secret.h"

@@ -16,7 +16,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "dataverse.h"
-#include "dfs_cjson.h"
+#include "jsonmember.h"
 #include "json.h"
 #include "log.h"
 #include "secret.h"

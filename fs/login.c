@@ -6,7 +6,7 @@
  * to stderr; no token is ever printed.
  *
  * Layout: forms are built with the dfs_form helpers the mount's token
- * renewals use (dfs_form.h) and sent once each by post(): sign-in polls or
+ * renewals use (form.h) and sent once each by post(): sign-in polls or
  * waits for a person, so it does not retry.  device_code() and browser()
  * are the two sign-ins; like their helpers they return 0 or a negative errno
  * after saying why on stderr, and dfs_login_main() turns that into the exit
@@ -31,8 +31,8 @@
 #include "buf.h"
 #include "config.h"
 #include "dataverse.h"
-#include "dfs_cjson.h"
-#include "dfs_form.h"
+#include "jsonmember.h"
+#include "form.h"
 #include "jwt.h"
 #include "log.h"
 #include "login.h"

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include "dfs_cjson.h"
+#include "jsonmember.h"
 #include "state.h"
 #include "tokenstore.h"
 

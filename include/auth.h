@@ -7,7 +7,7 @@
  * makes the tenant unhealthy (logged once, requests fail with -EACCES) until a
  * later renewal, which rereads every secret source, succeeds.
  *
- * Token requests are built with dfs_form.h (shared with `dynfs login`) and
+ * Token requests are built with form.h (shared with `dynfs login`) and
  * retried by the policy in http.h (shared with the Web API).  Functions
  * return 0 or a negative errno (util.h).
  */

@@ -1,11 +1,11 @@
-/* dfs_cjson.h - reading and wiping members of plain cJSON trees: token
+/* jsonmember.h - reading and wiping members of plain cJSON trees: token
  * endpoint answers (auth.c, login.c), the token store (tokenstore.c) and
  * Web API metadata (dataverse.c).
  *
  * (Record bodies, whose numbers must keep their digits, go through json.h.)
  */
-#ifndef DFS_CJSON_H
-#define DFS_CJSON_H
+#ifndef DFS_JSONMEMBER_H
+#define DFS_JSONMEMBER_H
 
 #include <cjson/cJSON.h>
 

@@ -1,4 +1,4 @@
-/* dfs_form.h - the form bodies (application/x-www-form-urlencoded) of
+/* form.h - the form bodies (application/x-www-form-urlencoded) of
  * requests to a tenant's token endpoint and the endpoints next to it.
  *
  * The mount's token renewals (auth.c) and `dynfs login` (login.c) build

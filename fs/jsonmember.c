@@ -1,7 +1,7 @@
-/* dfs_cjson.c - member access on plain cJSON trees (see include/dfs_cjson.h). */
+/* jsonmember.c - member access on plain cJSON trees (see include/jsonmember.h). */
 #include <string.h>
 
-#include "dfs_cjson.h"
+#include "jsonmember.h"
 
 const char *dfs_cjson_str(const cJSON *obj, const char *key)
 {

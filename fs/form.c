@@ -1,12 +1,12 @@
-/* dfs_form.c - token endpoint forms: built field by field with a sticky
- * error, zeroed when freed, sent in one attempt (see include/dfs_form.h).
+/* form.c - token endpoint forms: built field by field with a sticky
+ * error, zeroed when freed, sent in one attempt (see include/form.h).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dfs_form.h"
+#include "form.h"
 #include "secret.h"
 
 void dfs_form_init(struct dfs_form *f)
