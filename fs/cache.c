@@ -1,37 +1,78 @@
-/* cache.c - per entity set record cache: a chained hash table keyed by the
- * record id, plus the last listing.  One mutex per set; critical sections
- * copy pointers and counters only, never do I/O.
+/* cache.c - per entity set index and content cache (see cache.h).
+ *
+ * The index is a chained hash table keyed by the record id in its 16-byte
+ * binary form; an entry is about 130 bytes, so a listed folder of a million
+ * records costs about 130 MB before any content.  Content blobs hang off
+ * their entries and sit on the set's LRU list while in memory.  One mutex
+ * per set; critical sections copy pointers and counters, and the only I/O
+ * under it is a spill write of one record to a local file (a page-cache
+ * copy of a few kilobytes).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "cache.h"
+#include "log.h"
+#include "state.h"
+#include "util.h"
+
+/* Rarely present: kept apart so the common entry stays small. */
+struct extra {
+	char *etag;              /* an ETag that is not W/"<number>" */
+	char *error;             /* why the last save failed */
+};
 
 struct entry {
-	struct entry *next;
-	char *id;
+	struct entry *next;      /* hash chain */
+	struct entry *older;     /* content LRU, while BLOB is set */
+	struct entry *newer;
 	struct dfs_blob *blob;
-	char *etag;
-	time_t mtime;
-	double fetched;
+	struct extra *x;
+	uint64_t version;        /* the ETag W/"<version>" when HAS_VERSION */
 	uint64_t gen;
 	uint64_t opened_gen;     /* generation at the last open, 0 = never */
-	char *error;             /* why the last save failed */
+	double fetched;
+	int64_t mtime;
+	int64_t spill_off;       /* where the bytes wait on disk, -1 = nowhere */
+	uint32_t size;
+	uint32_t spill_cap;
+	uint32_t seen;           /* the listing generation that last brought it */
+	uint8_t listed;
+	uint8_t stale;           /* the server has newer bytes: ask before serving */
+	uint8_t has_version;
+	uint8_t id[16];
+};
+
+struct dfs_cache_pool {
+	size_t max;
+	size_t used;             /* atomic: content bytes held by the caches */
+	size_t spilled;          /* atomic: bytes written to the spill file */
+	int64_t end;             /* atomic: where the next spill slot starts */
+	int fd;                  /* the spill file, or -1 */
 };
 
 struct dfs_cache {
 	pthread_mutex_t lock;
+	struct dfs_cache_pool *pool;
 	struct entry **buckets;
 	size_t n_buckets;
 	size_t n_entries;
+	size_t n_listed;
 	uint64_t next_gen;
-	char **listing;
-	size_t n_listing;
-	size_t cap_listing;
+	uint32_t next_listing;
 	double listed_at;
+	struct entry *oldest;    /* content LRU ends */
+	struct entry *newest;
 };
+
+/* ---- blobs -------------------------------------------------------------- */
 
 struct dfs_blob *dfs_blob_new(const char *data, size_t len)
 {
@@ -41,7 +82,8 @@ struct dfs_blob *dfs_blob_new(const char *data, size_t len)
 		return NULL;
 	b->refs = 1;
 	b->len = len;
-	memcpy(b->data, data, len);
+	if (data)
+		memcpy(b->data, data, len);
 	b->data[len] = '\0';
 	return b;
 }
@@ -66,17 +108,139 @@ void dfs_rec_info_clear(struct dfs_rec_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-/* FNV-1a: ids are random GUIDs, anything simple spreads them well. */
-static size_t hash(const char *s)
+/* ---- the pool ----------------------------------------------------------- */
+
+/* An unlinked file in DIR: personal data on disk only while we run. */
+static int spill_open(const char *dir)
+{
+	char *tmpl = NULL;
+	int fd, ret;
+
+	if ((ret = dfs_mkdirs(dir)) < 0) {
+		dfs_warn("cache: cannot create %s (%s): content past cache_size is fetched again",
+			 dir, strerror(-ret));
+		return -1;
+	}
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && asprintf(&tmpl, "%s/spill.XXXXXX", dir) >= 0) {
+		if ((fd = mkostemp(tmpl, O_CLOEXEC)) >= 0)
+			unlink(tmpl);
+		free(tmpl);
+	}
+	if (fd < 0)
+		dfs_warn("cache: cannot create a spill file in %s (%s): content past cache_size"
+			 " is fetched again", dir, strerror(errno));
+	return fd;
+}
+
+struct dfs_cache_pool *dfs_cache_pool_new(size_t max_bytes, const char *spill_dir)
+{
+	struct dfs_cache_pool *pool = calloc(1, sizeof(*pool));
+
+	if (!pool)
+		return NULL;
+	pool->max = max_bytes;
+	pool->fd = spill_dir ? spill_open(spill_dir) : -1;
+	return pool;
+}
+
+void dfs_cache_pool_free(struct dfs_cache_pool **poolp)
+{
+	struct dfs_cache_pool *pool = *poolp;
+
+	if (!pool)
+		return;
+	if (pool->fd >= 0)
+		close(pool->fd);
+	free(pool);
+	*poolp = NULL;
+}
+
+size_t dfs_cache_pool_used(struct dfs_cache_pool *pool)
+{
+	return __atomic_load_n(&pool->used, __ATOMIC_RELAXED);
+}
+
+size_t dfs_cache_pool_spilled(struct dfs_cache_pool *pool)
+{
+	return __atomic_load_n(&pool->spilled, __ATOMIC_RELAXED);
+}
+
+/* ---- ids and ETags ------------------------------------------------------ */
+
+static int hexval(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+static int id_pack(const char *id, uint8_t out[16])
+{
+	char g[DFS_GUID_LEN + 1];
+	int i, j;
+
+	if (dfs_guid_parse(id, strlen(id), 0, g) < 0)
+		return -EINVAL;
+	for (i = 0, j = 0; i < 16; i++, j += 2) {
+		if (g[j] == '-')
+			j++;
+		out[i] = (uint8_t)(hexval(g[j]) << 4 | hexval(g[j + 1]));
+	}
+	return 0;
+}
+
+static void id_unpack(const uint8_t in[16], char out[DFS_GUID_LEN + 1])
+{
+	snprintf(out, DFS_GUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10],
+		 in[11], in[12], in[13], in[14], in[15]);
+}
+
+/* Dataverse's ETags are W/"<versionnumber>": kept as the number. */
+static int etag_version(const char *etag, uint64_t *out)
+{
+	char *end;
+
+	if (!etag || strncmp(etag, "W/\"", 3) != 0 || etag[3] < '0' || etag[3] > '9')
+		return 0;
+	errno = 0;
+	*out = strtoull(etag + 3, &end, 10);
+	return errno == 0 && end[0] == '"' && end[1] == '\0';
+}
+
+static char *entry_etag(const struct entry *e)
+{
+	char *s = NULL;
+
+	if (e->x && e->x->etag)
+		return strdup(e->x->etag);
+	if (e->has_version && asprintf(&s, "W/\"%" PRIu64 "\"", e->version) < 0)
+		return NULL;
+	return s;
+}
+
+static void extra_maybe_free(struct entry *e)
+{
+	if (e->x && !e->x->etag && !e->x->error) {
+		free(e->x);
+		e->x = NULL;
+	}
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+/* FNV-1a over the binary id. */
+static size_t hash(const uint8_t id[16])
 {
 	size_t h = 14695981039346656037ULL;
+	int i;
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	for (i = 0; i < 16; i++)
+		h = (h ^ id[i]) * 1099511628211ULL;
 	return h;
 }
 
-struct dfs_cache *dfs_cache_new(void)
+struct dfs_cache *dfs_cache_new(struct dfs_cache_pool *pool)
 {
 	struct dfs_cache *c = calloc(1, sizeof(*c));
 
@@ -88,28 +252,102 @@ struct dfs_cache *dfs_cache_new(void)
 		free(c);
 		return NULL;
 	}
+	c->pool = pool;
 	c->next_gen = 1;
 	c->listed_at = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
 
-static void entry_free(struct entry *e)
+static void lru_unlink(struct dfs_cache *c, struct entry *e)
 {
-	dfs_blob_unref(e->blob);
-	free(e->etag);
-	free(e->error);
-	free(e->id);
-	free(e);
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		c->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		c->newest = e->older;
+	e->older = e->newer = NULL;
 }
 
-static void free_listing(char **ids, size_t n)
+static void lru_push(struct dfs_cache *c, struct entry *e)
 {
-	size_t i;
+	e->older = c->newest;
+	e->newer = NULL;
+	if (c->newest)
+		c->newest->newer = e;
+	else
+		c->oldest = e;
+	c->newest = e;
+}
 
-	for (i = 0; ids && i < n; i++)
-		free(ids[i]);
-	free(ids);
+/* Let go of E's content in memory (the index keeps its size). */
+static void drop_blob(struct dfs_cache *c, struct entry *e)
+{
+	if (!e->blob)
+		return;
+	lru_unlink(c, e);
+	__atomic_sub_fetch(&c->pool->used, e->blob->len, __ATOMIC_RELAXED);
+	dfs_blob_unref(e->blob);
+	e->blob = NULL;
+}
+
+static void set_blob(struct dfs_cache *c, struct entry *e, struct dfs_blob *b)
+{
+	drop_blob(c, e);
+	e->blob = dfs_blob_ref(b);
+	__atomic_add_fetch(&c->pool->used, b->len, __ATOMIC_RELAXED);
+	lru_push(c, e);
+}
+
+/* Write E's content to the spill file (reusing its slot when it fits). */
+static void spill(struct dfs_cache *c, struct entry *e)
+{
+	struct dfs_cache_pool *pool = c->pool;
+	size_t len = e->blob->len;
+	int64_t off = e->spill_off;
+
+	if (pool->fd < 0 || len > UINT32_MAX) {
+		e->spill_off = -1;
+		return;
+	}
+	if (off < 0 || e->spill_cap < len) {
+		off = __atomic_fetch_add(&pool->end, (int64_t)len, __ATOMIC_RELAXED);
+		e->spill_cap = (uint32_t)len;
+	}
+	if (pwrite(pool->fd, e->blob->data, len, off) != (ssize_t)len) {
+		e->spill_off = -1;
+		return;
+	}
+	e->spill_off = off;
+	__atomic_add_fetch(&pool->spilled, len, __ATOMIC_RELAXED);
+}
+
+/* Over the pool's bound: move this set's least recently used content out,
+ * sparing KEEP (the entry just used). */
+static void evict(struct dfs_cache *c, struct entry *keep)
+{
+	struct entry *e;
+
+	while (dfs_cache_pool_used(c->pool) > c->pool->max && (e = c->oldest) && e != keep) {
+		spill(c, e);
+		drop_blob(c, e);
+	}
+}
+
+static void entry_free(struct dfs_cache *c, struct entry *e)
+{
+	drop_blob(c, e);
+	if (e->listed)
+		c->n_listed--;
+	if (e->x) {
+		free(e->x->etag);
+		free(e->x->error);
+		free(e->x);
+	}
+	free(e);
 }
 
 void dfs_cache_free(struct dfs_cache **cp)
@@ -123,22 +361,28 @@ void dfs_cache_free(struct dfs_cache **cp)
 	for (i = 0; i < c->n_buckets; i++)
 		for (e = c->buckets[i]; e; e = next) {
 			next = e->next;
-			entry_free(e);
+			entry_free(c, e);
 		}
 	free(c->buckets);
-	free_listing(c->listing, c->n_listing);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	*cp = NULL;
 }
 
-static struct entry **find(struct dfs_cache *c, const char *id)
+static struct entry **find_bin(struct dfs_cache *c, const uint8_t id[16])
 {
 	struct entry **pp = &c->buckets[hash(id) % c->n_buckets];
 
-	while (*pp && strcmp((*pp)->id, id) != 0)
+	while (*pp && memcmp((*pp)->id, id, 16) != 0)
 		pp = &(*pp)->next;
 	return pp;
+}
+
+static struct entry *find(struct dfs_cache *c, const char *id)
+{
+	uint8_t bin[16];
+
+	return id_pack(id, bin) < 0 ? NULL : *find_bin(c, bin);
 }
 
 /* Keep chains short as a set grows to hundreds of thousands of records. */
@@ -164,66 +408,155 @@ static void maybe_grow(struct dfs_cache *c)
 	c->n_buckets = n;
 }
 
-int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
-		  const char *etag, time_t mtime, double fetched)
+/* Do the bytes of B differ from what E held? */
+static int bytes_changed(const struct entry *e, const struct dfs_blob *b, int has_version,
+			 uint64_t version)
 {
-	char *etag_copy = etag ? strdup(etag) : NULL;
+	if (e->size != b->len)
+		return 1;
+	if (e->blob)
+		return memcmp(e->blob->data, b->data, b->len) != 0;
+	/* Content not in memory: the version says whether it changed. */
+	return !(e->has_version && has_version && e->version == version);
+}
+
+int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
+		  const char *etag, time_t mtime, double fetched, uint32_t listing)
+{
+	uint64_t version = 0;
+	int has_version = etag_version(etag, &version), fresh = 0;
+	char *odd_etag = NULL;
 	struct entry **pp, *e;
+	uint8_t bin[16];
 	int ret = 0;
 
-	if (etag && !etag_copy)
+	if (id_pack(id, bin) < 0)
+		return -EINVAL;
+	if (blob->len > UINT32_MAX)
+		return -EFBIG;
+	if (etag && !has_version && !(odd_etag = strdup(etag)))
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);
-	pp = find(c, id);
-	e = *pp;
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e || !(e->id = strdup(id))) {
-			free(e);
-			free(etag_copy);
+	pp = find_bin(c, bin);
+	if (!(e = *pp)) {
+		if (!(e = calloc(1, sizeof(*e)))) {
 			ret = -ENOMEM;
 			goto out;
 		}
+		memcpy(e->id, bin, 16);
+		e->spill_off = -1;
 		*pp = e;
 		c->n_entries++;
+		fresh = 1;
 	}
-	if (e->blob != blob) {
-		/* Same bytes under a new ETag keep their generation: the
-		 * kernel's cached pages are still right. */
-		if (!e->blob || e->blob->len != blob->len ||
-		    memcmp(e->blob->data, blob->data, blob->len) != 0)
-			e->gen = c->next_gen++;
-		dfs_blob_unref(e->blob);
-		e->blob = dfs_blob_ref(blob);
+	if (odd_etag && !e->x && !(e->x = calloc(1, sizeof(*e->x)))) {
+		ret = -ENOMEM;
+		goto out;
 	}
-	free(e->etag);
-	e->etag = etag_copy;
+	/* Same bytes under a new ETag keep their generation: the kernel's
+	 * cached pages are still right. */
+	if (fresh || bytes_changed(e, blob, has_version, version))
+		e->gen = c->next_gen++;
+	if (e->blob != blob)
+		set_blob(c, e, blob);
+	else
+		lru_unlink(c, e), lru_push(c, e);
+	e->size = (uint32_t)blob->len;
+	e->has_version = (uint8_t)has_version;
+	e->version = version;
+	if (e->x) {
+		free(e->x->etag);
+		e->x->etag = odd_etag;
+		odd_etag = NULL;
+		extra_maybe_free(e);
+	}
 	e->mtime = mtime;
 	e->fetched = fetched;
+	e->stale = 0;
+	if (listing) {
+		e->seen = listing;
+		if (!e->listed)
+			c->n_listed++;
+		e->listed = 1;
+	}
+	evict(c, e);
 	maybe_grow(c);
 out:
 	pthread_mutex_unlock(&c->lock);
+	free(odd_etag);
 	return ret;
+}
+
+static void snapshot(const struct entry *e, struct dfs_rec_info *out)
+{
+	out->etag = entry_etag(e);
+	out->blob = dfs_blob_ref(e->blob);
+	out->size = e->size;
+	out->mtime = (time_t)e->mtime;
+	out->fetched = e->fetched;
+	out->gen = e->gen;
+	out->listed = e->listed && !e->stale;
+}
+
+/* Read E's spilled bytes back (called without the lock; E may go away:
+ * only OFF, LEN and GEN are used, and the caller checks GEN again). */
+static struct dfs_blob *unspill(struct dfs_cache *c, int64_t off, size_t len)
+{
+	struct dfs_blob *b = dfs_blob_new(NULL, len);
+
+	if (b && pread(c->pool->fd, b->data, len, off) != (ssize_t)len) {
+		dfs_warn("cache: reading back a spilled record failed: %s", strerror(errno));
+		dfs_blob_unref(b);
+		b = NULL;
+	}
+	return b;
 }
 
 int dfs_cache_get(struct dfs_cache *c, const char *id, struct dfs_rec_info *out)
 {
+	struct dfs_blob *b;
 	struct entry *e;
-	int found = 0;
+	uint8_t bin[16];
+	uint64_t gen;
+	int64_t off;
+	size_t len;
 
 	memset(out, 0, sizeof(*out));
+	if (id_pack(id, bin) < 0)
+		return 0;
 	pthread_mutex_lock(&c->lock);
-	e = *find(c, id);
-	if (e) {
-		out->etag = e->etag ? strdup(e->etag) : NULL;
-		out->blob = dfs_blob_ref(e->blob);
-		out->mtime = e->mtime;
-		out->fetched = e->fetched;
-		out->gen = e->gen;
-		found = 1;
+	if (!(e = *find_bin(c, bin))) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
 	}
+	if (e->blob || e->spill_off < 0) {
+		if (e->blob)
+			lru_unlink(c, e), lru_push(c, e);
+		snapshot(e, out);
+		pthread_mutex_unlock(&c->lock);
+		return 1;
+	}
+	off = e->spill_off;
+	len = e->size;
+	gen = e->gen;
 	pthread_mutex_unlock(&c->lock);
-	return found;
+
+	b = unspill(c, off, len);
+	pthread_mutex_lock(&c->lock);
+	if (!(e = *find_bin(c, bin))) {
+		pthread_mutex_unlock(&c->lock);
+		dfs_blob_unref(b);
+		return 0;
+	}
+	/* Changed meanwhile: what is there now is the answer. */
+	if (b && !e->blob && e->gen == gen) {
+		set_blob(c, e, b);
+		evict(c, e);
+	}
+	snapshot(e, out);
+	pthread_mutex_unlock(&c->lock);
+	dfs_blob_unref(b);
+	return 1;
 }
 
 void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched)
@@ -231,21 +564,26 @@ void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched)
 	struct entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	if ((e = *find(c, id)))
+	if ((e = find(c, id))) {
 		e->fetched = fetched;
+		e->stale = fetched < 0;
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
 void dfs_cache_remove(struct dfs_cache *c, const char *id)
 {
 	struct entry **pp, *e;
+	uint8_t bin[16];
 
+	if (id_pack(id, bin) < 0)
+		return;
 	pthread_mutex_lock(&c->lock);
-	pp = find(c, id);
+	pp = find_bin(c, bin);
 	if ((e = *pp)) {
 		*pp = e->next;
 		c->n_entries--;
-		entry_free(e);
+		entry_free(c, e);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -255,9 +593,10 @@ void dfs_cache_set_error(struct dfs_cache *c, const char *id, const char *msg)
 	struct entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	if ((e = *find(c, id))) {
-		free(e->error);
-		e->error = msg ? strdup(msg) : NULL;
+	if ((e = find(c, id)) && (e->x || (msg && (e->x = calloc(1, sizeof(*e->x)))))) {
+		free(e->x->error);
+		e->x->error = msg ? strdup(msg) : NULL;
+		extra_maybe_free(e);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -268,8 +607,8 @@ char *dfs_cache_error(struct dfs_cache *c, const char *id)
 	char *msg = NULL;
 
 	pthread_mutex_lock(&c->lock);
-	if ((e = *find(c, id)) && e->error)
-		msg = strdup(e->error);
+	if ((e = find(c, id)) && e->x && e->x->error)
+		msg = strdup(e->x->error);
 	pthread_mutex_unlock(&c->lock);
 	return msg;
 }
@@ -280,7 +619,7 @@ int dfs_cache_opened(struct dfs_cache *c, const char *id, uint64_t gen)
 	int same = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if ((e = *find(c, id))) {
+	if ((e = find(c, id))) {
 		same = e->opened_gen == gen;
 		e->opened_gen = gen;
 	}
@@ -293,71 +632,65 @@ void dfs_cache_forget_opened(struct dfs_cache *c, const char *id)
 	struct entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	if ((e = *find(c, id)))
+	if ((e = find(c, id)))
 		e->opened_gen = 0;
 	pthread_mutex_unlock(&c->lock);
 }
 
-void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at)
+/* ---- listings ----------------------------------------------------------- */
+
+uint32_t dfs_cache_listing_begin(struct dfs_cache *c)
 {
-	struct entry **pp, *e;
-	char **old;
-	size_t n_old, i;
+	uint32_t gen;
 
 	pthread_mutex_lock(&c->lock);
-	old = c->listing;
-	n_old = c->n_listing;
-	c->listing = ids;
-	c->n_listing = n;
-	c->cap_listing = n;
-	c->listed_at = at;
-	/* Anything not refreshed by this listing (or fetched since it began)
-	 * is gone from the server. */
-	for (i = 0; i < c->n_buckets; i++) {
+	if (++c->next_listing == 0)
+		c->next_listing = 1; /* 0 means "not from a listing" */
+	gen = c->next_listing;
+	pthread_mutex_unlock(&c->lock);
+	return gen;
+}
+
+void dfs_cache_listing_end(struct dfs_cache *c, uint32_t gen, double at, int full)
+{
+	struct entry **pp, *e;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	c->listed_at = dfs_now(); /* its age counts from when it was complete */
+	for (i = 0; full && i < c->n_buckets; i++) {
 		pp = &c->buckets[i];
 		while ((e = *pp)) {
-			if (e->fetched < at) {
+			if (e->seen == gen) {
+				pp = &e->next;
+			} else if (e->fetched < at) {
+				/* Not brought by this listing, nor fetched since it
+				 * began: gone from the server. */
 				*pp = e->next;
 				c->n_entries--;
-				entry_free(e);
+				entry_free(c, e);
 			} else {
+				if (e->listed)
+					c->n_listed--;
+				e->listed = 0;
 				pp = &e->next;
 			}
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
-	free_listing(old, n_old);
 }
 
 int dfs_cache_listing_add(struct dfs_cache *c, const char *id)
 {
-	char **grown, *copy;
-	size_t i;
-	int ret = 0;
+	struct entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->listed_at < 0)
-		goto out;
-	for (i = 0; i < c->n_listing; i++)
-		if (strcmp(c->listing[i], id) == 0)
-			goto out;
-	if (c->n_listing == c->cap_listing) {
-		size_t cap = c->cap_listing ? c->cap_listing * 2 : 64;
-		if (!(grown = realloc(c->listing, cap * sizeof(*grown)))) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		c->listing = grown;
-		c->cap_listing = cap;
+	if (c->listed_at >= 0 && (e = find(c, id)) && !e->listed) {
+		e->listed = 1;
+		c->n_listed++;
 	}
-	if (!(copy = strdup(id))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	c->listing[c->n_listing++] = copy;
-out:
 	pthread_mutex_unlock(&c->lock);
-	return ret;
+	return 0;
 }
 
 double dfs_cache_listed_at(struct dfs_cache *c)
@@ -370,18 +703,39 @@ double dfs_cache_listed_at(struct dfs_cache *c)
 	return at;
 }
 
+void dfs_cache_listing_expire(struct dfs_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->listed_at >= 0)
+		c->listed_at = -1e18; /* still listed, but older than any cache_ttl */
+	pthread_mutex_unlock(&c->lock);
+}
+
+size_t dfs_cache_listed_count(struct dfs_cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n_listed;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx)
 {
+	char id[DFS_GUID_LEN + 1];
 	struct entry *e;
 	size_t i;
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->n_listing && ret == 0; i++) {
-		e = *find(c, c->listing[i]);
-		if (e)
-			ret = fn(ctx, e->id, e->blob ? e->blob->len : 0, e->mtime);
-	}
+	for (i = 0; i < c->n_buckets && ret == 0; i++)
+		for (e = c->buckets[i]; e && ret == 0; e = e->next) {
+			if (!e->listed)
+				continue;
+			id_unpack(e->id, id);
+			ret = fn(ctx, id, e->size, (time_t)e->mtime);
+		}
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }

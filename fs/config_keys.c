@@ -40,10 +40,12 @@ static const char *const auth_kinds[] = {
 #define T(field) DFS_KEY_TENANT, .off = offsetof(struct dfs_tenant_config, field)
 #define STRING(c) .type = DFS_KEY_STRING, .check = DFS_CHECK_##c
 #define UINT(lo, hi) .type = DFS_KEY_UINT, .min = (lo), .max = (hi)
+#define SIZE_MIB(lo, hi) .type = DFS_KEY_SIZE, .min = (lo), .max = (hi)
 
 const struct dfs_key dfs_keys[] = {
 	/* [global] */
 	{ "cache_ttl", G(cache_ttl), UINT(0, 31536000), .def = "60" },
+	{ "cache_size", G(cache_size), SIZE_MIB(0, 1024 * 1024), .def = "256M" },
 	{ "log_level", G(log_level), .type = DFS_KEY_ENUM, .choices = dfs_log_level_names,
 	  .def = "warn" },
 	{ "connect_timeout", G(connect_timeout), UINT(1, 3600), .def = "10" },
@@ -164,6 +166,10 @@ static void describe(const struct dfs_key *k, char *buf, size_t cap)
 	case DFS_KEY_UINT:
 		append(buf, cap, &n, "a whole number from %u to %u", k->min, k->max);
 		break;
+	case DFS_KEY_SIZE:
+		append(buf, cap, &n, "a size in bytes with K, M or G, from %uM to %uG", k->min,
+		       k->max / 1024);
+		break;
 	case DFS_KEY_BOOL:
 		for (i = 0; i < N_BOOL_WORDS; i++)
 			append(buf, cap, &n, "%s%s/%s", list_sep(i, N_BOOL_WORDS), bool_words[i][1],
@@ -249,6 +255,33 @@ static int parse_uint(const char *v, unsigned min, unsigned max, unsigned *out)
 	if (errno || *end || n < min || n > max)
 		return -EINVAL;
 	*out = (unsigned)n;
+	return 0;
+}
+
+/* "64M", "2G", "512K" or bytes; MIN and MAX in MiB. */
+static int parse_size(const char *v, unsigned min, unsigned max, size_t *out)
+{
+	unsigned long long n;
+	char *end;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end || n > (1ULL << 40) >> shift)
+		return -EINVAL;
+	n <<= shift;
+	if (n < (unsigned long long)min << 20 || n > (unsigned long long)max << 20)
+		return -EINVAL;
+	*out = (size_t)n;
 	return 0;
 }
 
@@ -619,6 +652,7 @@ static void free_field(const struct dfs_key *k, void *base)
 		break;
 	case DFS_KEY_BOOL:
 	case DFS_KEY_UINT:
+	case DFS_KEY_SIZE:
 	case DFS_KEY_ENUM:
 		break;
 	}
@@ -662,6 +696,9 @@ int dfs_key_set(struct dfs_config_parse *st, const struct dfs_key *k, void *base
 		break;
 	case DFS_KEY_UINT:
 		rc = parse_uint(v, k->min, k->max, (unsigned *)field(base, k->off));
+		break;
+	case DFS_KEY_SIZE:
+		rc = parse_size(v, k->min, k->max, (size_t *)field(base, k->off));
 		break;
 	case DFS_KEY_ENUM:
 		rc = parse_enum(v, k->choices);

@@ -7,7 +7,8 @@
 #include "log.h"
 #include "record.h"
 
-int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double fetched)
+int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double fetched,
+		    uint32_t listing)
 {
 	const char *etag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "@odata.etag"));
 	struct dfs_blob *blob = NULL;
@@ -21,7 +22,7 @@ int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double 
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = dfs_cache_put(s->cache, id, blob, etag, dfs_record_mtime(rec), fetched);
+	ret = dfs_cache_put(s->cache, id, blob, etag, dfs_record_mtime(rec), fetched, listing);
 out:
 	dfs_blob_unref(blob);
 	dfs_buf_free(&out);
@@ -35,15 +36,22 @@ int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *
 	int found, ret;
 
 	found = dfs_cache_get(p->s->cache, p->id, info);
-	if (found && now - info->fetched < ttl)
+	listed = dfs_cache_listed_at(p->s->cache);
+	/*
+	 * Freshness belongs to the listing: what came with it is served until
+	 * the folder is listed again, however long a copy takes, once the
+	 * listing is older than cache_ttl.  A record read on its own has a
+	 * cache_ttl of its own.
+	 */
+	if (found && info->blob &&
+	    ((info->listed && now - listed < ttl) || now - info->fetched < ttl))
 		return 0;
-	if (!found) {
-		/* A fresh listing that lacks the id answers without a request. */
-		listed = dfs_cache_listed_at(p->s->cache);
-		if (listed >= 0 && now - listed < ttl)
-			return -ENOENT;
-	}
-	ret = dfs_dv_get(p->t->dv, p->s->ent, p->id, found ? info->etag : NULL, &rec);
+	/* A fresh listing that lacks the id answers without a request. */
+	if (!found && listed >= 0 && now - listed < ttl)
+		return -ENOENT;
+	/* Content that had to be dropped is fetched whole again. */
+	ret = dfs_dv_get(p->t->dv, p->s->ent, p->id, found && info->blob ? info->etag : NULL,
+			 &rec);
 	if (ret == 1) {
 		dfs_cache_touch(p->s->cache, p->id, now);
 		info->fetched = now;
@@ -54,7 +62,7 @@ int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *
 		dfs_cache_remove(p->s->cache, p->id);
 	if (ret < 0)
 		return ret;
-	ret = dfs_content_put(p->s, p->id, rec, now);
+	ret = dfs_content_put(p->s, p->id, rec, now, 0);
 	cJSON_Delete(rec);
 	if (ret < 0)
 		return ret;
@@ -68,7 +76,7 @@ int dfs_content_fetch(struct dfs_path *p, struct dfs_rec_info *info)
 
 	if ((ret = dfs_dv_get(p->t->dv, p->s->ent, p->id, NULL, &rec)) < 0)
 		return ret;
-	ret = dfs_content_put(p->s, p->id, rec, dfs_now());
+	ret = dfs_content_put(p->s, p->id, rec, dfs_now(), 0);
 	cJSON_Delete(rec);
 	if (ret < 0)
 		return ret;
@@ -77,8 +85,8 @@ int dfs_content_fetch(struct dfs_path *p, struct dfs_rec_info *info)
 
 struct list_ctx {
 	struct dfs_set *s;
-	char **ids;
-	size_t n, cap;
+	uint32_t gen;
+	size_t n;
 };
 
 static int on_listed(void *ctx, const cJSON *rec)
@@ -86,31 +94,20 @@ static int on_listed(void *ctx, const cJSON *rec)
 	struct list_ctx *lc = ctx;
 	const char *id = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(rec, lc->s->ent->primary_id));
-	char **grown;
 
 	if (!id || dfs_guid_parse(id, strlen(id), 1, NULL) < 0) {
 		dfs_warn("%s: record without a usable '%s' skipped", lc->s->ent->set_name,
 			 lc->s->ent->primary_id);
 		return 0;
 	}
-	if (lc->n == lc->cap) {
-		lc->cap = lc->cap ? lc->cap * 2 : 1024;
-		grown = realloc(lc->ids, lc->cap * sizeof(*lc->ids));
-		if (!grown)
-			return -ENOMEM;
-		lc->ids = grown;
-	}
-	if (!(lc->ids[lc->n] = strdup(id)))
-		return -ENOMEM;
 	lc->n++;
-	return dfs_content_put(lc->s, id, rec, dfs_now());
+	return dfs_content_put(lc->s, id, rec, dfs_now(), lc->gen);
 }
 
 int dfs_content_list(struct dfs_fs *fs, struct dfs_path *p)
 {
 	struct list_ctx lc = { .s = p->s };
 	double listed, at;
-	size_t i;
 	int ret = 0;
 
 	pthread_mutex_lock(&p->s->list_lock);
@@ -118,14 +115,10 @@ int dfs_content_list(struct dfs_fs *fs, struct dfs_path *p)
 	if (listed >= 0 && dfs_now() - listed < fs->cfg->cache_ttl)
 		goto out;
 	at = dfs_now();
-	ret = dfs_dv_list(p->t->dv, p->s->ent, on_listed, &lc);
-	if (ret < 0) {
-		for (i = 0; i < lc.n; i++)
-			free(lc.ids[i]);
-		free(lc.ids);
+	lc.gen = dfs_cache_listing_begin(p->s->cache);
+	if ((ret = dfs_dv_list(p->t->dv, p->s->ent, on_listed, &lc)) < 0)
 		goto out;
-	}
-	dfs_cache_set_listing(p->s->cache, lc.ids, lc.n, at);
+	dfs_cache_listing_end(p->s->cache, lc.gen, at, 1);
 	/* What the server lists is now the truth: renamed-away names answer
 	 * again, and names that only aliased saved records go. */
 	dfs_locals_listed(p->s->locals);

@@ -213,7 +213,7 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 		goto out;
 	}
 	/* The server's answer is the new cached version. */
-	if (!rec || dfs_content_put(s, w->id, rec, dfs_now()) < 0)
+	if (!rec || dfs_content_put(s, w->id, rec, dfs_now(), 0) < 0)
 		dfs_cache_touch(s->cache, w->id, -1e9); /* none: the next access asks */
 	if (creating) {
 		w->created = 1;

@@ -37,6 +37,21 @@ char *dfs_state_path(const char *fmt, ...)
 	return n < 0 ? NULL : path;
 }
 
+char *dfs_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *path = NULL;
+	int n;
+
+	if (xdg && xdg[0] == '/')
+		n = asprintf(&path, "%s/dynfs", xdg);
+	else if (home && home[0] == '/')
+		n = asprintf(&path, "%s/.cache/dynfs", home);
+	else
+		n = asprintf(&path, "/tmp/dynfs-%u/cache", (unsigned)getuid());
+	return n < 0 ? NULL : path;
+}
+
 int dfs_mkdirs(const char *dir)
 {
 	char buf[PATH_MAX], *p;

@@ -8,6 +8,7 @@
 
 #include "fsops.h"
 #include "log.h"
+#include "state.h"
 #include "record.h"
 #include "tree.h"
 
@@ -27,6 +28,11 @@ static void tenant_free(struct dfs_tenant *t)
 {
 	size_t i;
 
+	/* Unmounted with files still open: the kernel will not release them. */
+	while (t->fhs)
+		dfs_fh_free(t->fhs);
+	pthread_mutex_destroy(&t->fh_lock);
+
 	for (i = 0; i < t->n_sets; i++) {
 		if (t->sets[i].locals)
 			dfs_locals_walk(t->sets[i].locals, warn_discarded, &t->sets[i]);
@@ -41,14 +47,16 @@ static void tenant_free(struct dfs_tenant *t)
 	dfs_dv_free(&t->dv);
 }
 
-static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *tc,
-			  const struct dfs_config *cfg)
+static int tenant_connect(struct dfs_fs *fs, struct dfs_tenant *t,
+			  const struct dfs_tenant_config *tc)
 {
+	const struct dfs_config *cfg = fs->cfg;
 	struct dfs_http_error err = { "", "" };
 	size_t i;
 	int ret;
 
 	t->tc = tc;
+	pthread_mutex_init(&t->fh_lock, NULL);
 	if (!(t->dv = dfs_dv_new(tc, cfg)))
 		return -ENOMEM;
 	/* WhoAmI proves the URL, TLS, the credentials and Dataverse access
@@ -70,7 +78,7 @@ static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *
 		t->sets[i].ent = &t->ents[i];
 		pthread_mutex_init(&t->sets[i].list_lock, NULL);
 		pthread_mutex_init(&t->sets[i].schema_lock, NULL);
-		if (!(t->sets[i].cache = dfs_cache_new()) ||
+		if (!(t->sets[i].cache = dfs_cache_new(fs->pool)) ||
 		    !(t->sets[i].locals = dfs_locals_new()))
 			return -ENOMEM;
 	}
@@ -81,6 +89,7 @@ static int tenant_connect(struct dfs_tenant *t, const struct dfs_tenant_config *
 struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 {
 	struct dfs_fs *fs = calloc(1, sizeof(*fs));
+	char *spill_dir;
 	size_t i;
 	int failed = 0;
 
@@ -90,14 +99,19 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->started = time(NULL);
+	spill_dir = dfs_cache_dir();
+	fs->pool = dfs_cache_pool_new(cfg->cache_size, spill_dir);
+	free(spill_dir);
 	fs->tenants = calloc(cfg->n_tenants, sizeof(*fs->tenants));
-	if (!fs->tenants) {
+	if (!fs->tenants || !fs->pool) {
+		dfs_cache_pool_free(&fs->pool);
+		free(fs->tenants);
 		free(fs);
 		return NULL;
 	}
 	fs->n_tenants = cfg->n_tenants;
 	for (i = 0; i < cfg->n_tenants; i++)
-		if (tenant_connect(&fs->tenants[i], &cfg->tenants[i], cfg) < 0)
+		if (tenant_connect(fs, &fs->tenants[i], &cfg->tenants[i]) < 0)
 			failed++;
 	if (failed) {
 		dfs_err("not mounted: %d of %zu tenant(s) failed (see above)", failed,
@@ -117,6 +131,7 @@ void dfs_fs_free(struct dfs_fs **fsp)
 	for (i = 0; i < fs->n_tenants; i++)
 		tenant_free(&fs->tenants[i]);
 	free(fs->tenants);
+	dfs_cache_pool_free(&fs->pool);
 	free(fs);
 	*fsp = NULL;
 }
@@ -268,6 +283,12 @@ struct dfs_fh *dfs_fh_new(const struct dfs_path *p)
 		free(fh);
 		return NULL;
 	}
+	pthread_mutex_lock(&fh->t->fh_lock);
+	fh->next = fh->t->fhs;
+	if (fh->next)
+		fh->next->prev = fh;
+	fh->t->fhs = fh;
+	pthread_mutex_unlock(&fh->t->fh_lock);
 	return fh;
 }
 
@@ -275,6 +296,14 @@ void dfs_fh_free(struct dfs_fh *fh)
 {
 	if (!fh)
 		return;
+	pthread_mutex_lock(&fh->t->fh_lock);
+	if (fh->prev)
+		fh->prev->next = fh->next;
+	else
+		fh->t->fhs = fh->next;
+	if (fh->next)
+		fh->next->prev = fh->prev;
+	pthread_mutex_unlock(&fh->t->fh_lock);
 	dfs_blob_unref(fh->blob);
 	dfs_local_put(fh->local);
 	if (fh->draft == &fh->own) {

@@ -1,10 +1,18 @@
 /* cache.h - what dynfs knows about the records of one entity set.
  *
- * For every record seen (in a listing or by a single GET) the cache keeps the
- * rendered file bytes in a reference-counted blob, the ETag, the mtime
- * (modifiedon) and when it was fetched.  An open file holds its own reference
- * to the blob, so a refresh never changes bytes under a reader.  The cache
- * also keeps the set's last complete listing.
+ * Two parts with different bounds:
+ * - the index: for every record seen (in a listing or by a single GET) its
+ *   id, exact file size, mtime (modifiedon), version (the ETag), when it
+ *   was fetched and whether the current listing has it -- about 150 bytes a
+ *   record, kept for every record of a listed folder;
+ * - the content: the rendered file bytes in reference-counted blobs, bounded
+ *   for the whole mount by the pool's cache_size.  Past the bound, the least
+ *   recently used content of the set that grows moves to the pool's spill
+ *   file (a private, unlinked file on disk) and is read back from there on
+ *   demand; without a spill file it is dropped and fetched again.
+ *
+ * An open file holds its own reference to a blob, so a refresh or an
+ * eviction never changes bytes under a reader.
  */
 #ifndef DFS_CACHE_H
 #define DFS_CACHE_H
@@ -26,25 +34,54 @@ void dfs_blob_unref(struct dfs_blob *b);
 
 /* A snapshot of one cached record, owned by the caller. */
 struct dfs_rec_info {
-	struct dfs_blob *blob;   /* a reference */
+	struct dfs_blob *blob;   /* a reference; NULL when the content was dropped */
 	char *etag;
+	size_t size;             /* the file's size (also when BLOB is NULL) */
 	time_t mtime;
 	double fetched;          /* dfs_now() of the last confirmation by the server */
 	uint64_t gen;            /* changes whenever the bytes change */
+	int listed;              /* the current listing has it */
 };
 void dfs_rec_info_clear(struct dfs_rec_info *info);
 
+/* ---- the pool: the content bound shared by every set of the mount ------- */
+
+struct dfs_cache_pool;
+
+/*
+ * MAX_BYTES of content in memory; SPILL_DIR (NULL: none) is where the spill
+ * file goes (created 0700; the file is unlinked at once, so it vanishes
+ * with the process).  NULL on out of memory; a spill file that cannot be
+ * made is logged and done without.
+ */
+struct dfs_cache_pool *dfs_cache_pool_new(size_t max_bytes, const char *spill_dir);
+void dfs_cache_pool_free(struct dfs_cache_pool **pool);
+/* Bytes of content in memory, and spilled to disk, now. */
+size_t dfs_cache_pool_used(struct dfs_cache_pool *pool);
+size_t dfs_cache_pool_spilled(struct dfs_cache_pool *pool);
+
+/* ---- one set ------------------------------------------------------------- */
+
 struct dfs_cache;
 
-struct dfs_cache *dfs_cache_new(void);
+struct dfs_cache *dfs_cache_new(struct dfs_cache_pool *pool);
 void dfs_cache_free(struct dfs_cache **cache);
 
-/* Insert or replace ID's entry (BLOB gets a new reference, ETAG is copied). */
+/*
+ * Insert or replace ID's entry (BLOB gets a new reference, ETAG is copied).
+ * LISTING is the dfs_cache_listing_begin() generation of the listing that
+ * brought it, or 0 for a single read.  0 or -ENOMEM (-EINVAL: ID is not a
+ * GUID).
+ */
 int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
-		  const char *etag, time_t mtime, double fetched);
-/* 1 and a snapshot in *OUT if ID is cached, else 0. */
+		  const char *etag, time_t mtime, double fetched, uint32_t listing);
+/*
+ * 1 and a snapshot in *OUT if ID is in the index, else 0.  Spilled content
+ * is read back (OUT->blob); dropped content gives OUT->blob NULL.
+ */
 int dfs_cache_get(struct dfs_cache *c, const char *id, struct dfs_rec_info *out);
-/* The server confirmed ID unchanged (304) at time FETCHED. */
+/* The server confirmed ID unchanged (304) at time FETCHED; a FETCHED below
+ * 0 says the opposite: the server has newer bytes, ask before serving. */
 void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched);
 void dfs_cache_remove(struct dfs_cache *c, const char *id);
 
@@ -66,20 +103,27 @@ int dfs_cache_opened(struct dfs_cache *c, const char *id, uint64_t gen);
 void dfs_cache_forget_opened(struct dfs_cache *c, const char *id);
 
 /*
- * Replace the listing with IDS (N lower-case GUIDs, ownership taken) taken at
- * time AT, and drop entries fetched before AT that the listing no longer has
- * (deleted on the server).
+ * A listing: begin returns its generation, every record it brings is put
+ * with it, and end makes it current at time AT.  A FULL listing also drops
+ * what it did not bring (deleted on the server), unless fetched since AT; a
+ * delta only adds to the current one (its deletions are removed one by
+ * one).  The listing's age counts from its end.
  */
-void dfs_cache_set_listing(struct dfs_cache *c, char **ids, size_t n, double at);
+uint32_t dfs_cache_listing_begin(struct dfs_cache *c);
+void dfs_cache_listing_end(struct dfs_cache *c, uint32_t gen, double at, int full);
 /* A record created here joins the current listing (if any) until the next one. */
 int dfs_cache_listing_add(struct dfs_cache *c, const char *id);
-/* When the last complete listing was taken, or -1 if there is none. */
+/* When the last listing was taken, or -1 if there is none. */
 double dfs_cache_listed_at(struct dfs_cache *c);
+/* Forget the listing's age: the next access lists anew. */
+void dfs_cache_listing_expire(struct dfs_cache *c);
+/* How many records the current listing has. */
+size_t dfs_cache_listed_count(struct dfs_cache *c);
 
 /*
- * Call FN for each listed record that is still cached, in listing order, with
- * the cache locked (FN must not call back into the cache).  Stops when FN
- * returns non-zero and returns that value.
+ * Call FN for each listed record, with the cache locked (FN must not call
+ * back into the cache).  Stops when FN returns non-zero and returns that
+ * value.
  */
 typedef int (*dfs_cache_walk_fn)(void *ctx, const char *id, size_t size, time_t mtime);
 int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx);

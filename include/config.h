@@ -58,7 +58,9 @@ struct dfs_config {
 	struct dfs_tenant_config *tenants;
 	size_t n_tenants;
 	/* [global] */
-	unsigned cache_ttl;       /* seconds a listed/read record is served without asking; default 60 */
+	unsigned cache_ttl;       /* seconds a folder's listing, or a record read alone, is
+				   served without asking; default 60 */
+	size_t cache_size;        /* bytes of record content kept in memory; default 256M */
 	int log_level;            /* enum dfs_log_level; default warn */
 	unsigned connect_timeout; /* seconds; default 10 */
 	unsigned timeout;         /* seconds for one whole request; default 300 */

@@ -31,6 +31,7 @@ enum dfs_key_type {
 	DFS_KEY_STRING,         /* char *, non-empty */
 	DFS_KEY_BOOL,           /* int 0/1 */
 	DFS_KEY_UINT,           /* unsigned within [min, max] */
+	DFS_KEY_SIZE,           /* size_t bytes ("64M"), within [min, max] MiB */
 	DFS_KEY_LIST,           /* char ** plus size_t count at off_n; empty = NULL/0 */
 	DFS_KEY_ENUM,           /* int: index into choices */
 };
@@ -61,7 +62,7 @@ struct dfs_key {
 	enum dfs_key_type type;
 	enum dfs_key_check check;
 	unsigned flags;
-	unsigned min, max;              /* DFS_KEY_UINT */
+	unsigned min, max;              /* DFS_KEY_UINT; DFS_KEY_SIZE in MiB */
 	const char *const *choices;     /* DFS_KEY_ENUM, NULL-terminated */
 	const char *def;                /* default as text; NULL = none */
 	unsigned auths;                 /* tenant keys: the auth kinds it is for (bits); 0 = all */
@@ -69,7 +70,7 @@ struct dfs_key {
 	size_t off_n;                   /* DFS_KEY_LIST: its size_t count */
 };
 
-#define DFS_N_KEYS 31
+#define DFS_N_KEYS 32
 extern const struct dfs_key dfs_keys[DFS_N_KEYS];
 
 /* The key called NAME, or NULL. */

@@ -1,11 +1,12 @@
 /* content.h - what the files of a set folder hold: records from a listing
  * or a single GET, kept in the set's cache (cache.h).
  *
- * Records come from the cache while they are younger than cache_ttl; after
- * that a read revalidates with If-None-Match (a 304 costs no body).  Listing
- * a set asks for full records, so one listing fills the cache with the
- * content of every file in it: copying a set costs one request per 5000
- * records.
+ * Listing a set asks for full records, so one listing fills the cache with
+ * the content of every file in it: copying a set costs one request per 5000
+ * records.  What came with a listing is served from it until the folder is
+ * listed again (readdir once the listing is older than cache_ttl); a record
+ * read on its own is revalidated with If-None-Match after cache_ttl (a 304
+ * costs no body).
  */
 #ifndef DFS_CONTENT_H
 #define DFS_CONTENT_H
@@ -13,8 +14,10 @@
 #include <cjson/cJSON.h>
 #include "tree.h"
 
-/* Render REC and store it in S's cache as ID, confirmed at FETCHED. */
-int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double fetched);
+/* Render REC and store it in S's cache as ID, confirmed at FETCHED, brought
+ * by listing generation LISTING (0: read alone). */
+int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double fetched,
+		    uint32_t listing);
 
 /* Make sure INFO holds a copy of record P->id no older than cache_ttl,
  * asking the server only when needed.  0, -ENOENT or another -errno. */

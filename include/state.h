@@ -17,6 +17,13 @@
  */
 char *dfs_state_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Where cached data may wait on disk: "$XDG_CACHE_HOME/dynfs", else
+ * "$HOME/.cache/dynfs", else "/tmp/dynfs-<uid>/cache" (malloc'd; NULL when
+ * out of memory).
+ */
+char *dfs_cache_dir(void);
+
 /* mkdir -p DIR; what it creates is mode 0700.  Returns 0 or -errno. */
 int dfs_mkdirs(const char *dir);
 

@@ -38,10 +38,13 @@ struct dfs_tenant {
 	struct dfs_entity *ents;
 	size_t n_sets;
 	struct dfs_set *sets;
+	pthread_mutex_t fh_lock;     /* the open files of this tenant, so unmount frees */
+	struct dfs_fh *fhs;          /* those the kernel never released */
 };
 
 struct dfs_fs {
 	const struct dfs_config *cfg;
+	struct dfs_cache_pool *pool; /* record content of every set, within cache_size */
 	struct dfs_tenant *tenants;
 	size_t n_tenants;
 	uid_t uid;
@@ -72,6 +75,7 @@ struct dfs_path {
  * record opens.
  */
 struct dfs_fh {
+	struct dfs_fh *prev, *next;  /* the tenant's open files */
 	struct dfs_tenant *t;
 	struct dfs_set *s;
 	char id[37];             /* record handles */
