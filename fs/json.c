@@ -578,73 +578,63 @@ static cJSON *parse_string_item(struct parser *ps)
 	return item;
 }
 
-/* number = [ "-" ] int [ frac ] [ exp ], kept as the literal. */
-static cJSON *parse_number(struct parser *ps)
+/* Say what dfs_json_scan_number found wrong with the number at S. */
+static void number_error(struct parser *ps, const char *s, const struct dfs_json_num *num)
 {
-	const char *s = ps->p, *q = s, *end = ps->end;
+	const char *q = num->end, *e;
 	char what[48];
-	cJSON *item;
-	char *lit;
 
-	if (*q == '-')
-		q++;
-	if (q >= end || !is_digit(*q)) {
+	switch (num->err) {
+	case DFS_JSON_NUM_LEADING_ZERO:
+		for (e = q; e < ps->end && is_digit(*e) && e - s < 32; e++)
+			;
+		fail(ps, s, "invalid number '%.*s': leading zeros are not allowed",
+		     (int)(e - s), s);
+		return;
+	case DFS_JSON_NUM_NO_FRACTION:
+		fail(ps, q, "expected a digit after '.' in number, found %s",
+		     describe(ps, q, what, sizeof(what)));
+		return;
+	case DFS_JSON_NUM_NO_EXPONENT:
+		fail(ps, q, "expected a digit in the exponent of number, found %s",
+		     describe(ps, q, what, sizeof(what)));
+		return;
+	default:
+		/* parse_value only comes here at a digit or '-'. */
 		fail(ps, q, "expected a digit after '-', found %s",
 		     describe(ps, q, what, sizeof(what)));
+		return;
+	}
+}
+
+/* A number, kept as the literal (a cJSON_Raw item). */
+static cJSON *parse_number(struct parser *ps)
+{
+	const char *s = ps->p;
+	struct dfs_json_num num;
+	cJSON *item;
+	char *lit;
+	size_t len;
+
+	if (dfs_json_scan_number(s, ps->end, &num) < 0) {
+		number_error(ps, s, &num);
 		return NULL;
 	}
-	if (*q == '0') {
-		q++;
-		if (q < end && is_digit(*q)) {
-			const char *e = q;
-
-			while (e < end && is_digit(*e) && e - s < 32)
-				e++;
-			fail(ps, s, "invalid number '%.*s': leading zeros are not allowed",
-			     (int)(e - s), s);
-			return NULL;
-		}
-	} else {
-		while (q < end && is_digit(*q))
-			q++;
-	}
-	if (q < end && *q == '.') {
-		q++;
-		if (q >= end || !is_digit(*q)) {
-			fail(ps, q, "expected a digit after '.' in number, found %s",
-			     describe(ps, q, what, sizeof(what)));
-			return NULL;
-		}
-		while (q < end && is_digit(*q))
-			q++;
-	}
-	if (q < end && (*q == 'e' || *q == 'E')) {
-		q++;
-		if (q < end && (*q == '+' || *q == '-'))
-			q++;
-		if (q >= end || !is_digit(*q)) {
-			fail(ps, q, "expected a digit in the exponent of number, found %s",
-			     describe(ps, q, what, sizeof(what)));
-			return NULL;
-		}
-		while (q < end && is_digit(*q))
-			q++;
-	}
-
-	lit = cJSON_malloc((size_t)(q - s) + 1);
+	len = (size_t)(num.end - s);
+	lit = cJSON_malloc(len + 1);
 	if (!lit) {
 		fail_oom(ps);
 		return NULL;
 	}
-	memcpy(lit, s, (size_t)(q - s));
-	lit[q - s] = '\0';
+	memcpy(lit, s, len);
+	lit[len] = '\0';
 	item = new_item(ps, cJSON_Raw);
 	if (!item) {
 		cJSON_free(lit);
 		return NULL;
 	}
 	item->valuestring = lit;
-	ps->p = q;
+	ps->p = num.end;
 	return item;
 }
 
@@ -863,58 +853,4 @@ cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 	for (i = 0; i <= DFS_JSON_MAX_DEPTH; i++)
 		free(ps.keys[i].slot);
 	return item;
-}
-
-/* ---- numbers ----------------------------------------------------------- */
-
-/* Is S exactly one JSON number literal? */
-static int is_number_literal(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if (is_digit(*s))
-		while (is_digit(*s))
-			s++;
-	else
-		return 0;
-	if (*s == '.') {
-		s++;
-		if (!is_digit(*s))
-			return 0;
-		while (is_digit(*s))
-			s++;
-	}
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if (!is_digit(*s))
-			return 0;
-		while (is_digit(*s))
-			s++;
-	}
-	return *s == '\0';
-}
-
-int dfs_json_is_number(const cJSON *item)
-{
-	if (!item)
-		return 0;
-	if (cJSON_IsNumber(item))
-		return 1;
-	return cJSON_IsRaw(item) && item->valuestring &&
-	       is_number_literal(item->valuestring);
-}
-
-double dfs_json_number(const cJSON *item)
-{
-	if (!dfs_json_is_number(item))
-		return 0;
-	if (cJSON_IsNumber(item))
-		return item->valuedouble;
-	/* The literal is valid JSON, which strtod accepts in the C locale
-	 * (the only one dynfs runs in). */
-	return strtod(item->valuestring, NULL);
 }

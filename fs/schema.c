@@ -25,161 +25,14 @@
  */
 #define MAX_SET_FILTER 1800
 
-/* ---- values ------------------------------------------------------------ */
-
-/*
- * A JSON number literal seen as 0.d1d2...dn x 10^pos with d1 and dn
- * non-zero: two literals are the same number exactly when sign, pos and the
- * digits agree.  The digits are read in place (with the decimal point
- * skipped), so any number of them compares exactly.
- */
-struct decimal {
-	int neg;
-	int zero;
-	const char *digits;	/* first digit of the mantissa */
-	size_t intlen;		/* digits before the point (the point follows them) */
-	size_t first;		/* index of the first non-zero digit, point skipped */
-	size_t n;		/* significant digits */
-	long pos;
-};
-
-/* Exponents beyond this are not worth exact arithmetic; such literals
- * compare by their text. */
-#define EXP_LIMIT 100000000L
-
 static int is_digit(int c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static int decimal_parse(const char *s, struct decimal *d)
-{
-	size_t total = 0, last = 0;
-	int seen_point = 0, have_first = 0, eneg = 0;
-	long e = 0;
-
-	memset(d, 0, sizeof(*d));
-	if (*s == '-') {
-		d->neg = 1;
-		s++;
-	}
-	d->digits = s;
-	for (; is_digit(*s) || (*s == '.' && !seen_point); s++) {
-		if (*s == '.') {
-			seen_point = 1;
-			continue;
-		}
-		if (!seen_point)
-			d->intlen++;
-		if (*s != '0') {
-			if (!have_first) {
-				d->first = total;
-				have_first = 1;
-			}
-			last = total;
-		}
-		total++;
-	}
-	if (total == 0)
-		return -1;
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			eneg = *s++ == '-';
-		if (!is_digit(*s))
-			return -1;
-		for (; is_digit(*s); s++) {
-			e = e * 10 + (*s - '0');
-			if (e > EXP_LIMIT)
-				return -1;
-		}
-	}
-	if (*s)
-		return -1;
-	if (!have_first) {
-		d->zero = 1;
-		d->neg = 0;
-		return 0;
-	}
-	d->n = last - d->first + 1;
-	d->pos = (eneg ? -e : e) + (long)d->intlen - (long)d->first;
-	return 0;
-}
-
-static char decimal_digit(const struct decimal *d, size_t i)
-{
-	return d->digits[i < d->intlen ? i : i + 1];
-}
-
-static const char *number_text(const cJSON *item, char *buf, size_t cap)
-{
-	if (cJSON_IsRaw(item))
-		return item->valuestring;
-	snprintf(buf, cap, "%.17g", item->valuedouble);
-	return buf;
-}
-
-static int same_number(const cJSON *a, const cJSON *b)
-{
-	char ta[40], tb[40];
-	const char *sa = number_text(a, ta, sizeof(ta));
-	const char *sb = number_text(b, tb, sizeof(tb));
-	struct decimal da, db;
-	size_t i;
-
-	if (decimal_parse(sa, &da) < 0 || decimal_parse(sb, &db) < 0)
-		return strcmp(sa, sb) == 0;
-	if (da.zero || db.zero)
-		return da.zero && db.zero;
-	if (da.neg != db.neg || da.pos != db.pos || da.n != db.n)
-		return 0;
-	for (i = 0; i < da.n; i++)
-		if (decimal_digit(&da, da.first + i) != decimal_digit(&db, db.first + i))
-			return 0;
-	return 1;
-}
-
 static int is_null(const cJSON *item)
 {
 	return !item || cJSON_IsNull(item);
-}
-
-int dfs_schema_same_value(const cJSON *a, const cJSON *b)
-{
-	const cJSON *x, *y;
-	int n = 0;
-
-	/* A column a record does not carry holds null. */
-	if (is_null(a) || is_null(b))
-		return is_null(a) && is_null(b);
-	if (dfs_json_is_number(a) && dfs_json_is_number(b))
-		return same_number(a, b);
-	if ((a->type & 0xff) != (b->type & 0xff))
-		return 0;
-	switch (a->type & 0xff) {
-	case cJSON_True:
-	case cJSON_False:
-		return 1;
-	case cJSON_String:
-	case cJSON_Raw:
-		return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
-	case cJSON_Array:
-		for (x = a->child, y = b->child; x && y; x = x->next, y = y->next)
-			if (!dfs_schema_same_value(x, y))
-				return 0;
-		return !x && !y;
-	case cJSON_Object:
-		/* Members by name: key order carries no meaning. */
-		for (x = a->child; x; x = x->next, n--) {
-			y = x->string ? cJSON_GetObjectItemCaseSensitive(b, x->string) : NULL;
-			if (!y || !dfs_schema_same_value(x, y))
-				return 0;
-		}
-		for (y = b->child; y; y = y->next)
-			n++;
-		return n == 0;
-	}
-	return 0;
 }
 
 /* ---- schema ------------------------------------------------------------ */
@@ -844,7 +697,7 @@ static int same_lookup(const cJSON *a, const cJSON *b)
 {
 	if (cJSON_IsString(a) && cJSON_IsString(b))
 		return strcasecmp(a->valuestring, b->valuestring) == 0;
-	return dfs_schema_same_value(a, b);
+	return dfs_json_same_value(a, b);
 }
 
 /* Pick the target of a lookup to be set to A->id (NULL: ask the resolver). */
@@ -900,7 +753,7 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 		return;
 	/* The id is the URL's business; changing it is not an update. */
 	if (strcmp(key, s->primary_id) == 0) {
-		if (base && !dfs_schema_same_value(item, cJSON_GetObjectItemCaseSensitive(base, key)))
+		if (base && !dfs_json_same_value(item, cJSON_GetObjectItemCaseSensitive(base, key)))
 			changed_fixed(restore, key, p, dropped);
 		return;
 	}
@@ -926,7 +779,7 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 	if (base) {
 		const cJSON *was = cJSON_GetObjectItemCaseSensitive(base, key);
 
-		if (lv ? same_lookup(item, was) : dfs_schema_same_value(item, was))
+		if (lv ? same_lookup(item, was) : dfs_json_same_value(item, was))
 			return;
 		if (!(col->flags & DFS_COL_UPDATE)) {
 			changed_fixed(restore, key, p, dropped);
@@ -1060,7 +913,7 @@ int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *
 	 * record) carries its own system columns; an edit of this version has
 	 * no business changing them. */
 	ver = cJSON_GetObjectItemCaseSensitive(file, "versionnumber");
-	if (base && ver && !dfs_schema_same_value(ver, cJSON_GetObjectItemCaseSensitive(base, "versionnumber")))
+	if (base && ver && !dfs_json_same_value(ver, cJSON_GetObjectItemCaseSensitive(base, "versionnumber")))
 		restore = 1;
 
 	cJSON_ArrayForEach(item, file)

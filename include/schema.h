@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include "dataverse.h"
 #include "http.h"
+#include "json.h"
 
 /* IsValidForCreate / IsValidForUpdate / IsValidForRead. */
 enum { DFS_COL_CREATE = 1, DFS_COL_UPDATE = 2, DFS_COL_READ = 4 };
@@ -89,13 +90,12 @@ const struct dfs_column *dfs_schema_column(const struct dfs_schema *s, const cha
 /* True for Lookup, Customer and Owner columns. */
 int dfs_schema_is_lookup(const struct dfs_column *col);
 
-/*
- * Columns hold the same value: numbers by decimal value (1 == 1.0000 == 1e0
- * == 0.1e1, -0 == 0; no doubles: money has 19 significant digits), arrays and
- * objects member by member (object key order does not matter), everything
- * else by type and text.
- */
-int dfs_schema_same_value(const cJSON *a, const cJSON *b);
+/* Columns hold the same value: dfs_json_same_value (json.h), which is
+ * where the exact decimal comparison lives; this name stays for callers. */
+static inline int dfs_schema_same_value(const cJSON *a, const cJSON *b)
+{
+	return dfs_json_same_value(a, b);
+}
 
 /*
  * Which target of a polymorphic lookup has record ID: set *T (one of
