@@ -63,11 +63,11 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 # Unit tests: tests/unit/test_NAME.c links the fs/ sources listed in
 # UNIT_test_NAME and the pkg-config packages in UNIT_test_NAME_PKGS (default:
 # every fs/ source but main.c, and every package).
-UNIT_test_json := fs/json.c fs/json_render.c fs/json_value.c fs/record.c fs/buf.c
+UNIT_test_json := fs/json.c fs/json_render.c fs/json_value.c fs/record.c fs/buf.c fs/util.c
 UNIT_test_json_PKGS := libcjson
 UNIT_test_config := fs/config.c fs/log.c fs/secret.c fs/state.c
 UNIT_test_config_PKGS := inih
-UNIT_test_schema := fs/schema.c fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/log.c fs/http.c
+UNIT_test_schema := fs/schema.c fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/log.c fs/http.c fs/util.c
 UNIT_test_schema_PKGS := libcjson libcurl
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))

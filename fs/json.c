@@ -22,29 +22,20 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 /* ---- parser ------------------------------------------------------------ */
 
 /*
- * Duplicate keys are found with a per-depth hash table once an object has
- * more than KEYS_LINEAR members; below that a linear scan is cheaper.  A
- * generation number per table makes starting a new object O(1): slots from
- * an earlier object at the same depth simply don't match the current one.
+ * A key of an object being parsed.  Duplicates are found when the object
+ * ends: its keys are sorted and neighbours compared.  (Finding them as each
+ * key is read would need a hash table per depth; a record has a hundred
+ * keys, and sorting them once is as fast and far simpler.)
  */
-#define KEYS_LINEAR 16
-
-struct keyslot {
-	const char *key;
+struct keyref {
+	const char *key;	/* decoded, owned by the tree or parse_object */
 	size_t len;
-	uint32_t hash;
-	uint32_t gen;		/* 0 = never used */
-};
-
-struct keyset {
-	struct keyslot *slot;
-	size_t size;		/* power of two, or 0 before first use */
-	size_t used;
-	uint32_t gen;
+	const char *at;		/* its opening quote in the input */
 };
 
 struct parser {
@@ -54,7 +45,10 @@ struct parser {
 	char *err;
 	size_t errlen;
 	int failed;
-	struct keyset keys[DFS_JSON_MAX_DEPTH + 1];
+	const char *err_at;	/* where the reported error is (NULL: out of memory) */
+	/* The keys of every object being parsed, the innermost one's last. */
+	struct keyref *keys;
+	size_t n_keys, cap_keys;
 };
 
 /* Bytes that may appear unescaped in a string and are plain ASCII, i.e.
@@ -104,9 +98,13 @@ static void fail(struct parser *ps, const char *at, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (ps->failed)
+	/* The error that comes first in the text is reported.  Parsing stops
+	 * at the first one it meets, but a duplicate key is only found when
+	 * its object ends, after what follows it has been read. */
+	if (ps->failed && (!ps->err_at || at >= ps->err_at))
 		return;
 	ps->failed = 1;
+	ps->err_at = at;
 	if (!ps->err || !ps->errlen)
 		return;
 	line_col(ps->text, at, &line, &col);
@@ -123,6 +121,7 @@ static void fail_oom(struct parser *ps)
 	if (ps->failed)
 		return;
 	ps->failed = 1;
+	ps->err_at = NULL;
 	if (ps->err && ps->errlen)
 		snprintf(ps->err, ps->errlen, "out of memory");
 }
@@ -215,27 +214,6 @@ static const char *describe(const struct parser *ps, const char *at,
 	return buf;
 }
 
-/* KEY made fit for a one-line message: shortened on a character boundary,
- * control characters shown as '?'. */
-static const char *show_key(const char *key, size_t len, char *buf, size_t size)
-{
-	size_t n = len, i;
-
-	if (n > size - 4) {
-		n = size - 4;
-		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)key[i] < 0x20 ? '?' : key[i];
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static void skip_ws(struct parser *ps)
 {
 	const char *p = ps->p, *end = ps->end;
@@ -272,98 +250,64 @@ static void link_child(cJSON *parent, cJSON **tail, cJSON *item)
 	*tail = item;
 }
 
-static uint32_t hash_key(const char *s, size_t len)
+/* Remember KEY (LEN bytes, at AT in the input) for the duplicate check. */
+static int push_key(struct parser *ps, const char *key, size_t len, const char *at)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-	size_t i;
+	if (ps->n_keys == ps->cap_keys) {
+		size_t ncap = ps->cap_keys ? ps->cap_keys * 2 : 256;
+		struct keyref *nk = realloc(ps->keys, ncap * sizeof(*nk));
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-/* Put KEY into KS unless it is there.  1 = was there, 0 = added, -ENOMEM. */
-static int keyset_add(struct keyset *ks, const char *key, size_t len)
-{
-	uint32_t h = hash_key(key, len);
-	struct keyslot *s;
-	size_t i;
-
-	if ((ks->used + 1) * 2 > ks->size) {
-		size_t nsize = ks->size ? ks->size * 2 : 64;
-		struct keyslot *ns = calloc(nsize, sizeof(*ns));
-
-		if (!ns)
+		if (!nk) {
+			fail_oom(ps);
 			return -ENOMEM;
-		for (i = 0; i < ks->size; i++) {
-			struct keyslot *o = &ks->slot[i];
-			size_t j;
-
-			if (o->gen != ks->gen)
-				continue;
-			for (j = o->hash & (nsize - 1); ns[j].gen;
-			     j = (j + 1) & (nsize - 1))
-				;
-			ns[j] = *o;
 		}
-		free(ks->slot);
-		ks->slot = ns;
-		ks->size = nsize;
+		ps->keys = nk;
+		ps->cap_keys = ncap;
 	}
-	for (i = h & (ks->size - 1);; i = (i + 1) & (ks->size - 1)) {
-		s = &ks->slot[i];
-		if (s->gen != ks->gen)
-			break;
-		if (s->hash == h && s->len == len && !memcmp(s->key, key, len))
-			return 1;
-	}
-	s->key = key;
-	s->len = len;
-	s->hash = h;
-	s->gen = ks->gen;
-	ks->used++;
+	ps->keys[ps->n_keys++] = (struct keyref){ .key = key, .len = len, .at = at };
 	return 0;
 }
 
-/* Start a new object in KS: forget every key without touching the slots. */
-static void keyset_reset(struct keyset *ks)
+/* By key, then by place in the input. */
+static int cmp_keyref(const void *a, const void *b)
 {
-	if (++ks->gen == 0) {
-		if (ks->slot)
-			memset(ks->slot, 0, ks->size * sizeof(*ks->slot));
-		ks->gen = 1;
-	}
-	ks->used = 0;
+	const struct keyref *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
 }
 
 /*
- * Has OBJ (with N members so far, at DEPTH) a member named KEY already?
- * 1 = yes, 0 = no (and KEY is now remembered), -ENOMEM.
+ * Report the first key in the text of the object whose keys are
+ * ps->keys[BASE...] that repeats an earlier key of it, and forget those
+ * keys.  Sorted, equal keys stand together in text order, so the second
+ * of each run is where that key is first repeated.  Returns 0, or -EINVAL
+ * if a key repeats.
  */
-static int key_seen(struct parser *ps, int depth, const cJSON *obj, size_t n,
-		    const char *key, size_t len)
+static int check_keys(struct parser *ps, size_t base)
 {
-	struct keyset *ks = &ps->keys[depth];
-	const cJSON *c;
-	int ret;
+	struct keyref *k = ps->keys + base;
+	const struct keyref *dup = NULL;
+	size_t n = ps->n_keys - base, i;
+	char shown[80];
 
-	if (n < KEYS_LINEAR) {
-		for (c = obj->child; c; c = c->next)
-			if (c->string[0] == key[0] && !strcmp(c->string, key))
-				return 1;
+	ps->n_keys = base;
+	if (n < 2)
 		return 0;
-	}
-	if (n == KEYS_LINEAR) {
-		keyset_reset(ks);
-		for (c = obj->child; c; c = c->next) {
-			ret = keyset_add(ks, c->string, strlen(c->string));
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return keyset_add(ks, key, len);
+	qsort(k, n, sizeof(*k), cmp_keyref);
+	for (i = 1; i < n; i++)
+		if (k[i].len == k[i - 1].len && !memcmp(k[i].key, k[i - 1].key, k[i].len) &&
+		    (!dup || k[i].at < dup->at))
+			dup = &k[i];
+	if (!dup)
+		return 0;
+	fail(ps, dup->at, "duplicate key '%s'",
+	     dfs_printable(dup->key, dup->len, shown, sizeof(shown)));
+	return -EINVAL;
 }
 
 static size_t put_utf8(char *o, uint32_t cp)
@@ -713,11 +657,11 @@ err:
 static cJSON *parse_object(struct parser *ps, int depth)
 {
 	cJSON *obj, *item, *tail = NULL;
+	size_t keys = ps->n_keys;	/* where this object's keys start */
 	const char *keyat;
-	char what[80];
-	char *key;
+	char *key = NULL;		/* read, not yet in the tree */
+	char what[48];
 	size_t keylen, n = 0;
-	int ret;
 
 	if (depth > DFS_JSON_MAX_DEPTH) {
 		fail(ps, ps->p, "nesting deeper than %d levels", DFS_JSON_MAX_DEPTH);
@@ -747,35 +691,27 @@ static cJSON *parse_object(struct parser *ps, int depth)
 		keyat = ps->p;
 		if (parse_string(ps, &key, &keylen) < 0)
 			goto err;
-		ret = key_seen(ps, depth, obj, n, key, keylen);
-		if (ret != 0) {
-			if (ret < 0)
-				fail_oom(ps);
-			else
-				fail(ps, keyat, "duplicate key '%s'",
-				     show_key(key, keylen, what, sizeof(what)));
-			cJSON_free(key);
+		if (push_key(ps, key, keylen, keyat) < 0)
 			goto err;
-		}
 		skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != ':') {
 			fail(ps, ps->p, "expected ':' after object key, found %s",
 			     describe(ps, ps->p, what, sizeof(what)));
-			cJSON_free(key);
 			goto err;
 		}
 		ps->p++;
 		item = parse_value(ps, depth);
-		if (!item) {
-			cJSON_free(key);
+		if (!item)
 			goto err;
-		}
 		item->string = key;
+		key = NULL;
 		link_child(obj, &tail, item);
 		n++;
 		skip_ws(ps);
 		if (ps->p < ps->end && *ps->p == '}') {
 			ps->p++;
+			if (check_keys(ps, keys) < 0)
+				goto err;
 			return obj;
 		}
 		if (ps->p >= ps->end || *ps->p != ',') {
@@ -787,6 +723,9 @@ static cJSON *parse_object(struct parser *ps, int depth)
 		skip_ws(ps);
 	}
 err:
+	/* A key repeated before the error is the error to report. */
+	check_keys(ps, keys);
+	cJSON_free(key);
 	cJSON_Delete(obj);
 	return NULL;
 }
@@ -829,7 +768,6 @@ cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 	struct parser ps;
 	char what[48];
 	cJSON *item;
-	int i;
 
 	memset(&ps, 0, sizeof(ps));
 	ps.text = text ? text : "";
@@ -850,7 +788,6 @@ cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 			item = NULL;
 		}
 	}
-	for (i = 0; i <= DFS_JSON_MAX_DEPTH; i++)
-		free(ps.keys[i].slot);
+	free(ps.keys);
 	return item;
 }
