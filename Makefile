@@ -67,8 +67,11 @@ UNIT_test_json := fs/json.c fs/json_render.c fs/json_value.c fs/record.c fs/buf.
 UNIT_test_json_PKGS := libcjson
 UNIT_test_config := fs/config.c fs/log.c fs/secret.c fs/state.c
 UNIT_test_config_PKGS := inih
-UNIT_test_schema := fs/schema.c fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/log.c fs/http.c fs/util.c
-UNIT_test_schema_PKGS := libcjson libcurl
+UNIT_test_schema := fs/schema.c fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
+UNIT_test_schema_PKGS := libcjson
+UNIT_test_metadata := fs/metadata.c fs/schema.c fs/json.c fs/json_render.c fs/json_value.c \
+	fs/buf.c fs/util.c fs/log.c fs/http.c
+UNIT_test_metadata_PKGS := libcjson libcurl
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
 UNIT_BINS := $(addprefix $(UNITDIR)/,$(UNIT_NAMES))

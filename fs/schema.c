@@ -1,5 +1,13 @@
-/* schema.c - an entity's columns from its metadata, and the body of a write
- * built from an edited record file (see include/schema.h).
+/* schema.c - an entity's columns from its metadata answers, and the body of
+ * a write built from an edited record file (see include/schema.h).
+ *
+ * Pure: no I/O.  fs/metadata.c asks the Web API for the answers and hands
+ * their texts to dfs_schema_add_definition and dfs_schema_add_sets;
+ * dfs_schema_build makes the columns of them.  The body of a write is built
+ * in three passes (classify every key of the file, resolve polymorphic
+ * lookups, emit), so one message can name every offending key and the
+ * resolver, which costs requests, is only asked about a file that is
+ * otherwise fine.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,19 +19,10 @@
 
 #include "buf.h"
 #include "json.h"
-#include "log.h"
 #include "schema.h"
 
 #define LOOKUP_HINT "@Microsoft.Dynamics.CRM.lookuplogicalname"
 #define BIND_SUFFIX "@odata.bind"
-
-/*
- * Longest $filter of one entity-set request before it is split.  Metadata
- * requests are GETs, so the filter is in the URL; a table with a regarding
- * lookup (annotation.objectid) references dozens of tables, and proxies in
- * front of on-premises servers often stop at a few kB of URL.
- */
-#define MAX_SET_FILTER 1800
 
 static int is_digit(int c)
 {
@@ -134,8 +133,7 @@ static int json_flag(const cJSON *obj, const char *key, int dflt)
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-/* Logical names go into a URL and a $filter; the server only makes these. */
-static int is_ident(const char *s)
+int dfs_schema_is_name(const char *s)
 {
 	if (!s || !*s)
 		return 0;
@@ -217,10 +215,10 @@ static int add_targets(struct dfs_schema *s, const cJSON *rel, const cJSON *sets
 	return set_name ? add_target(c, entity, set_name, nav) : 0;
 }
 
-/* Build the schema from the parsed answers (SETS: the "value" array). */
-static int build(const cJSON *def, const cJSON *sets, const char *primary_id,
-		 struct dfs_schema **out, char *why, size_t cap)
+int dfs_schema_build(const struct dfs_schema_answers *ans, const char *primary_id,
+		     struct dfs_schema **out, char *why, size_t cap)
 {
+	const cJSON *def = ans->def, *sets = ans->sets;
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(def, "Attributes");
 	const cJSON *rels = cJSON_GetObjectItemCaseSensitive(def, "ManyToOneRelationships");
 	const char *entity = json_str(def, "LogicalName");
@@ -289,6 +287,9 @@ fail:
 	return ret;
 }
 
+/* ---- metadata answers -------------------------------------------------- */
+
+/* TEXT parsed, or NULL with WHY saying that WHAT's answer is not JSON. */
 static cJSON *parse_answer(const char *what, const char *text, size_t len, char *why, size_t cap)
 {
 	char err[160];
@@ -299,46 +300,87 @@ static cJSON *parse_answer(const char *what, const char *text, size_t len, char 
 	return root;
 }
 
-int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
-		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap)
+int dfs_schema_add_definition(struct dfs_schema_answers *ans, const char *text, size_t len,
+			      char *why, size_t cap)
 {
-	cJSON *def = NULL, *sets = NULL;
-	const cJSON *value = NULL;
+	cJSON *def = parse_answer("EntityDefinitions", text, len, why, cap);
+
+	if (!def)
+		return -EIO;
+	/* Whether it holds what a schema needs is dfs_schema_build's to say,
+	 * after the sets of its lookups have been asked for. */
+	cJSON_Delete(ans->def);
+	ans->def = def;
+	return 0;
+}
+
+int dfs_schema_add_sets(struct dfs_schema_answers *ans, const char *text, size_t len,
+			char *why, size_t cap)
+{
+	cJSON *root = parse_answer("entity set", text, len, why, cap), *value;
 	int ret = -EIO;
 
-	*out = NULL;
-	if (!(def = parse_answer("EntityDefinitions", entity_json, len, why, cap)))
+	if (!root)
+		return -EIO;
+	value = cJSON_GetObjectItemCaseSensitive(root, "value");
+	if (!cJSON_IsArray(value)) {
+		snprintf(why, cap, "entity set answer has no 'value' array");
 		goto out;
-	if (sets_json) {
-		if (!(sets = parse_answer("entity set", sets_json, sets_len, why, cap)))
-			goto out;
-		value = cJSON_GetObjectItemCaseSensitive(sets, "value");
-		if (!cJSON_IsArray(value)) {
-			snprintf(why, cap, "entity set answer has no 'value' array");
-			goto out;
-		}
 	}
-	ret = build(def, value, primary_id, out, why, cap);
+	if (!ans->sets && !(ans->sets = cJSON_CreateArray())) {
+		snprintf(why, cap, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Moved, not copied: ROOT is thrown away. */
+	while (value->child)
+		cJSON_AddItemToArray(ans->sets, cJSON_DetachItemViaPointer(value, value->child));
+	ret = 0;
 out:
-	cJSON_Delete(def);
-	cJSON_Delete(sets);
+	cJSON_Delete(root);
 	return ret;
 }
 
-/* ---- fetching ---------------------------------------------------------- */
+void dfs_schema_answers_free(struct dfs_schema_answers *ans)
+{
+	cJSON_Delete(ans->def);
+	cJSON_Delete(ans->sets);
+	ans->def = NULL;
+	ans->sets = NULL;
+}
+
+const char *dfs_schema_set_name(const struct dfs_schema_answers *ans, const char *entity)
+{
+	return set_of(ans->sets, entity);
+}
+
+int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
+		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap)
+{
+	struct dfs_schema_answers ans = { NULL, NULL };
+	int ret;
+
+	*out = NULL;
+	if ((ret = dfs_schema_add_definition(&ans, entity_json, len, why, cap)) < 0)
+		goto out;
+	if (sets_json && (ret = dfs_schema_add_sets(&ans, sets_json, sets_len, why, cap)) < 0)
+		goto out;
+	ret = dfs_schema_build(&ans, primary_id, out, why, cap);
+out:
+	dfs_schema_answers_free(&ans);
+	return ret;
+}
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/*
- * The tables whose entity sets DEF's lookups need, sorted and unique; the
- * strings point into DEF.  Lookup columns are told by the attributes'
- * AttributeType, so an Owner column asks for systemuser and team.
- */
-static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
+/* Lookup columns are told by the attributes' AttributeType, so an Owner
+ * column asks for systemuser and team. */
+int dfs_schema_referenced(const struct dfs_schema_answers *ans, const char ***names, size_t *n)
 {
+	const cJSON *def = ans->def;
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(def, "Attributes");
 	const cJSON *rels = cJSON_GetObjectItemCaseSensitive(def, "ManyToOneRelationships");
 	const cJSON *x;
@@ -362,7 +404,7 @@ static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
 	cJSON_ArrayForEach(x, rels) {
 		const char *e = json_str(x, "ReferencedEntity");
 
-		if (is_ident(e) && strcmp(e, "owner") != 0)
+		if (dfs_schema_is_name(e) && strcmp(e, "owner") != 0)
 			v[(*n)++] = e;
 	}
 	qsort(v, *n, sizeof(*v), cmp_str);
@@ -372,183 +414,6 @@ static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
 	*n = j;
 	*names = v;
 	return 0;
-}
-
-/* An answer the server should not have given: logged, and told to ERR. */
-static int bad_answer(const char *entity, const char *why, struct dfs_http_error *err)
-{
-	dfs_err("schema of '%s': %s", entity, why);
-	if (err) {
-		err->code[0] = '\0';
-		snprintf(err->message, sizeof(err->message), "%s", why);
-	}
-	return -EIO;
-}
-
-/* GET PATH and parse the answer (WHAT names it in messages). */
-static int get_json(struct dfs_dv *dv, const char *entity, const char *path, const char *what,
-		    cJSON **root, struct dfs_http_error *err)
-{
-	struct dfs_http_resp resp;
-	char why[256];
-	int ret;
-
-	*root = NULL;
-	dfs_http_resp_init(&resp);
-	ret = dfs_dv_request(dv, "GET", path, NULL, NULL, 0, &resp);
-	if (ret < 0) {
-		/* dfs_dv_request has logged it, with the tenant. */
-		if (err)
-			*err = resp.err;
-		goto out;
-	}
-	*root = parse_answer(what, resp.body.data ? resp.body.data : "", resp.body.len, why,
-			     sizeof(why));
-	if (!*root)
-		ret = bad_answer(entity, why, err);
-out:
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
-/* One request for the entity sets of NAMES; their entries go to SETS. */
-static int fetch_sets(struct dfs_dv *dv, const char *entity, const char *const *names, size_t n,
-		      cJSON *sets, struct dfs_http_error *err)
-{
-	struct dfs_buf filter, path;
-	cJSON *root = NULL, *e;
-	const cJSON *value;
-	char *esc = NULL;
-	size_t i;
-	int ret;
-
-	dfs_buf_init(&filter, 0);
-	dfs_buf_init(&path, 0);
-	for (i = 0; i < n; i++)
-		if ((ret = dfs_buf_appendf(&filter, "%sLogicalName eq '%s'", i ? " or " : "",
-					   names[i])) < 0)
-			goto out;
-	if (!(esc = dfs_http_escape(filter.data))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if ((ret = dfs_buf_appendf(&path, "EntityDefinitions?$select=LogicalName,EntitySetName"
-				   "&$filter=%s", esc)) < 0)
-		goto out;
-	if ((ret = get_json(dv, entity, path.data, "entity set", &root, err)) < 0)
-		goto out;
-	value = cJSON_GetObjectItemCaseSensitive(root, "value");
-	if (!cJSON_IsArray(value)) {
-		ret = bad_answer(entity, "entity set answer has no 'value' array", err);
-		goto out;
-	}
-	cJSON_ArrayForEach(e, value) {
-		cJSON *copy = cJSON_Duplicate(e, 1);
-
-		if (!copy || !cJSON_AddItemToArray(sets, copy)) {
-			cJSON_Delete(copy);
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	cJSON_Delete(root);
-	free(esc);
-	dfs_buf_free(&filter);
-	dfs_buf_free(&path);
-	return ret;
-}
-
-/* Name the referenced tables the server gave no entity set for: lookups
- * cannot be set to their records, which is worth a line when one is tried. */
-static void log_unbindable(const char *entity, const char *const *names, size_t n,
-			   const cJSON *sets)
-{
-	struct dfs_buf b;
-	size_t i, missing = 0;
-
-	if (dfs_log_get_level() < DFS_LOG_DEBUG)
-		return;
-	dfs_buf_init(&b, 0);
-	for (i = 0; i < n; i++) {
-		if (set_of(sets, names[i]))
-			continue;
-		if (missing++ < 8)
-			(void)dfs_buf_appendf(&b, "%s%s", missing > 1 ? ", " : "", names[i]);
-	}
-	if (missing)
-		dfs_debug("schema of '%s': no entity set for %zu referenced table(s): %s%s", entity,
-			  missing, b.data ? b.data : "", missing > 8 ? ", ..." : "");
-	dfs_buf_free(&b);
-}
-
-int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs_schema **out,
-		     struct dfs_http_error *err)
-{
-	struct dfs_buf path;
-	cJSON *def = NULL, *sets = NULL;
-	const char **names = NULL;
-	size_t n = 0, i, j, len, lookups = 0;
-	int ret, requests = 0;
-	char why[256];
-
-	*out = NULL;
-	dfs_buf_init(&path, 0);
-	if (!is_ident(ent->logical_name)) {
-		if (err)
-			snprintf(err->message, sizeof(err->message),
-				 "entity logical name is not an identifier");
-		return -EINVAL;
-	}
-	/* Only what writes need: the full attribute metadata of a table is
-	 * several hundred kB. */
-	if ((ret = dfs_buf_appendf(&path, "EntityDefinitions(LogicalName='%s')"
-				   "?$select=LogicalName,PrimaryIdAttribute"
-				   "&$expand=Attributes($select=LogicalName,AttributeType,"
-				   "IsValidForCreate,IsValidForUpdate,IsValidForRead,IsValidODataAttribute),"
-				   "ManyToOneRelationships($select=ReferencingAttribute,ReferencedEntity,"
-				   "ReferencingEntityNavigationPropertyName)", ent->logical_name)) < 0)
-		goto out;
-	requests++;
-	if ((ret = get_json(dv, ent->logical_name, path.data, "EntityDefinitions", &def, err)) < 0)
-		goto out;
-	if ((ret = referenced_tables(def, &names, &n)) < 0 || !(sets = cJSON_CreateArray())) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	/* As few requests as the URL length allows. */
-	for (i = 0; i < n; i = j) {
-		for (j = i, len = 0; j < n; j++) {
-			size_t more = strlen(names[j]) + sizeof(" or LogicalName eq ''");
-
-			if (j > i && len + more > MAX_SET_FILTER)
-				break;
-			len += more;
-		}
-		requests++;
-		if ((ret = fetch_sets(dv, ent->logical_name, names + i, j - i, sets, err)) < 0)
-			goto out;
-	}
-	if ((ret = build(def, sets, ent->primary_id, out, why, sizeof(why))) < 0) {
-		if (ret == -EIO)
-			bad_answer(ent->logical_name, why, err);
-		goto out;
-	}
-	for (i = 0; i < (*out)->n_cols; i++)
-		lookups += dfs_schema_is_lookup(&(*out)->cols[i]);
-	dfs_debug("schema of '%s': %zu columns, %zu lookups, %zu referenced tables, %d request(s)",
-		  ent->logical_name, (*out)->n_cols, lookups, n, requests);
-	log_unbindable(ent->logical_name, names, n, sets);
-out:
-	if (ret < 0)
-		dfs_debug("schema of '%s' failed after %d request(s): %s", ent->logical_name,
-			  requests, strerror(-ret));
-	free(names);
-	cJSON_Delete(def);
-	cJSON_Delete(sets);
-	dfs_buf_free(&path);
-	return ret;
 }
 
 /* ---- write bodies ------------------------------------------------------ */
