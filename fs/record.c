@@ -5,6 +5,7 @@
 
 #include "json.h"
 #include "record.h"
+#include "util.h"
 
 /*
  * Keys with '@' are OData control information or annotations, never column
@@ -121,11 +122,6 @@ int dfs_record_parse_time(const char *s, time_t *out)
 	return 0;
 }
 
-static int is_lower_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 /*
  * Only lower case is accepted.  readdir lists the ids as the server returns
  * them, in lower case; if "ABC...json" were accepted too, one record would
@@ -136,21 +132,7 @@ static int is_lower_hex(char c)
  */
 int dfs_record_name_to_id(const char *name, char id[37])
 {
-	int i;
-
-	if (!name)
+	if (!name || strlen(name) != DFS_GUID_LEN + 5 || strcmp(name + DFS_GUID_LEN, ".json") != 0)
 		return 0;
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (name[i] != '-')
-				return 0;
-		} else if (!is_lower_hex(name[i])) {
-			return 0;	/* also stops at the NUL of a short name */
-		}
-	}
-	if (strcmp(name + 36, ".json") != 0)
-		return 0;
-	memcpy(id, name, 36);
-	id[36] = '\0';
-	return 1;
+	return dfs_guid_parse(name, DFS_GUID_LEN, 1, id) == 0;
 }

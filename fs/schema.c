@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "json.h"
 #include "schema.h"
+#include "util.h"
 
 #define LOOKUP_HINT "@Microsoft.Dynamics.CRM.lookuplogicalname"
 #define BIND_SUFFIX "@odata.bind"
@@ -425,7 +426,7 @@ struct action {
 	const cJSON *item;
 	const struct dfs_column *col;
 	const struct dfs_lookup_target *t; /* ACT_BIND; NULL until resolved */
-	char id[37];
+	char id[DFS_GUID_LEN + 1];	/* ACT_BIND, lower case */
 };
 
 /* What is wrong with a file, gathered so one message names every key. */
@@ -438,26 +439,11 @@ struct problems {
 };
 
 /*
- * S fit for a one-line message: control characters as '?', cut (on a
- * character boundary) after SHOWN_MAX bytes.  Keys and values come from the
- * user's file and may hold anything.
+ * Keys and values come from the user's file and may hold anything: in a
+ * message they go through dfs_printable, cut after SHOWN_MAX bytes.
  */
 #define SHOWN_MAX 160
-
-static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
-{
-	size_t n = strlen(s), i;
-
-	if (n > SHOWN_MAX) {
-		n = SHOWN_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(buf + n, strlen(s) > n ? "..." : "");
-	return buf;
-}
+#define SHOWN_SIZE (SHOWN_MAX + 4)	/* room for "..." and the NUL */
 
 static const char *buf_str(const struct dfs_buf *b)
 {
@@ -466,9 +452,9 @@ static const char *buf_str(const struct dfs_buf *b)
 
 static void add_name(struct dfs_buf *b, size_t *n, const char *key)
 {
-	char tmp[SHOWN_MAX + 4];
+	char tmp[SHOWN_SIZE];
 
-	(void)dfs_buf_appendf(b, "%s'%s'", *n ? ", " : "", shown(key, tmp));
+	(void)dfs_buf_appendf(b, "%s'%s'", *n ? ", " : "", dfs_printable(key, (size_t)-1, tmp, sizeof(tmp)));
 	++*n;
 }
 
@@ -516,30 +502,6 @@ static void problems_free(struct problems *p)
 	dfs_buf_free(&p->other);
 }
 
-/* "8-4-4-4-12" hex, either case; copied lower-cased into ID. */
-static int parse_guid(const char *s, char id[37])
-{
-	size_t i;
-
-	if (strlen(s) != 36)
-		return -1;
-	for (i = 0; i < 36; i++) {
-		char c = s[i];
-
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (c != '-')
-				return -1;
-		} else if (c >= 'A' && c <= 'F') {
-			c = (char)(c - 'A' + 'a');
-		} else if (!is_digit(c) && !(c >= 'a' && c <= 'f')) {
-			return -1;
-		}
-		id[i] = c;
-	}
-	id[36] = '\0';
-	return 0;
-}
-
 /* "account", "account or contact", "account, contact or lead". */
 static void target_names(const struct dfs_column *col, char *out, size_t cap)
 {
@@ -569,7 +531,7 @@ static int same_lookup(const cJSON *a, const cJSON *b)
 static void choose_target(const struct dfs_column *col, const cJSON *file, const char *key,
 			  struct action *a, struct problems *p)
 {
-	char hint_key[300], names[256], tmp[SHOWN_MAX + 4];
+	char hint_key[300], names[256], tmp[SHOWN_SIZE];
 	const char *hint;
 	size_t i;
 
@@ -590,7 +552,7 @@ static void choose_target(const struct dfs_column *col, const cJSON *file, const
 	}
 	target_names(col, names, sizeof(names));
 	add_clause(p, "lookup '%s': '%s' (from '%s') is not one of its tables (%s)", col->name,
-		   shown(hint, tmp), hint_key, names);
+		   dfs_printable(hint, (size_t)-1, tmp, sizeof(tmp)), hint_key, names);
 }
 
 /* A changed column not valid for update: in a restore it is left out and
@@ -672,12 +634,13 @@ static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON 
 		a->what = ACT_CLEAR;
 		return;
 	}
-	if (!cJSON_IsString(item) || parse_guid(item->valuestring, a->id) < 0) {
-		char tmp[SHOWN_MAX + 4];
+	if (!cJSON_IsString(item) ||
+	    dfs_guid_parse(item->valuestring, strlen(item->valuestring), 0, a->id) < 0) {
+		char tmp[SHOWN_SIZE];
 
 		add_clause(p, "lookup '%s': %s%s%s is not a record id (a GUID)", col->name,
 			   cJSON_IsString(item) ? "'" : "",
-			   cJSON_IsString(item) ? shown(item->valuestring, tmp) : "the value",
+			   cJSON_IsString(item) ? dfs_printable(item->valuestring, (size_t)-1, tmp, sizeof(tmp)) : "the value",
 			   cJSON_IsString(item) ? "'" : "");
 		return;
 	}
