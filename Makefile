@@ -62,15 +62,16 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 
 # Unit tests: tests/unit/test_NAME.c links the fs/ sources listed in
 # UNIT_test_NAME and the pkg-config packages in UNIT_test_NAME_PKGS (default:
-# every fs/ source but main.c, and every package).
-UNIT_test_json := fs/json.c fs/json_render.c fs/json_value.c fs/record.c fs/buf.c fs/util.c
+# every fs/ source but main.c, and every package).  UNIT_JSON is the JSON
+# layer, which most of them link.
+UNIT_JSON := fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
+UNIT_test_json := $(UNIT_JSON) fs/record.c
 UNIT_test_json_PKGS := libcjson
 UNIT_test_config := fs/config.c fs/log.c fs/secret.c fs/state.c
 UNIT_test_config_PKGS := inih
-UNIT_test_schema := fs/schema.c fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
+UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson
-UNIT_test_metadata := fs/metadata.c fs/schema.c fs/json.c fs/json_render.c fs/json_value.c \
-	fs/buf.c fs/util.c fs/log.c fs/http.c
+UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c
 UNIT_test_metadata_PKGS := libcjson libcurl
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))

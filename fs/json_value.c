@@ -199,7 +199,7 @@ static int same_number(const cJSON *a, const cJSON *b)
 	return 1;
 }
 
-static int is_null(const cJSON *item)
+int dfs_json_is_null(const cJSON *item)
 {
 	return !item || cJSON_IsNull(item);
 }
@@ -210,8 +210,8 @@ int dfs_json_same_value(const cJSON *a, const cJSON *b)
 	int n = 0;
 
 	/* A column a record does not carry holds null. */
-	if (is_null(a) || is_null(b))
-		return is_null(a) && is_null(b);
+	if (dfs_json_is_null(a) || dfs_json_is_null(b))
+		return dfs_json_is_null(a) && dfs_json_is_null(b);
 	if (dfs_json_is_number(a) && dfs_json_is_number(b))
 		return same_number(a, b);
 	if ((a->type & 0xff) != (b->type & 0xff))

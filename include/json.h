@@ -63,6 +63,9 @@ struct dfs_json_num {
  */
 int dfs_json_scan_number(const char *s, const char *end, struct dfs_json_num *num);
 
+/* True if ITEM is NULL or a JSON null: a column a record lacks holds null. */
+int dfs_json_is_null(const cJSON *item);
+
 /* True if ITEM is a number (a cJSON_Raw number literal or a cJSON_Number). */
 int dfs_json_is_number(const cJSON *item);
 /* ITEM's number as a double (either representation); 0 if not a number. */

@@ -9,10 +9,12 @@
  * 3.1, 3.2, 11.2).  This module learns the columns from the entity's
  * metadata and turns an edited record file into that body.
  *
- *   fs/schema.c    the metadata answers to a struct dfs_schema, and the body
- *                  of a write; pure (no I/O), so tests feed it JSON texts
- *   fs/metadata.c  dfs_schema_fetch: asks the Web API for those answers
- *                  (the Dataverse layer; the only function here with I/O)
+ *   fs/schema.c       the metadata answers to a struct dfs_schema
+ *   fs/schema_body.c  the body of a write (dfs_schema_body)
+ *   fs/metadata.c     dfs_schema_fetch: asks the Web API for those answers
+ *                     (the Dataverse layer; the only function here with I/O)
+ *
+ * All but dfs_schema_fetch are pure, so tests feed them JSON texts.
  */
 #ifndef DFS_SCHEMA_H
 #define DFS_SCHEMA_H
@@ -146,6 +148,10 @@ void dfs_schema_free(struct dfs_schema **s);
  */
 const struct dfs_column *dfs_schema_column(const struct dfs_schema *s, const char *key,
 					   int *is_lookup_value);
+
+/* The column named NAME, of whatever kind (a lookup by its bare name), or
+ * NULL: for saying what a key that is not a record key was meant to be. */
+const struct dfs_column *dfs_schema_find(const struct dfs_schema *s, const char *name);
 
 /* True for Lookup, Customer and Owner columns. */
 int dfs_schema_is_lookup(const struct dfs_column *col);
