@@ -290,14 +290,15 @@ static int cmp_keyref(const void *a, const void *b)
  */
 static int check_keys(struct parser *ps, size_t base)
 {
-	struct keyref *k = ps->keys + base;
 	const struct keyref *dup = NULL;
 	size_t n = ps->n_keys - base, i;
+	struct keyref *k;
 	char shown[80];
 
 	ps->n_keys = base;
 	if (n < 2)
-		return 0;
+		return 0;	/* also before the first key: ps->keys is NULL */
+	k = ps->keys + base;
 	qsort(k, n, sizeof(*k), cmp_keyref);
 	for (i = 1; i < n; i++)
 		if (k[i].len == k[i - 1].len && !memcmp(k[i].key, k[i - 1].key, k[i].len) &&
