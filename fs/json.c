@@ -359,7 +359,8 @@ static long hex4(const unsigned char *p, const unsigned char *end)
 
 /*
  * Decode the string at ps->p (which is at its opening quote) into a new
- * cJSON_malloc'd buffer.  Returns 0 and sets *OUT / *OUTLEN, or -1.
+ * cJSON_malloc'd buffer.  Returns 0 and sets *OUT / *OUTLEN, or -EINVAL or
+ * -ENOMEM with the error reported in PS.
  */
 static int parse_string(struct parser *ps, char **out, size_t *outlen)
 {
@@ -384,7 +385,7 @@ static int parse_string(struct parser *ps, char **out, size_t *outlen)
 	buf = cJSON_malloc((size_t)(r - s) + 1);
 	if (!buf) {
 		fail_oom(ps);
-		return -1;
+		return -ENOMEM;
 	}
 	memcpy(buf, s, (size_t)(q - s));
 	o = buf + (q - s);
@@ -503,7 +504,7 @@ static int parse_string(struct parser *ps, char **out, size_t *outlen)
 	return 0;
 err:
 	cJSON_free(buf);
-	return -1;
+	return -EINVAL;
 }
 
 static cJSON *parse_string_item(struct parser *ps)
