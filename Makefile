@@ -137,6 +137,8 @@ unit: $(UNIT_BINS)
 # go to $(FUZZ_DIR)/corpus (the committed seeds are only read), a crashing
 # input to $(FUZZ_DIR)/crash-*.
 $(FUZZ_DIR)/fuzz_json: $(FUZZ_SRCS) $(wildcard include/*.h) | pkgcheck
+	@command -v $(FUZZ_CC) >/dev/null || { \
+		echo "dynfs: make fuzz needs $(FUZZ_CC) and libFuzzer; run 'make deps'" >&2; exit 1; }
 	@mkdir -p $(@D)
 	$(call say,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
