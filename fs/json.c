@@ -30,7 +30,7 @@
  * A key of an object being parsed.  Duplicates are found when the object
  * ends: its keys are sorted and neighbours compared.  (Finding them as each
  * key is read would need a hash table per depth; a record has a hundred
- * keys, and sorting them once is as fast and far simpler.)
+ * keys, and sorting them once is about as fast and far simpler.)
  */
 struct keyref {
 	const char *key;	/* decoded, owned by the tree or parse_object */
