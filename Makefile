@@ -62,15 +62,25 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 
 # Unit tests: tests/unit/test_NAME.c links the fs/ sources listed in
 # UNIT_test_NAME and the pkg-config packages in UNIT_test_NAME_PKGS (default:
-# every fs/ source but main.c, and every package).
-UNIT_test_json := fs/json.c fs/record.c fs/buf.c fs/util.c
+# every fs/ source but main.c, and every package).  UNIT_JSON is the JSON
+# layer, which most of them link.
+UNIT_JSON := fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
+UNIT_test_json := $(UNIT_JSON) fs/record.c
 UNIT_test_json_PKGS := libcjson
 UNIT_test_config := fs/config.c fs/config_keys.c fs/log.c fs/secret.c fs/state.c fs/util.c
 UNIT_test_config_PKGS := inih
-UNIT_test_schema := fs/schema.c fs/json.c fs/buf.c fs/log.c fs/http.c fs/util.c
-UNIT_test_schema_PKGS := libcjson libcurl
+UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
+UNIT_test_schema_PKGS := libcjson
+UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c
+UNIT_test_metadata_PKGS := libcjson libcurl
 UNIT_test_draft := fs/draft.c fs/buf.c fs/util.c
 UNIT_test_draft_PKGS := libcjson
+# make fuzz: tests/unit/fuzz_json.c (libFuzzer) over the parser and renderers,
+# seeded from tests/unit/corpus/json/; what it finds goes to build/fuzz/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := tests/unit/fuzz_json.c $(UNIT_test_json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
 UNIT_BINS := $(addprefix $(UNITDIR)/,$(UNIT_NAMES))
@@ -87,7 +97,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak unit deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -124,6 +134,26 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
 		echo "== $$t"; $(CHECK_ENV) ./$$t; \
 	done
+
+# Not part of check: it needs clang, and runs for FUZZ_SECONDS.  New inputs
+# go to $(FUZZ_DIR)/corpus (the committed seeds are only read), a crashing
+# input to $(FUZZ_DIR)/crash-*.
+$(FUZZ_DIR)/fuzz_json: $(FUZZ_SRCS) $(wildcard include/*.h) | pkgcheck
+	@command -v $(FUZZ_CC) >/dev/null || { \
+		echo "dynfs: make fuzz needs $(FUZZ_CC) and libFuzzer; run 'make deps'" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
+		-g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude $(shell $(PKG_CONFIG) --cflags libcjson) -o $@ $(FUZZ_SRCS) \
+		$(shell $(PKG_CONFIG) --libs libcjson)
+
+fuzz: $(FUZZ_DIR)/fuzz_json
+	@mkdir -p $(FUZZ_DIR)/corpus
+	UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_DIR)/fuzz_json -max_total_time=$(FUZZ_SECONDS) \
+		-dict=tests/unit/corpus/json.dict -artifact_prefix=$(FUZZ_DIR)/ \
+		-print_final_stats=1 $(FUZZ_DIR)/corpus tests/unit/corpus/json
 
 # check installs missing packages first, then builds in a fresh make (whose
 # pkg-config flags see them).
@@ -167,6 +197,8 @@ help:
 	@echo '                 (tests/unit) and the pytest suite (tests/)'
 	@echo '  check-nodeps   check without the package step'
 	@echo '  unit           build and run the unit tests only'
+	@echo '  fuzz           fuzz the JSON parser and renderers (clang, libFuzzer) for'
+	@echo '                 FUZZ_SECONDS, from the seeds in tests/unit/corpus/json'
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
@@ -180,6 +212,8 @@ help:
 	@echo '  SANITIZE=address,undefined'
 	@echo '                 sanitizer build in build/san-*/ (check runs pytest against it)'
 	@echo '  V=1            show full commands'
+	@echo '  FUZZ_SECONDS=60'
+	@echo '                 how long make fuzz runs (FUZZ_CC=clang: its compiler)'
 	@echo '  PYTEST_ARGS=   extra pytest arguments, e.g. PYTEST_ARGS="-k paging -x"'
 	@echo '  PREFIX, DESTDIR, BINDIR, MANDIR  install locations'
 

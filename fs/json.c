@@ -1,4 +1,4 @@
-/* json.c - a strict JSON parser and two renderers on top of cJSON trees.
+/* json.c - the strict JSON parser: text to a cJSON tree (see include/json.h).
  *
  * Why not cJSON_Parse: it turns numbers into doubles (losing money digits),
  * accepts some invalid input, allows duplicate keys and only reports where it
@@ -10,9 +10,11 @@
  * last child, as cJSON 1.7.15 itself does (its cJSON_AddItemToArray uses that
  * to append in O(1)).  Strings and keys are allocated with cJSON_malloc so
  * cJSON_Delete releases them with the matching hook.
+ *
+ * Rendering a tree back to text is json_render.c's; what a parsed number is
+ * worth is json_value.c's.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,29 +22,20 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 /* ---- parser ------------------------------------------------------------ */
 
 /*
- * Duplicate keys are found with a per-depth hash table once an object has
- * more than KEYS_LINEAR members; below that a linear scan is cheaper.  A
- * generation number per table makes starting a new object O(1): slots from
- * an earlier object at the same depth simply don't match the current one.
+ * A key of an object being parsed.  Duplicates are found when the object
+ * ends: its keys are sorted and neighbours compared.  (Finding them as each
+ * key is read would need a hash table per depth; a record has a hundred
+ * keys, and sorting them once is about as fast and far simpler.)
  */
-#define KEYS_LINEAR 16
-
-struct keyslot {
-	const char *key;
+struct keyref {
+	const char *key;	/* decoded, owned by the tree or parse_object */
 	size_t len;
-	uint32_t hash;
-	uint32_t gen;		/* 0 = never used */
-};
-
-struct keyset {
-	struct keyslot *slot;
-	size_t size;		/* power of two, or 0 before first use */
-	size_t used;
-	uint32_t gen;
+	const char *at;		/* its opening quote in the input */
 };
 
 struct parser {
@@ -52,7 +45,10 @@ struct parser {
 	char *err;
 	size_t errlen;
 	int failed;
-	struct keyset keys[DFS_JSON_MAX_DEPTH + 1];
+	const char *err_at;	/* where the reported error is (NULL: out of memory) */
+	/* The keys of every object being parsed, the innermost one's last. */
+	struct keyref *keys;
+	size_t n_keys, cap_keys;
 };
 
 /* Bytes that may appear unescaped in a string and are plain ASCII, i.e.
@@ -102,9 +98,13 @@ static void fail(struct parser *ps, const char *at, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (ps->failed)
+	/* The error that comes first in the text is reported.  Parsing stops
+	 * at the first one it meets, but a duplicate key is only found when
+	 * its object ends, after what follows it has been read. */
+	if (ps->failed && (!ps->err_at || at >= ps->err_at))
 		return;
 	ps->failed = 1;
+	ps->err_at = at;
 	if (!ps->err || !ps->errlen)
 		return;
 	line_col(ps->text, at, &line, &col);
@@ -121,6 +121,7 @@ static void fail_oom(struct parser *ps)
 	if (ps->failed)
 		return;
 	ps->failed = 1;
+	ps->err_at = NULL;
 	if (ps->err && ps->errlen)
 		snprintf(ps->err, ps->errlen, "out of memory");
 }
@@ -213,27 +214,6 @@ static const char *describe(const struct parser *ps, const char *at,
 	return buf;
 }
 
-/* KEY made fit for a one-line message: shortened on a character boundary,
- * control characters shown as '?'. */
-static const char *show_key(const char *key, size_t len, char *buf, size_t size)
-{
-	size_t n = len, i;
-
-	if (n > size - 4) {
-		n = size - 4;
-		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)key[i] < 0x20 ? '?' : key[i];
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static void skip_ws(struct parser *ps)
 {
 	const char *p = ps->p, *end = ps->end;
@@ -270,98 +250,65 @@ static void link_child(cJSON *parent, cJSON **tail, cJSON *item)
 	*tail = item;
 }
 
-static uint32_t hash_key(const char *s, size_t len)
+/* Remember KEY (LEN bytes, at AT in the input) for the duplicate check. */
+static int push_key(struct parser *ps, const char *key, size_t len, const char *at)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-	size_t i;
+	if (ps->n_keys == ps->cap_keys) {
+		size_t ncap = ps->cap_keys ? ps->cap_keys * 2 : 256;
+		struct keyref *nk = realloc(ps->keys, ncap * sizeof(*nk));
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-/* Put KEY into KS unless it is there.  1 = was there, 0 = added, -ENOMEM. */
-static int keyset_add(struct keyset *ks, const char *key, size_t len)
-{
-	uint32_t h = hash_key(key, len);
-	struct keyslot *s;
-	size_t i;
-
-	if ((ks->used + 1) * 2 > ks->size) {
-		size_t nsize = ks->size ? ks->size * 2 : 64;
-		struct keyslot *ns = calloc(nsize, sizeof(*ns));
-
-		if (!ns)
+		if (!nk) {
+			fail_oom(ps);
 			return -ENOMEM;
-		for (i = 0; i < ks->size; i++) {
-			struct keyslot *o = &ks->slot[i];
-			size_t j;
-
-			if (o->gen != ks->gen)
-				continue;
-			for (j = o->hash & (nsize - 1); ns[j].gen;
-			     j = (j + 1) & (nsize - 1))
-				;
-			ns[j] = *o;
 		}
-		free(ks->slot);
-		ks->slot = ns;
-		ks->size = nsize;
+		ps->keys = nk;
+		ps->cap_keys = ncap;
 	}
-	for (i = h & (ks->size - 1);; i = (i + 1) & (ks->size - 1)) {
-		s = &ks->slot[i];
-		if (s->gen != ks->gen)
-			break;
-		if (s->hash == h && s->len == len && !memcmp(s->key, key, len))
-			return 1;
-	}
-	s->key = key;
-	s->len = len;
-	s->hash = h;
-	s->gen = ks->gen;
-	ks->used++;
+	ps->keys[ps->n_keys++] = (struct keyref){ .key = key, .len = len, .at = at };
 	return 0;
 }
 
-/* Start a new object in KS: forget every key without touching the slots. */
-static void keyset_reset(struct keyset *ks)
+/* By key, then by place in the input. */
+static int cmp_keyref(const void *a, const void *b)
 {
-	if (++ks->gen == 0) {
-		if (ks->slot)
-			memset(ks->slot, 0, ks->size * sizeof(*ks->slot));
-		ks->gen = 1;
-	}
-	ks->used = 0;
+	const struct keyref *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
 }
 
 /*
- * Has OBJ (with N members so far, at DEPTH) a member named KEY already?
- * 1 = yes, 0 = no (and KEY is now remembered), -ENOMEM.
+ * Report the first key in the text of the object whose keys are
+ * ps->keys[BASE...] that repeats an earlier key of it, and forget those
+ * keys.  Sorted, equal keys stand together in text order, so the second
+ * of each run is where that key is first repeated.  Returns 0, or -EINVAL
+ * if a key repeats.
  */
-static int key_seen(struct parser *ps, int depth, const cJSON *obj, size_t n,
-		    const char *key, size_t len)
+static int check_keys(struct parser *ps, size_t base)
 {
-	struct keyset *ks = &ps->keys[depth];
-	const cJSON *c;
-	int ret;
+	const struct keyref *dup = NULL;
+	size_t n = ps->n_keys - base, i;
+	struct keyref *k;
+	char shown[80];
 
-	if (n < KEYS_LINEAR) {
-		for (c = obj->child; c; c = c->next)
-			if (c->string[0] == key[0] && !strcmp(c->string, key))
-				return 1;
+	ps->n_keys = base;
+	if (n < 2)
+		return 0;	/* also before the first key: ps->keys is NULL */
+	k = ps->keys + base;
+	qsort(k, n, sizeof(*k), cmp_keyref);
+	for (i = 1; i < n; i++)
+		if (k[i].len == k[i - 1].len && !memcmp(k[i].key, k[i - 1].key, k[i].len) &&
+		    (!dup || k[i].at < dup->at))
+			dup = &k[i];
+	if (!dup)
 		return 0;
-	}
-	if (n == KEYS_LINEAR) {
-		keyset_reset(ks);
-		for (c = obj->child; c; c = c->next) {
-			ret = keyset_add(ks, c->string, strlen(c->string));
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return keyset_add(ks, key, len);
+	fail(ps, dup->at, "duplicate key '%s'",
+	     dfs_printable(dup->key, dup->len, shown, sizeof(shown)));
+	return -EINVAL;
 }
 
 static size_t put_utf8(char *o, uint32_t cp)
@@ -412,7 +359,8 @@ static long hex4(const unsigned char *p, const unsigned char *end)
 
 /*
  * Decode the string at ps->p (which is at its opening quote) into a new
- * cJSON_malloc'd buffer.  Returns 0 and sets *OUT / *OUTLEN, or -1.
+ * cJSON_malloc'd buffer.  Returns 0 and sets *OUT / *OUTLEN, or -EINVAL or
+ * -ENOMEM with the error reported in PS.
  */
 static int parse_string(struct parser *ps, char **out, size_t *outlen)
 {
@@ -437,7 +385,7 @@ static int parse_string(struct parser *ps, char **out, size_t *outlen)
 	buf = cJSON_malloc((size_t)(r - s) + 1);
 	if (!buf) {
 		fail_oom(ps);
-		return -1;
+		return -ENOMEM;
 	}
 	memcpy(buf, s, (size_t)(q - s));
 	o = buf + (q - s);
@@ -556,7 +504,7 @@ static int parse_string(struct parser *ps, char **out, size_t *outlen)
 	return 0;
 err:
 	cJSON_free(buf);
-	return -1;
+	return -EINVAL;
 }
 
 static cJSON *parse_string_item(struct parser *ps)
@@ -576,73 +524,63 @@ static cJSON *parse_string_item(struct parser *ps)
 	return item;
 }
 
-/* number = [ "-" ] int [ frac ] [ exp ], kept as the literal. */
-static cJSON *parse_number(struct parser *ps)
+/* Say what dfs_json_scan_number found wrong with the number at S. */
+static void number_error(struct parser *ps, const char *s, const struct dfs_json_num *num)
 {
-	const char *s = ps->p, *q = s, *end = ps->end;
+	const char *q = num->end, *e;
 	char what[48];
-	cJSON *item;
-	char *lit;
 
-	if (*q == '-')
-		q++;
-	if (q >= end || !is_digit(*q)) {
+	switch (num->err) {
+	case DFS_JSON_NUM_LEADING_ZERO:
+		for (e = q; e < ps->end && is_digit(*e) && e - s < 32; e++)
+			;
+		fail(ps, s, "invalid number '%.*s': leading zeros are not allowed",
+		     (int)(e - s), s);
+		return;
+	case DFS_JSON_NUM_NO_FRACTION:
+		fail(ps, q, "expected a digit after '.' in number, found %s",
+		     describe(ps, q, what, sizeof(what)));
+		return;
+	case DFS_JSON_NUM_NO_EXPONENT:
+		fail(ps, q, "expected a digit in the exponent of number, found %s",
+		     describe(ps, q, what, sizeof(what)));
+		return;
+	default:
+		/* parse_value only comes here at a digit or '-'. */
 		fail(ps, q, "expected a digit after '-', found %s",
 		     describe(ps, q, what, sizeof(what)));
+		return;
+	}
+}
+
+/* A number, kept as the literal (a cJSON_Raw item). */
+static cJSON *parse_number(struct parser *ps)
+{
+	const char *s = ps->p;
+	struct dfs_json_num num;
+	cJSON *item;
+	char *lit;
+	size_t len;
+
+	if (dfs_json_scan_number(s, ps->end, &num) < 0) {
+		number_error(ps, s, &num);
 		return NULL;
 	}
-	if (*q == '0') {
-		q++;
-		if (q < end && is_digit(*q)) {
-			const char *e = q;
-
-			while (e < end && is_digit(*e) && e - s < 32)
-				e++;
-			fail(ps, s, "invalid number '%.*s': leading zeros are not allowed",
-			     (int)(e - s), s);
-			return NULL;
-		}
-	} else {
-		while (q < end && is_digit(*q))
-			q++;
-	}
-	if (q < end && *q == '.') {
-		q++;
-		if (q >= end || !is_digit(*q)) {
-			fail(ps, q, "expected a digit after '.' in number, found %s",
-			     describe(ps, q, what, sizeof(what)));
-			return NULL;
-		}
-		while (q < end && is_digit(*q))
-			q++;
-	}
-	if (q < end && (*q == 'e' || *q == 'E')) {
-		q++;
-		if (q < end && (*q == '+' || *q == '-'))
-			q++;
-		if (q >= end || !is_digit(*q)) {
-			fail(ps, q, "expected a digit in the exponent of number, found %s",
-			     describe(ps, q, what, sizeof(what)));
-			return NULL;
-		}
-		while (q < end && is_digit(*q))
-			q++;
-	}
-
-	lit = cJSON_malloc((size_t)(q - s) + 1);
+	len = (size_t)(num.end - s);
+	lit = cJSON_malloc(len + 1);
 	if (!lit) {
 		fail_oom(ps);
 		return NULL;
 	}
-	memcpy(lit, s, (size_t)(q - s));
-	lit[q - s] = '\0';
+	memcpy(lit, s, len);
+	lit[len] = '\0';
 	item = new_item(ps, cJSON_Raw);
 	if (!item) {
 		cJSON_free(lit);
 		return NULL;
 	}
 	item->valuestring = lit;
-	ps->p = q;
+	ps->p = num.end;
 	return item;
 }
 
@@ -721,11 +659,11 @@ err:
 static cJSON *parse_object(struct parser *ps, int depth)
 {
 	cJSON *obj, *item, *tail = NULL;
+	size_t keys = ps->n_keys;	/* where this object's keys start */
 	const char *keyat;
-	char what[80];
-	char *key;
+	char *key = NULL;		/* read, not yet in the tree */
+	char what[48];
 	size_t keylen, n = 0;
-	int ret;
 
 	if (depth > DFS_JSON_MAX_DEPTH) {
 		fail(ps, ps->p, "nesting deeper than %d levels", DFS_JSON_MAX_DEPTH);
@@ -755,35 +693,27 @@ static cJSON *parse_object(struct parser *ps, int depth)
 		keyat = ps->p;
 		if (parse_string(ps, &key, &keylen) < 0)
 			goto err;
-		ret = key_seen(ps, depth, obj, n, key, keylen);
-		if (ret != 0) {
-			if (ret < 0)
-				fail_oom(ps);
-			else
-				fail(ps, keyat, "duplicate key '%s'",
-				     show_key(key, keylen, what, sizeof(what)));
-			cJSON_free(key);
+		if (push_key(ps, key, keylen, keyat) < 0)
 			goto err;
-		}
 		skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != ':') {
 			fail(ps, ps->p, "expected ':' after object key, found %s",
 			     describe(ps, ps->p, what, sizeof(what)));
-			cJSON_free(key);
 			goto err;
 		}
 		ps->p++;
 		item = parse_value(ps, depth);
-		if (!item) {
-			cJSON_free(key);
+		if (!item)
 			goto err;
-		}
 		item->string = key;
+		key = NULL;
 		link_child(obj, &tail, item);
 		n++;
 		skip_ws(ps);
 		if (ps->p < ps->end && *ps->p == '}') {
 			ps->p++;
+			if (check_keys(ps, keys) < 0)
+				goto err;
 			return obj;
 		}
 		if (ps->p >= ps->end || *ps->p != ',') {
@@ -795,6 +725,9 @@ static cJSON *parse_object(struct parser *ps, int depth)
 		skip_ws(ps);
 	}
 err:
+	/* A key repeated before the error is the error to report. */
+	check_keys(ps, keys);
+	cJSON_free(key);
 	cJSON_Delete(obj);
 	return NULL;
 }
@@ -837,7 +770,6 @@ cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 	struct parser ps;
 	char what[48];
 	cJSON *item;
-	int i;
 
 	memset(&ps, 0, sizeof(ps));
 	ps.text = text ? text : "";
@@ -858,338 +790,6 @@ cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen)
 			item = NULL;
 		}
 	}
-	for (i = 0; i <= DFS_JSON_MAX_DEPTH; i++)
-		free(ps.keys[i].slot);
+	free(ps.keys);
 	return item;
-}
-
-/* ---- numbers ----------------------------------------------------------- */
-
-/* Is S exactly one JSON number literal? */
-static int is_number_literal(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if (is_digit(*s))
-		while (is_digit(*s))
-			s++;
-	else
-		return 0;
-	if (*s == '.') {
-		s++;
-		if (!is_digit(*s))
-			return 0;
-		while (is_digit(*s))
-			s++;
-	}
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if (!is_digit(*s))
-			return 0;
-		while (is_digit(*s))
-			s++;
-	}
-	return *s == '\0';
-}
-
-int dfs_json_is_number(const cJSON *item)
-{
-	if (!item)
-		return 0;
-	if (cJSON_IsNumber(item))
-		return 1;
-	return cJSON_IsRaw(item) && item->valuestring &&
-	       is_number_literal(item->valuestring);
-}
-
-double dfs_json_number(const cJSON *item)
-{
-	if (!dfs_json_is_number(item))
-		return 0;
-	if (cJSON_IsNumber(item))
-		return item->valuedouble;
-	/* The literal is valid JSON, which strtod accepts in the C locale
-	 * (the only one dynfs runs in). */
-	return strtod(item->valuestring, NULL);
-}
-
-/* ---- rendering --------------------------------------------------------- */
-
-#define APPEND(out, s, n)					\
-	do {							\
-		int ret_ = dfs_buf_append((out), (s), (n));	\
-		if (ret_ < 0)					\
-			return ret_;				\
-	} while (0)
-#define APPEND_LIT(out, lit) APPEND(out, lit, sizeof(lit) - 1)
-
-/* What follows the backslash for bytes that need escaping; 'u' = \u00XX.
- * Python's json.dumps(ensure_ascii=False) escapes exactly these. */
-static const char escape_as[256] = {
-	[0x00 ... 0x07] = 'u',
-	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
-	['\f'] = 'f', ['\r'] = 'r',
-	[0x0e ... 0x1f] = 'u',
-	['"'] = '"', ['\\'] = '\\',
-};
-
-static int render_string(const char *str, struct dfs_buf *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)(str ? str : "");
-	const unsigned char *run = p;
-	char esc[6];
-
-	APPEND_LIT(out, "\"");
-	for (; *p; p++) {
-		char e = escape_as[*p];
-
-		if (!e)
-			continue;
-		if (p > run)
-			APPEND(out, run, (size_t)(p - run));
-		run = p + 1;
-		esc[0] = '\\';
-		esc[1] = e;
-		if (e != 'u') {
-			APPEND(out, esc, 2);
-			continue;
-		}
-		esc[2] = '0';
-		esc[3] = '0';
-		esc[4] = hex[*p >> 4];
-		esc[5] = hex[*p & 15];
-		APPEND(out, esc, 6);
-	}
-	if (p > run)
-		APPEND(out, run, (size_t)(p - run));
-	APPEND_LIT(out, "\"");
-	return 0;
-}
-
-static int render_double(double v, struct dfs_buf *out)
-{
-	char tmp[40];
-	int prec, n = 0;
-
-	/* JSON has no NaN or infinity; cJSON prints null for them too. */
-	if (!isfinite(v)) {
-		APPEND_LIT(out, "null");
-		return 0;
-	}
-	/* Integral and exact in a double: no exponent, no ".0".  (The cast is
-	 * defined in this range, and keeps libm out of the link.) */
-	if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
-	    v == (double)(long long)v) {
-		n = snprintf(tmp, sizeof(tmp), "%.0f", v);
-	} else {
-		for (prec = 1; prec <= 17; prec++) {
-			n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-			if (strtod(tmp, NULL) == v)
-				break;
-		}
-	}
-	APPEND(out, tmp, (size_t)n);
-	return 0;
-}
-
-static int indent(struct dfs_buf *out, int level)
-{
-	static const char spaces[] = "                                "; /* 32 */
-	size_t n = (size_t)level * 2;
-
-	while (n > 0) {
-		size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
-
-		APPEND(out, spaces, k);
-		n -= k;
-	}
-	return 0;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	const cJSON *x = *(const cJSON *const *)a;
-	const cJSON *y = *(const cJSON *const *)b;
-
-	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
-}
-
-static int render_pretty(const cJSON *item, struct dfs_buf *out, int level,
-			 int (*keep)(const char *key));
-
-static int render_scalar(const cJSON *item, struct dfs_buf *out)
-{
-	switch (item->type & 0xff) {
-	case cJSON_False:
-		APPEND_LIT(out, "false");
-		return 0;
-	case cJSON_True:
-		APPEND_LIT(out, "true");
-		return 0;
-	case cJSON_NULL:
-		APPEND_LIT(out, "null");
-		return 0;
-	case cJSON_Number:
-		return render_double(item->valuedouble, out);
-	case cJSON_String:
-		return render_string(item->valuestring, out);
-	case cJSON_Raw:
-		if (!item->valuestring)
-			return -EINVAL;
-		APPEND(out, item->valuestring, strlen(item->valuestring));
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* Members are sorted through an array of pointers so the tree stays const;
- * most records fit the on-stack array. */
-#define SORT_STACK 64
-
-static int render_object_pretty(const cJSON *obj, struct dfs_buf *out,
-				int level, int (*keep)(const char *key))
-{
-	const cJSON *stackv[SORT_STACK];
-	const cJSON **v = stackv;
-	const cJSON *c;
-	size_t n = 0, i;
-	int sorted = 1, ret = 0;
-
-	for (c = obj->child; c; c = c->next)
-		if (!keep || keep(c->string ? c->string : ""))
-			n++;
-	if (n == 0) {
-		APPEND_LIT(out, "{}");
-		return 0;
-	}
-	if (n > SORT_STACK) {
-		v = malloc(n * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-	}
-	i = 0;
-	for (c = obj->child; c; c = c->next) {
-		if (keep && !keep(c->string ? c->string : ""))
-			continue;
-		v[i] = c;
-		if (i && sorted && cmp_key(&v[i - 1], &v[i]) > 0)
-			sorted = 0;
-		i++;
-	}
-	if (!sorted)
-		qsort(v, n, sizeof(*v), cmp_key);
-
-	ret = dfs_buf_append(out, "{", 1);
-	for (i = 0; i < n && ret == 0; i++) {
-		ret = dfs_buf_append(out, "\n", 1);
-		if (!ret)
-			ret = indent(out, level + 1);
-		if (!ret)
-			ret = render_string(v[i]->string, out);
-		if (!ret)
-			ret = dfs_buf_append(out, ": ", 2);
-		if (!ret)
-			ret = render_pretty(v[i], out, level + 1, NULL);
-		if (!ret && i + 1 < n)
-			ret = dfs_buf_append(out, ",", 1);
-	}
-	if (!ret)
-		ret = dfs_buf_append(out, "\n", 1);
-	if (!ret)
-		ret = indent(out, level);
-	if (!ret)
-		ret = dfs_buf_append(out, "}", 1);
-	if (v != stackv)
-		free(v);
-	return ret;
-}
-
-static int render_pretty(const cJSON *item, struct dfs_buf *out, int level,
-			 int (*keep)(const char *key))
-{
-	const cJSON *c;
-	int ret;
-
-	switch (item->type & 0xff) {
-	case cJSON_Object:
-		return render_object_pretty(item, out, level, keep);
-	case cJSON_Array:
-		if (!item->child) {
-			APPEND_LIT(out, "[]");
-			return 0;
-		}
-		APPEND_LIT(out, "[");
-		for (c = item->child; c; c = c->next) {
-			APPEND_LIT(out, "\n");
-			ret = indent(out, level + 1);
-			if (ret < 0)
-				return ret;
-			ret = render_pretty(c, out, level + 1, NULL);
-			if (ret < 0)
-				return ret;
-			if (c->next)
-				APPEND_LIT(out, ",");
-		}
-		APPEND_LIT(out, "\n");
-		ret = indent(out, level);
-		if (ret < 0)
-			return ret;
-		APPEND_LIT(out, "]");
-		return 0;
-	}
-	return render_scalar(item, out);
-}
-
-int dfs_json_render_pretty(const cJSON *item, struct dfs_buf *out)
-{
-	if (!item)
-		return -EINVAL;
-	return render_pretty(item, out, 0, NULL);
-}
-
-int dfs_json_render_pretty_filtered(const cJSON *obj,
-				    int (*keep)(const char *key),
-				    struct dfs_buf *out)
-{
-	if (!cJSON_IsObject(obj))
-		return -EINVAL;
-	return render_object_pretty(obj, out, 0, keep);
-}
-
-int dfs_json_render_compact(const cJSON *item, struct dfs_buf *out)
-{
-	const cJSON *c;
-	int ret;
-
-	if (!item)
-		return -EINVAL;
-	switch (item->type & 0xff) {
-	case cJSON_Object:
-	case cJSON_Array: {
-		int is_obj = (item->type & 0xff) == cJSON_Object;
-
-		APPEND(out, is_obj ? "{" : "[", 1);
-		for (c = item->child; c; c = c->next) {
-			if (is_obj) {
-				ret = render_string(c->string, out);
-				if (ret < 0)
-					return ret;
-				APPEND_LIT(out, ":");
-			}
-			ret = dfs_json_render_compact(c, out);
-			if (ret < 0)
-				return ret;
-			if (c->next)
-				APPEND_LIT(out, ",");
-		}
-		APPEND(out, is_obj ? "}" : "]", 1);
-		return 0;
-	}
-	}
-	return render_scalar(item, out);
 }

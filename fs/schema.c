@@ -1,185 +1,23 @@
-/* schema.c - an entity's columns from its metadata, and the body of a write
- * built from an edited record file (see include/schema.h).
+/* schema.c - an entity's columns from its metadata answers (see
+ * include/schema.h).
+ *
+ * Pure: no I/O.  fs/metadata.c asks the Web API for the answers and hands
+ * their texts to dfs_schema_add_definition and dfs_schema_add_sets;
+ * dfs_schema_build makes the columns of them.  schema_body.c turns a record
+ * file into the body of a write with those columns.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <cjson/cJSON.h>
 
-#include "buf.h"
 #include "json.h"
-#include "log.h"
 #include "schema.h"
-
-#define LOOKUP_HINT "@Microsoft.Dynamics.CRM.lookuplogicalname"
-#define BIND_SUFFIX "@odata.bind"
-
-/*
- * Longest $filter of one entity-set request before it is split.  Metadata
- * requests are GETs, so the filter is in the URL; a table with a regarding
- * lookup (annotation.objectid) references dozens of tables, and proxies in
- * front of on-premises servers often stop at a few kB of URL.
- */
-#define MAX_SET_FILTER 1800
-
-/* ---- values ------------------------------------------------------------ */
-
-/*
- * A JSON number literal seen as 0.d1d2...dn x 10^pos with d1 and dn
- * non-zero: two literals are the same number exactly when sign, pos and the
- * digits agree.  The digits are read in place (with the decimal point
- * skipped), so any number of them compares exactly.
- */
-struct decimal {
-	int neg;
-	int zero;
-	const char *digits;	/* first digit of the mantissa */
-	size_t intlen;		/* digits before the point (the point follows them) */
-	size_t first;		/* index of the first non-zero digit, point skipped */
-	size_t n;		/* significant digits */
-	long pos;
-};
-
-/* Exponents beyond this are not worth exact arithmetic; such literals
- * compare by their text. */
-#define EXP_LIMIT 100000000L
 
 static int is_digit(int c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int decimal_parse(const char *s, struct decimal *d)
-{
-	size_t total = 0, last = 0;
-	int seen_point = 0, have_first = 0, eneg = 0;
-	long e = 0;
-
-	memset(d, 0, sizeof(*d));
-	if (*s == '-') {
-		d->neg = 1;
-		s++;
-	}
-	d->digits = s;
-	for (; is_digit(*s) || (*s == '.' && !seen_point); s++) {
-		if (*s == '.') {
-			seen_point = 1;
-			continue;
-		}
-		if (!seen_point)
-			d->intlen++;
-		if (*s != '0') {
-			if (!have_first) {
-				d->first = total;
-				have_first = 1;
-			}
-			last = total;
-		}
-		total++;
-	}
-	if (total == 0)
-		return -1;
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			eneg = *s++ == '-';
-		if (!is_digit(*s))
-			return -1;
-		for (; is_digit(*s); s++) {
-			e = e * 10 + (*s - '0');
-			if (e > EXP_LIMIT)
-				return -1;
-		}
-	}
-	if (*s)
-		return -1;
-	if (!have_first) {
-		d->zero = 1;
-		d->neg = 0;
-		return 0;
-	}
-	d->n = last - d->first + 1;
-	d->pos = (eneg ? -e : e) + (long)d->intlen - (long)d->first;
-	return 0;
-}
-
-static char decimal_digit(const struct decimal *d, size_t i)
-{
-	return d->digits[i < d->intlen ? i : i + 1];
-}
-
-static const char *number_text(const cJSON *item, char *buf, size_t cap)
-{
-	if (cJSON_IsRaw(item))
-		return item->valuestring;
-	snprintf(buf, cap, "%.17g", item->valuedouble);
-	return buf;
-}
-
-static int same_number(const cJSON *a, const cJSON *b)
-{
-	char ta[40], tb[40];
-	const char *sa = number_text(a, ta, sizeof(ta));
-	const char *sb = number_text(b, tb, sizeof(tb));
-	struct decimal da, db;
-	size_t i;
-
-	if (decimal_parse(sa, &da) < 0 || decimal_parse(sb, &db) < 0)
-		return strcmp(sa, sb) == 0;
-	if (da.zero || db.zero)
-		return da.zero && db.zero;
-	if (da.neg != db.neg || da.pos != db.pos || da.n != db.n)
-		return 0;
-	for (i = 0; i < da.n; i++)
-		if (decimal_digit(&da, da.first + i) != decimal_digit(&db, db.first + i))
-			return 0;
-	return 1;
-}
-
-static int is_null(const cJSON *item)
-{
-	return !item || cJSON_IsNull(item);
-}
-
-int dfs_schema_same_value(const cJSON *a, const cJSON *b)
-{
-	const cJSON *x, *y;
-	int n = 0;
-
-	/* A column a record does not carry holds null. */
-	if (is_null(a) || is_null(b))
-		return is_null(a) && is_null(b);
-	if (dfs_json_is_number(a) && dfs_json_is_number(b))
-		return same_number(a, b);
-	if ((a->type & 0xff) != (b->type & 0xff))
-		return 0;
-	switch (a->type & 0xff) {
-	case cJSON_True:
-	case cJSON_False:
-		return 1;
-	case cJSON_String:
-	case cJSON_Raw:
-		return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
-	case cJSON_Array:
-		for (x = a->child, y = b->child; x && y; x = x->next, y = y->next)
-			if (!dfs_schema_same_value(x, y))
-				return 0;
-		return !x && !y;
-	case cJSON_Object:
-		/* Members by name: key order carries no meaning. */
-		for (x = a->child; x; x = x->next, n--) {
-			y = x->string ? cJSON_GetObjectItemCaseSensitive(b, x->string) : NULL;
-			if (!y || !dfs_schema_same_value(x, y))
-				return 0;
-		}
-		for (y = b->child; y; y = y->next)
-			n++;
-		return n == 0;
-	}
-	return 0;
 }
 
 /* ---- schema ------------------------------------------------------------ */
@@ -235,6 +73,11 @@ static struct dfs_column *find_col(const struct dfs_schema *s, const char *name)
 	return bsearch(&key, s->cols, s->n_cols, sizeof(*s->cols), cmp_col);
 }
 
+const struct dfs_column *dfs_schema_find(const struct dfs_schema *s, const char *name)
+{
+	return s && name ? find_col(s, name) : NULL;
+}
+
 const struct dfs_column *dfs_schema_column(const struct dfs_schema *s, const char *key,
 					   int *is_lookup_value)
 {
@@ -281,8 +124,7 @@ static int json_flag(const cJSON *obj, const char *key, int dflt)
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-/* Logical names go into a URL and a $filter; the server only makes these. */
-static int is_ident(const char *s)
+int dfs_schema_is_name(const char *s)
 {
 	if (!s || !*s)
 		return 0;
@@ -364,10 +206,10 @@ static int add_targets(struct dfs_schema *s, const cJSON *rel, const cJSON *sets
 	return set_name ? add_target(c, entity, set_name, nav) : 0;
 }
 
-/* Build the schema from the parsed answers (SETS: the "value" array). */
-static int build(const cJSON *def, const cJSON *sets, const char *primary_id,
-		 struct dfs_schema **out, char *why, size_t cap)
+int dfs_schema_build(const struct dfs_schema_answers *ans, const char *primary_id,
+		     struct dfs_schema **out, char *why, size_t cap)
 {
+	const cJSON *def = ans->def, *sets = ans->sets;
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(def, "Attributes");
 	const cJSON *rels = cJSON_GetObjectItemCaseSensitive(def, "ManyToOneRelationships");
 	const char *entity = json_str(def, "LogicalName");
@@ -436,6 +278,9 @@ fail:
 	return ret;
 }
 
+/* ---- metadata answers -------------------------------------------------- */
+
+/* TEXT parsed, or NULL with WHY saying that WHAT's answer is not JSON. */
 static cJSON *parse_answer(const char *what, const char *text, size_t len, char *why, size_t cap)
 {
 	char err[160];
@@ -446,46 +291,87 @@ static cJSON *parse_answer(const char *what, const char *text, size_t len, char 
 	return root;
 }
 
-int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
-		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap)
+int dfs_schema_add_definition(struct dfs_schema_answers *ans, const char *text, size_t len,
+			      char *why, size_t cap)
 {
-	cJSON *def = NULL, *sets = NULL;
-	const cJSON *value = NULL;
+	cJSON *def = parse_answer("EntityDefinitions", text, len, why, cap);
+
+	if (!def)
+		return -EIO;
+	/* Whether it holds what a schema needs is dfs_schema_build's to say,
+	 * after the sets of its lookups have been asked for. */
+	cJSON_Delete(ans->def);
+	ans->def = def;
+	return 0;
+}
+
+int dfs_schema_add_sets(struct dfs_schema_answers *ans, const char *text, size_t len,
+			char *why, size_t cap)
+{
+	cJSON *root = parse_answer("entity set", text, len, why, cap), *value;
 	int ret = -EIO;
 
-	*out = NULL;
-	if (!(def = parse_answer("EntityDefinitions", entity_json, len, why, cap)))
+	if (!root)
+		return -EIO;
+	value = cJSON_GetObjectItemCaseSensitive(root, "value");
+	if (!cJSON_IsArray(value)) {
+		snprintf(why, cap, "entity set answer has no 'value' array");
 		goto out;
-	if (sets_json) {
-		if (!(sets = parse_answer("entity set", sets_json, sets_len, why, cap)))
-			goto out;
-		value = cJSON_GetObjectItemCaseSensitive(sets, "value");
-		if (!cJSON_IsArray(value)) {
-			snprintf(why, cap, "entity set answer has no 'value' array");
-			goto out;
-		}
 	}
-	ret = build(def, value, primary_id, out, why, cap);
+	if (!ans->sets && !(ans->sets = cJSON_CreateArray())) {
+		snprintf(why, cap, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Moved, not copied: ROOT is thrown away. */
+	while (value->child)
+		cJSON_AddItemToArray(ans->sets, cJSON_DetachItemViaPointer(value, value->child));
+	ret = 0;
 out:
-	cJSON_Delete(def);
-	cJSON_Delete(sets);
+	cJSON_Delete(root);
 	return ret;
 }
 
-/* ---- fetching ---------------------------------------------------------- */
+void dfs_schema_answers_free(struct dfs_schema_answers *ans)
+{
+	cJSON_Delete(ans->def);
+	cJSON_Delete(ans->sets);
+	ans->def = NULL;
+	ans->sets = NULL;
+}
+
+const char *dfs_schema_set_name(const struct dfs_schema_answers *ans, const char *entity)
+{
+	return set_of(ans->sets, entity);
+}
+
+int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
+		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap)
+{
+	struct dfs_schema_answers ans = { NULL, NULL };
+	int ret;
+
+	*out = NULL;
+	if ((ret = dfs_schema_add_definition(&ans, entity_json, len, why, cap)) < 0)
+		goto out;
+	if (sets_json && (ret = dfs_schema_add_sets(&ans, sets_json, sets_len, why, cap)) < 0)
+		goto out;
+	ret = dfs_schema_build(&ans, primary_id, out, why, cap);
+out:
+	dfs_schema_answers_free(&ans);
+	return ret;
+}
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/*
- * The tables whose entity sets DEF's lookups need, sorted and unique; the
- * strings point into DEF.  Lookup columns are told by the attributes'
- * AttributeType, so an Owner column asks for systemuser and team.
- */
-static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
+/* Lookup columns are told by the attributes' AttributeType, so an Owner
+ * column asks for systemuser and team. */
+int dfs_schema_referenced(const struct dfs_schema_answers *ans, const char ***names, size_t *n)
 {
+	const cJSON *def = ans->def;
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(def, "Attributes");
 	const cJSON *rels = cJSON_GetObjectItemCaseSensitive(def, "ManyToOneRelationships");
 	const cJSON *x;
@@ -509,7 +395,7 @@ static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
 	cJSON_ArrayForEach(x, rels) {
 		const char *e = json_str(x, "ReferencedEntity");
 
-		if (is_ident(e) && strcmp(e, "owner") != 0)
+		if (dfs_schema_is_name(e) && strcmp(e, "owner") != 0)
 			v[(*n)++] = e;
 	}
 	qsort(v, *n, sizeof(*v), cmp_str);
@@ -519,621 +405,4 @@ static int referenced_tables(const cJSON *def, const char ***names, size_t *n)
 	*n = j;
 	*names = v;
 	return 0;
-}
-
-/* An answer the server should not have given: logged, and told to ERR. */
-static int bad_answer(const char *entity, const char *why, struct dfs_http_error *err)
-{
-	dfs_err("schema of '%s': %s", entity, why);
-	if (err) {
-		err->code[0] = '\0';
-		snprintf(err->message, sizeof(err->message), "%s", why);
-	}
-	return -EIO;
-}
-
-/* GET PATH and parse the answer (WHAT names it in messages). */
-static int get_json(struct dfs_dv *dv, const char *entity, const char *path, const char *what,
-		    cJSON **root, struct dfs_http_error *err)
-{
-	struct dfs_http_resp resp;
-	char why[256];
-	int ret;
-
-	*root = NULL;
-	dfs_http_resp_init(&resp);
-	ret = dfs_dv_request(dv, "GET", path, NULL, NULL, 0, &resp);
-	if (ret < 0) {
-		/* dfs_dv_request has logged it, with the tenant. */
-		if (err)
-			*err = resp.err;
-		goto out;
-	}
-	*root = parse_answer(what, resp.body.data ? resp.body.data : "", resp.body.len, why,
-			     sizeof(why));
-	if (!*root)
-		ret = bad_answer(entity, why, err);
-out:
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
-/* One request for the entity sets of NAMES; their entries go to SETS. */
-static int fetch_sets(struct dfs_dv *dv, const char *entity, const char *const *names, size_t n,
-		      cJSON *sets, struct dfs_http_error *err)
-{
-	struct dfs_buf filter, path;
-	cJSON *root = NULL, *e;
-	const cJSON *value;
-	char *esc = NULL;
-	size_t i;
-	int ret;
-
-	dfs_buf_init(&filter, 0);
-	dfs_buf_init(&path, 0);
-	for (i = 0; i < n; i++)
-		if ((ret = dfs_buf_appendf(&filter, "%sLogicalName eq '%s'", i ? " or " : "",
-					   names[i])) < 0)
-			goto out;
-	if (!(esc = dfs_http_escape(filter.data))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if ((ret = dfs_buf_appendf(&path, "EntityDefinitions?$select=LogicalName,EntitySetName"
-				   "&$filter=%s", esc)) < 0)
-		goto out;
-	if ((ret = get_json(dv, entity, path.data, "entity set", &root, err)) < 0)
-		goto out;
-	value = cJSON_GetObjectItemCaseSensitive(root, "value");
-	if (!cJSON_IsArray(value)) {
-		ret = bad_answer(entity, "entity set answer has no 'value' array", err);
-		goto out;
-	}
-	cJSON_ArrayForEach(e, value) {
-		cJSON *copy = cJSON_Duplicate(e, 1);
-
-		if (!copy || !cJSON_AddItemToArray(sets, copy)) {
-			cJSON_Delete(copy);
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	cJSON_Delete(root);
-	free(esc);
-	dfs_buf_free(&filter);
-	dfs_buf_free(&path);
-	return ret;
-}
-
-/* Name the referenced tables the server gave no entity set for: lookups
- * cannot be set to their records, which is worth a line when one is tried. */
-static void log_unbindable(const char *entity, const char *const *names, size_t n,
-			   const cJSON *sets)
-{
-	struct dfs_buf b;
-	size_t i, missing = 0;
-
-	if (dfs_log_get_level() < DFS_LOG_DEBUG)
-		return;
-	dfs_buf_init(&b, 0);
-	for (i = 0; i < n; i++) {
-		if (set_of(sets, names[i]))
-			continue;
-		if (missing++ < 8)
-			(void)dfs_buf_appendf(&b, "%s%s", missing > 1 ? ", " : "", names[i]);
-	}
-	if (missing)
-		dfs_debug("schema of '%s': no entity set for %zu referenced table(s): %s%s", entity,
-			  missing, b.data ? b.data : "", missing > 8 ? ", ..." : "");
-	dfs_buf_free(&b);
-}
-
-int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs_schema **out,
-		     struct dfs_http_error *err)
-{
-	struct dfs_buf path;
-	cJSON *def = NULL, *sets = NULL;
-	const char **names = NULL;
-	size_t n = 0, i, j, len, lookups = 0;
-	int ret, requests = 0;
-	char why[256];
-
-	*out = NULL;
-	dfs_buf_init(&path, 0);
-	if (!is_ident(ent->logical_name)) {
-		if (err)
-			snprintf(err->message, sizeof(err->message),
-				 "entity logical name is not an identifier");
-		return -EINVAL;
-	}
-	/* Only what writes need: the full attribute metadata of a table is
-	 * several hundred kB. */
-	if ((ret = dfs_buf_appendf(&path, "EntityDefinitions(LogicalName='%s')"
-				   "?$select=LogicalName,PrimaryIdAttribute"
-				   "&$expand=Attributes($select=LogicalName,AttributeType,"
-				   "IsValidForCreate,IsValidForUpdate,IsValidForRead,IsValidODataAttribute),"
-				   "ManyToOneRelationships($select=ReferencingAttribute,ReferencedEntity,"
-				   "ReferencingEntityNavigationPropertyName)", ent->logical_name)) < 0)
-		goto out;
-	requests++;
-	if ((ret = get_json(dv, ent->logical_name, path.data, "EntityDefinitions", &def, err)) < 0)
-		goto out;
-	if ((ret = referenced_tables(def, &names, &n)) < 0 || !(sets = cJSON_CreateArray())) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	/* As few requests as the URL length allows. */
-	for (i = 0; i < n; i = j) {
-		for (j = i, len = 0; j < n; j++) {
-			size_t more = strlen(names[j]) + sizeof(" or LogicalName eq ''");
-
-			if (j > i && len + more > MAX_SET_FILTER)
-				break;
-			len += more;
-		}
-		requests++;
-		if ((ret = fetch_sets(dv, ent->logical_name, names + i, j - i, sets, err)) < 0)
-			goto out;
-	}
-	if ((ret = build(def, sets, ent->primary_id, out, why, sizeof(why))) < 0) {
-		if (ret == -EIO)
-			bad_answer(ent->logical_name, why, err);
-		goto out;
-	}
-	for (i = 0; i < (*out)->n_cols; i++)
-		lookups += dfs_schema_is_lookup(&(*out)->cols[i]);
-	dfs_debug("schema of '%s': %zu columns, %zu lookups, %zu referenced tables, %d request(s)",
-		  ent->logical_name, (*out)->n_cols, lookups, n, requests);
-	log_unbindable(ent->logical_name, names, n, sets);
-out:
-	if (ret < 0)
-		dfs_debug("schema of '%s' failed after %d request(s): %s", ent->logical_name,
-			  requests, strerror(-ret));
-	free(names);
-	cJSON_Delete(def);
-	cJSON_Delete(sets);
-	dfs_buf_free(&path);
-	return ret;
-}
-
-/* ---- write bodies ------------------------------------------------------ */
-
-enum act { ACT_SKIP, ACT_COPY, ACT_BIND, ACT_CLEAR };
-
-struct action {
-	enum act what;
-	const cJSON *item;
-	const struct dfs_column *col;
-	const struct dfs_lookup_target *t; /* ACT_BIND; NULL until resolved */
-	char id[37];
-};
-
-/* What is wrong with a file, gathered so one message names every key. */
-struct problems {
-	struct dfs_buf unknown;	/* "'a', 'b'" */
-	size_t n_unknown;
-	struct dfs_buf fixed;	/* changed columns not valid for update */
-	size_t n_fixed;
-	struct dfs_buf other;	/* whole clauses, "; "-separated */
-};
-
-/*
- * S fit for a one-line message: control characters as '?', cut (on a
- * character boundary) after SHOWN_MAX bytes.  Keys and values come from the
- * user's file and may hold anything.
- */
-#define SHOWN_MAX 160
-
-static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
-{
-	size_t n = strlen(s), i;
-
-	if (n > SHOWN_MAX) {
-		n = SHOWN_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(buf + n, strlen(s) > n ? "..." : "");
-	return buf;
-}
-
-static const char *buf_str(const struct dfs_buf *b)
-{
-	return b->data ? b->data : "";
-}
-
-static void add_name(struct dfs_buf *b, size_t *n, const char *key)
-{
-	char tmp[SHOWN_MAX + 4];
-
-	(void)dfs_buf_appendf(b, "%s'%s'", *n ? ", " : "", shown(key, tmp));
-	++*n;
-}
-
-static void add_clause(struct problems *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void add_clause(struct problems *p, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	(void)dfs_buf_appendf(&p->other, "%s%s", p->other.len ? "; " : "", line);
-}
-
-static int has_problems(const struct problems *p)
-{
-	return p->n_unknown || p->n_fixed || p->other.len;
-}
-
-static void explain(const struct problems *p, const char *entity, char *why, size_t cap)
-{
-	struct dfs_buf b;
-
-	dfs_buf_init(&b, 0);
-	if (p->n_unknown)
-		(void)dfs_buf_appendf(&b, "unknown column%s %s: entity '%s' has no such column%s",
-				      p->n_unknown > 1 ? "s" : "", buf_str(&p->unknown), entity,
-				      p->n_unknown > 1 ? "s" : "");
-	if (p->n_fixed)
-		(void)dfs_buf_appendf(&b, "%scolumn%s %s cannot be changed (not valid for update)",
-				      b.len ? "; " : "", p->n_fixed > 1 ? "s" : "", buf_str(&p->fixed));
-	if (p->other.len)
-		(void)dfs_buf_appendf(&b, "%s%s", b.len ? "; " : "", buf_str(&p->other));
-	snprintf(why, cap, "%s", b.data ? b.data : "out of memory");
-	dfs_buf_free(&b);
-}
-
-static void problems_free(struct problems *p)
-{
-	dfs_buf_free(&p->unknown);
-	dfs_buf_free(&p->fixed);
-	dfs_buf_free(&p->other);
-}
-
-/* "8-4-4-4-12" hex, either case; copied lower-cased into ID. */
-static int parse_guid(const char *s, char id[37])
-{
-	size_t i;
-
-	if (strlen(s) != 36)
-		return -1;
-	for (i = 0; i < 36; i++) {
-		char c = s[i];
-
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (c != '-')
-				return -1;
-		} else if (c >= 'A' && c <= 'F') {
-			c = (char)(c - 'A' + 'a');
-		} else if (!is_digit(c) && !(c >= 'a' && c <= 'f')) {
-			return -1;
-		}
-		id[i] = c;
-	}
-	id[36] = '\0';
-	return 0;
-}
-
-/* "account", "account or contact", "account, contact or lead". */
-static void target_names(const struct dfs_column *col, char *out, size_t cap)
-{
-	size_t i, len = 0;
-
-	out[0] = '\0';
-	for (i = 0; i < col->n_targets && len < cap; i++) {
-		int k = snprintf(out + len, cap - len, "%s%s",
-				 i == 0 ? "" : i + 1 == col->n_targets ? " or " : ", ",
-				 col->targets[i].entity);
-
-		if (k < 0)
-			break;
-		len += (size_t)k;
-	}
-}
-
-/* Equal lookup values: GUIDs compare regardless of case. */
-static int same_lookup(const cJSON *a, const cJSON *b)
-{
-	if (cJSON_IsString(a) && cJSON_IsString(b))
-		return strcasecmp(a->valuestring, b->valuestring) == 0;
-	return dfs_schema_same_value(a, b);
-}
-
-/* Pick the target of a lookup to be set to A->id (NULL: ask the resolver). */
-static void choose_target(const struct dfs_column *col, const cJSON *file, const char *key,
-			  struct action *a, struct problems *p)
-{
-	char hint_key[300], names[256], tmp[SHOWN_MAX + 4];
-	const char *hint;
-	size_t i;
-
-	if (col->n_targets == 1) {
-		a->t = &col->targets[0];
-		return;
-	}
-	if (snprintf(hint_key, sizeof(hint_key), "%s" LOOKUP_HINT, key) >= (int)sizeof(hint_key))
-		return;
-	hint = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(file, hint_key));
-	if (!hint)
-		return;
-	for (i = 0; i < col->n_targets; i++) {
-		if (strcmp(col->targets[i].entity, hint) == 0) {
-			a->t = &col->targets[i];
-			return;
-		}
-	}
-	target_names(col, names, sizeof(names));
-	add_clause(p, "lookup '%s': '%s' (from '%s') is not one of its tables (%s)", col->name,
-		   shown(hint, tmp), hint_key, names);
-}
-
-/* A changed column not valid for update: in a restore it is left out and
- * counted, in an edit it is an error. */
-static void changed_fixed(int restore, const char *key, struct problems *p, int *dropped)
-{
-	if (restore)
-		++*dropped;
-	else
-		add_name(&p->fixed, &p->n_fixed, key);
-}
-
-/* First pass: what to do with one member of FILE. */
-static void classify(const struct dfs_schema *s, const cJSON *file, const cJSON *base,
-		     int restore, const cJSON *item, struct action *a, struct problems *p,
-		     int *dropped)
-{
-	const char *key = item->string;
-	const struct dfs_column *col;
-	int lv;
-
-	a->what = ACT_SKIP;
-	a->item = item;
-	if (!key || strchr(key, '@'))
-		return;
-	/* The id is the URL's business; changing it is not an update. */
-	if (strcmp(key, s->primary_id) == 0) {
-		if (base && !dfs_schema_same_value(item, cJSON_GetObjectItemCaseSensitive(base, key)))
-			changed_fixed(restore, key, p, dropped);
-		return;
-	}
-	col = dfs_schema_column(s, key, &lv);
-	if (!col) {
-		size_t len = strlen(key);
-
-		add_name(&p->unknown, &p->n_unknown, key);
-		if (dfs_schema_is_lookup(find_col(s, key)))
-			add_clause(p, "lookup '%s' is written as '_%s_value'", key, key);
-		else if (len > 7 && key[0] == '_' && strcmp(key + len - 6, "_value") == 0 &&
-			 len - 7 < 256) {
-			char name[256];
-
-			memcpy(name, key + 1, len - 7);
-			name[len - 7] = '\0';
-			if (find_col(s, name))
-				add_clause(p, "column '%s' is not a lookup and is written as '%s'",
-					   name, name);
-		}
-		return;
-	}
-	if (base) {
-		const cJSON *was = cJSON_GetObjectItemCaseSensitive(base, key);
-
-		if (lv ? same_lookup(item, was) : dfs_schema_same_value(item, was))
-			return;
-		if (!(col->flags & DFS_COL_UPDATE)) {
-			changed_fixed(restore, key, p, dropped);
-			return;
-		}
-	} else {
-		if (is_null(item))
-			return;
-		if (!(col->flags & DFS_COL_CREATE)) {
-			++*dropped;
-			return;
-		}
-	}
-	a->col = col;
-	if (!lv) {
-		a->what = ACT_COPY;
-		return;
-	}
-	if (col->n_targets == 0) {
-		add_clause(p, "lookup '%s' cannot be %s: none of its tables is available through the Web API",
-			   col->name, is_null(item) ? "cleared" : "set");
-		return;
-	}
-	if (is_null(item)) {
-		a->what = ACT_CLEAR;
-		return;
-	}
-	if (!cJSON_IsString(item) || parse_guid(item->valuestring, a->id) < 0) {
-		char tmp[SHOWN_MAX + 4];
-
-		add_clause(p, "lookup '%s': %s%s%s is not a record id (a GUID)", col->name,
-			   cJSON_IsString(item) ? "'" : "",
-			   cJSON_IsString(item) ? shown(item->valuestring, tmp) : "the value",
-			   cJSON_IsString(item) ? "'" : "");
-		return;
-	}
-	a->what = ACT_BIND;
-	choose_target(col, file, key, a, p);
-}
-
-static int add_bind(cJSON *body, const char *nav, cJSON *value)
-{
-	char *key = NULL;
-	int ok;
-
-	if (!value || asprintf(&key, "%s" BIND_SUFFIX, nav) < 0) {
-		cJSON_Delete(value);
-		return -ENOMEM;
-	}
-	ok = cJSON_AddItemToObject(body, key, value);
-	free(key);
-	if (!ok) {
-		cJSON_Delete(value);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Third pass: the body, in the file's order. */
-static int emit(const struct action *a, cJSON *body)
-{
-	char *ref;
-	size_t i, j;
-	int ret;
-
-	switch (a->what) {
-	case ACT_SKIP:
-		return 0;
-	case ACT_COPY: {
-		cJSON *copy = cJSON_Duplicate(a->item, 1);
-
-		if (!copy || !cJSON_AddItemToObject(body, a->item->string, copy)) {
-			cJSON_Delete(copy);
-			return -ENOMEM;
-		}
-		return 0;
-	}
-	case ACT_BIND:
-		if (asprintf(&ref, "/%s(%s)", a->t->set_name, a->id) < 0)
-			return -ENOMEM;
-		ret = add_bind(body, a->t->nav, cJSON_CreateString(ref));
-		free(ref);
-		return ret;
-	case ACT_CLEAR:
-		/* Clearing through another target's navigation property leaves a
-		 * polymorphic lookup as it is; nulling all of them clears it
-		 * whatever it points at. */
-		for (i = 0; i < a->col->n_targets; i++) {
-			for (j = 0; j < i; j++)
-				if (strcmp(a->col->targets[j].nav, a->col->targets[i].nav) == 0)
-					break;
-			if (j < i)
-				continue;
-			if ((ret = add_bind(body, a->col->targets[i].nav, cJSON_CreateNull())) < 0)
-				return ret;
-		}
-		return 0;
-	}
-	return 0;
-}
-
-int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *base,
-		    cJSON **body, int *dropped, char *why, size_t cap,
-		    dfs_schema_resolve_fn resolve, void *ctx)
-{
-	struct problems p;
-	struct action *acts = NULL;
-	const cJSON *item, *ver;
-	char names[256];
-	size_t n = 0, i;
-	int restore = 0, drops = 0, ret;
-
-	*body = NULL;
-	if (dropped)
-		*dropped = 0;
-	if (why && cap)
-		why[0] = '\0';
-	memset(&p, 0, sizeof(p));
-	dfs_buf_init(&p.unknown, 0);
-	dfs_buf_init(&p.fixed, 0);
-	dfs_buf_init(&p.other, 0);
-	if (!cJSON_IsObject(file)) {
-		snprintf(why, cap, "a record file must hold one JSON object");
-		return -EINVAL;
-	}
-	if (base && !cJSON_IsObject(base)) {
-		snprintf(why, cap, "the record's current version is not a JSON object");
-		return -EIO;
-	}
-	/* Another version of the record (a restored backup, a copy of another
-	 * record) carries its own system columns; an edit of this version has
-	 * no business changing them. */
-	ver = cJSON_GetObjectItemCaseSensitive(file, "versionnumber");
-	if (base && ver && !dfs_schema_same_value(ver, cJSON_GetObjectItemCaseSensitive(base, "versionnumber")))
-		restore = 1;
-
-	cJSON_ArrayForEach(item, file)
-		n++;
-	if (n && !(acts = calloc(n, sizeof(*acts)))) {
-		ret = -ENOMEM;
-		goto oom;
-	}
-	i = 0;
-	cJSON_ArrayForEach(item, file)
-		classify(s, file, base, restore, item, &acts[i++], &p, &drops);
-	if (has_problems(&p)) {
-		ret = -EINVAL;
-		goto bad;
-	}
-
-	/* Probing costs requests, so only a file that is otherwise fine gets it. */
-	for (i = 0; i < n; i++) {
-		struct action *a = &acts[i];
-		const struct dfs_lookup_target *t = NULL;
-		size_t k;
-
-		if (a->what != ACT_BIND || a->t)
-			continue;
-		target_names(a->col, names, sizeof(names));
-		if (!resolve) {
-			add_clause(&p, "lookup '%s': cannot tell which of %s has id %s", a->col->name,
-				   names, a->id);
-			continue;
-		}
-		ret = resolve(ctx, a->col, a->id, &t);
-		if (ret == -ENOENT) {
-			add_clause(&p, "lookup '%s': no %s with id %s", a->col->name, names, a->id);
-			continue;
-		}
-		for (k = 0; ret == 0 && t && k < a->col->n_targets; k++)
-			if (t == &a->col->targets[k])
-				break;
-		if (ret == 0 && (!t || k == a->col->n_targets))
-			ret = -EIO;	/* not one of this column's targets */
-		if (ret < 0) {
-			snprintf(why, cap, "lookup '%s': cannot tell which of %s has id %s: %s",
-				 a->col->name, names, a->id, strerror(-ret));
-			goto out;
-		}
-		a->t = t;
-	}
-	if (has_problems(&p)) {
-		ret = -EINVAL;
-		goto bad;
-	}
-
-	if (!(*body = cJSON_CreateObject())) {
-		ret = -ENOMEM;
-		goto oom;
-	}
-	for (i = 0; i < n; i++)
-		if ((ret = emit(&acts[i], *body)) < 0)
-			goto oom;
-	if (dropped)
-		*dropped = drops;
-	ret = 0;
-	goto out;
-
-bad:
-	explain(&p, s->entity, why, cap);
-	goto out;
-oom:
-	snprintf(why, cap, "out of memory");
-	cJSON_Delete(*body);
-	*body = NULL;
-out:
-	free(acts);
-	problems_free(&p);
-	return ret;
 }

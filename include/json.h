@@ -6,6 +6,10 @@
  * every number is a cJSON_Raw item holding its literal text, so rendering it
  * again gives back the same digits.  It also reports syntax errors with line
  * and column, which is what a user who broke a record file needs to see.
+ *
+ *   fs/json.c         the strict parser (dfs_json_parse)
+ *   fs/json_value.c   the number grammar, numbers, exact value comparison
+ *   fs/json_render.c  the pretty and compact renderers
  */
 #ifndef DFS_JSON_H
 #define DFS_JSON_H
@@ -28,10 +32,52 @@
  */
 cJSON *dfs_json_parse(const char *text, size_t len, char *errbuf, size_t errlen);
 
+/* What dfs_json_scan_number found wrong (struct dfs_json_num's err). */
+enum dfs_json_num_err {
+	DFS_JSON_NUM_OK = 0,
+	DFS_JSON_NUM_NO_DIGIT,		/* no digit at the start (or after '-') */
+	DFS_JSON_NUM_LEADING_ZERO,	/* "01": END is at the digit after the 0 */
+	DFS_JSON_NUM_NO_FRACTION,	/* no digit after '.' */
+	DFS_JSON_NUM_NO_EXPONENT,	/* no digit after 'e', 'e+' or 'e-' */
+};
+
+/* A number literal, [-] int [. frac] [e|E [+|-] exp], as pointers into it. */
+struct dfs_json_num {
+	int neg;		/* begins with '-' */
+	const char *intg;	/* the integer part's digits */
+	size_t n_int;
+	const char *frac;	/* the fraction's digits (NULL, 0: none) */
+	size_t n_frac;
+	int exp_neg;		/* the exponent has '-' */
+	const char *exp;	/* the exponent's digits (NULL, 0: none) */
+	size_t n_exp;
+	const char *end;	/* just past the literal; on error, where it fails */
+	enum dfs_json_num_err err;
+};
+
+/*
+ * Scan the JSON number (RFC 8259 section 6) that starts at S, reading no
+ * further than END.  It ends where the grammar ends: what follows (",",
+ * "x1F") is the caller's business.  Returns 0, or -EINVAL with NUM->err
+ * saying what was expected at NUM->end (the other fields then mean nothing).
+ */
+int dfs_json_scan_number(const char *s, const char *end, struct dfs_json_num *num);
+
+/* True if ITEM is NULL or a JSON null: a column a record lacks holds null. */
+int dfs_json_is_null(const cJSON *item);
+
 /* True if ITEM is a number (a cJSON_Raw number literal or a cJSON_Number). */
 int dfs_json_is_number(const cJSON *item);
 /* ITEM's number as a double (either representation); 0 if not a number. */
 double dfs_json_number(const cJSON *item);
+
+/*
+ * A and B hold the same value: numbers by decimal value (1 == 1.0000 == 1e0
+ * == 0.1e1, -0 == 0; no doubles: money has 19 significant digits), arrays and
+ * objects member by member (object key order does not matter), everything
+ * else by type and text.  NULL (a column a record lacks) equals null.
+ */
+int dfs_json_same_value(const cJSON *a, const cJSON *b);
 
 /*
  * Append ITEM pretty-printed to OUT: objects with keys sorted bytewise

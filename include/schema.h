@@ -8,14 +8,20 @@
  * regarding) depends on the table the id belongs to (protocol reference 1.7,
  * 3.1, 3.2, 11.2).  This module learns the columns from the entity's
  * metadata and turns an edited record file into that body.
+ *
+ *   fs/schema.c       the metadata answers to a struct dfs_schema
+ *   fs/schema_body.c  the body of a write (dfs_schema_body)
+ *   fs/metadata.c     dfs_schema_fetch: asks the Web API for those answers
+ *                     (the Dataverse layer; the only function here with I/O)
+ *
+ * All but dfs_schema_fetch are pure, so tests feed them JSON texts.
  */
 #ifndef DFS_SCHEMA_H
 #define DFS_SCHEMA_H
 
 #include <stddef.h>
 #include <cjson/cJSON.h>
-#include "dataverse.h"
-#include "http.h"
+#include "json.h"
 
 /* IsValidForCreate / IsValidForUpdate / IsValidForRead. */
 enum { DFS_COL_CREATE = 1, DFS_COL_UPDATE = 2, DFS_COL_READ = 4 };
@@ -53,24 +59,81 @@ struct dfs_schema {
 	size_t n_cols;
 };
 
+struct dfs_dv;
+struct dfs_entity;
+struct dfs_http_error;
+
 /*
  * GET the entity's Attributes and ManyToOneRelationships (one request with
  * $expand and $select), plus the EntitySetName of every referenced entity
  * (one more request with a $filter on LogicalName, split in several when the
  * filter would make a long URL; none when the entity has no lookups).
  * Returns 0 with *OUT (free with dfs_schema_free), or a negative errno with
- * ERR (may be NULL) saying why.
+ * ERR (may be NULL) saying why.  In fs/metadata.c.
  */
 int dfs_schema_fetch(struct dfs_dv *dv, const struct dfs_entity *ent, struct dfs_schema **out,
 		     struct dfs_http_error *err);
 
 /*
- * The same from already-fetched answers: ENTITY_JSON is the answer of
- * EntityDefinitions(LogicalName='x') with Attributes and
- * ManyToOneRelationships expanded, SETS_JSON ({"value":[{"LogicalName",
- * "EntitySetName"}...]}, may be NULL) the entity sets of the referenced
- * tables.  PRIMARY_ID NULL means the answer's PrimaryIdAttribute.  Returns 0,
- * -ENOMEM, or -EIO with WHY saying what is wrong with the answer.
+ * The metadata answers a schema is built from, gathered as they come:
+ * DEF is the answer of EntityDefinitions(LogicalName='x') with Attributes
+ * and ManyToOneRelationships expanded, SETS the {"LogicalName",
+ * "EntitySetName"} entries of the referenced tables (NULL: none yet).
+ * Start with both NULL; free with dfs_schema_answers_free.
+ */
+struct dfs_schema_answers {
+	cJSON *def;
+	cJSON *sets;
+};
+
+/*
+ * Keep the definition answer TEXT (LEN bytes).  Returns 0, or -EIO with WHY
+ * "EntityDefinitions answer is not JSON: ...".  Whether it holds what a
+ * schema needs is dfs_schema_build's to say.
+ */
+int dfs_schema_add_definition(struct dfs_schema_answers *ans, const char *text, size_t len,
+			      char *why, size_t cap);
+
+/*
+ * Add the entries of an entity set answer ({"value":[{"LogicalName",
+ * "EntitySetName"}...]}); several answers add up.  Returns 0, -ENOMEM, or
+ * -EIO with WHY saying what is wrong with the answer.
+ */
+int dfs_schema_add_sets(struct dfs_schema_answers *ans, const char *text, size_t len,
+			char *why, size_t cap);
+
+void dfs_schema_answers_free(struct dfs_schema_answers *ans);
+
+/*
+ * The tables whose entity sets the definition's lookups need, sorted and
+ * unique: every ReferencedEntity that dfs_schema_is_name accepts, with
+ * systemuser and team for an Owner column instead of "owner" (which has no
+ * entity set).  Returns 0 with *NAMES (free() it; the strings point into
+ * ANS->def), or -ENOMEM.
+ */
+int dfs_schema_referenced(const struct dfs_schema_answers *ans, const char ***names, size_t *n);
+
+/* The EntitySetName the answers give ENTITY, or NULL. */
+const char *dfs_schema_set_name(const struct dfs_schema_answers *ans, const char *entity);
+
+/* Is S a logical name as the server makes them (letters, digits, '_')?
+ * Only such names go into a URL or a $filter. */
+int dfs_schema_is_name(const char *s);
+
+/*
+ * The schema from the answers.  PRIMARY_ID NULL means the definition's
+ * PrimaryIdAttribute.  A lookup gets a target for each referenced table the
+ * answers give an entity set.  Returns 0 with *OUT (free with
+ * dfs_schema_free), -ENOMEM, or -EIO with WHY saying what the definition
+ * lacks.
+ */
+int dfs_schema_build(const struct dfs_schema_answers *ans, const char *primary_id,
+		     struct dfs_schema **out, char *why, size_t cap);
+
+/*
+ * dfs_schema_build from answers in hand: ENTITY_JSON the definition,
+ * SETS_JSON (may be NULL) one entity set answer.  Returns 0, -ENOMEM, or
+ * -EIO with WHY saying what is wrong with the answer.
  */
 int dfs_schema_parse(const char *entity_json, size_t len, const char *sets_json, size_t sets_len,
 		     const char *primary_id, struct dfs_schema **out, char *why, size_t cap);
@@ -86,16 +149,19 @@ void dfs_schema_free(struct dfs_schema **s);
 const struct dfs_column *dfs_schema_column(const struct dfs_schema *s, const char *key,
 					   int *is_lookup_value);
 
+/* The column named NAME, of whatever kind (a lookup by its bare name), or
+ * NULL: for saying what a key that is not a record key was meant to be. */
+const struct dfs_column *dfs_schema_find(const struct dfs_schema *s, const char *name);
+
 /* True for Lookup, Customer and Owner columns. */
 int dfs_schema_is_lookup(const struct dfs_column *col);
 
-/*
- * Columns hold the same value: numbers by decimal value (1 == 1.0000 == 1e0
- * == 0.1e1, -0 == 0; no doubles: money has 19 significant digits), arrays and
- * objects member by member (object key order does not matter), everything
- * else by type and text.
- */
-int dfs_schema_same_value(const cJSON *a, const cJSON *b);
+/* Columns hold the same value: dfs_json_same_value (json.h), which is
+ * where the exact decimal comparison lives; this name stays for callers. */
+static inline int dfs_schema_same_value(const cJSON *a, const cJSON *b)
+{
+	return dfs_json_same_value(a, b);
+}
 
 /*
  * Which target of a polymorphic lookup has record ID: set *T (one of

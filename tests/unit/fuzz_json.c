@@ -1,14 +1,15 @@
 /* fuzz_json.c - libFuzzer target for dfs_json_parse and the renderers.
  *
- * Built only on demand, e.g.:
- *   clang -std=gnu11 -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
- *     tests/unit/fuzz_json.c fs/json.c fs/record.c fs/buf.c -lcjson -o /tmp/fuzz_json
- *   /tmp/fuzz_json -max_total_time=60
+ * `make fuzz` builds it into build/fuzz/ with clang's fuzzer, address and
+ * undefined sanitizers and runs it for FUZZ_SECONDS (default 60) from the
+ * seeds in tests/unit/corpus/json/ with tests/unit/corpus/json.dict.  It is
+ * not part of `make check`.
  *
  * Besides "no crash, no leak, no sanitizer report" it checks the properties
- * record files rely on: what we render parses again, and pretty rendering is
- * a fixed point (render(parse(render(x))) == render(x)), in both the pretty
- * and the compact form.
+ * record files rely on: what we render parses again to the same value
+ * (dfs_json_same_value), and rendering is a fixed point
+ * (render(parse(render(x))) == render(x)), in both the pretty and the
+ * compact form.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,8 +22,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Parse TEXT and render it again with RENDER; abort if that is impossible. */
-static void reparse(const struct dfs_buf *text,
+/* Parse TEXT (ORIG rendered) and render it again with RENDER; abort unless
+ * that gives ORIG's value and TEXT again. */
+static void reparse(const cJSON *orig, const struct dfs_buf *text,
 		    int (*render)(const cJSON *, struct dfs_buf *))
 {
 	struct dfs_buf again;
@@ -32,6 +34,10 @@ static void reparse(const struct dfs_buf *text,
 	root = dfs_json_parse(text->data, text->len, err, sizeof(err));
 	if (!root) {
 		fprintf(stderr, "rendered JSON does not parse: %s\n%s\n", err, text->data);
+		abort();
+	}
+	if (!dfs_json_same_value(orig, root)) {
+		fprintf(stderr, "rendered JSON is another value:\n%s\n", text->data);
 		abort();
 	}
 	dfs_buf_init(&again, 0);
@@ -65,8 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dfs_json_render_pretty(root, &pretty) != 0 ||
 	    dfs_json_render_compact(root, &compact) != 0)
 		abort();
-	reparse(&pretty, dfs_json_render_pretty);
-	reparse(&compact, dfs_json_render_compact);
+	reparse(root, &pretty, dfs_json_render_pretty);
+	reparse(root, &compact, dfs_json_render_compact);
 	if (cJSON_IsObject(root)) {
 		if (dfs_record_render(root, &rec) != 0 || rec.len == 0 ||
 		    rec.data[rec.len - 1] != '\n')

@@ -1,12 +1,12 @@
-/* test_json.c - unit tests for fs/buf.c, fs/json.c and fs/record.c.
+/* test_json.c - unit tests for fs/buf.c, the JSON layer (fs/json.c,
+ * fs/json_value.c, fs/json_render.c) and fs/record.c.
  *
- * Prints one line per failed check and, at the end, "N passed, N failed";
- * exits 1 if anything failed.  Expected outputs of the pretty renderer were
+ * Checks go through tests/unit/check.h.  Expected outputs of the pretty renderer were
  * produced with Python's json.dumps(obj, indent=2, sort_keys=True,
  * ensure_ascii=False), which record files are meant to match byte for byte.
  */
 #include <errno.h>
-#include <stdarg.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,42 +14,12 @@
 #include <time.h>
 
 #include "buf.h"
+#include "check.h"
 #include "json.h"
 #include "record.h"
 
-static int n_passed, n_failed;
-
-static void check(int ok, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_passed++;
-		return;
-	}
-	n_failed++;
-	fprintf(stderr, "FAIL test_json.c:%d: ", line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define CHECK(cond, ...) check(!!(cond), __LINE__, __VA_ARGS__)
-
-/* For printing strings that may be NULL. */
-static const char *str(const char *s)
-{
-	return s ? s : "(null)";
-}
-
-static int streq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
+/* A string literal and its length. */
+#define TEXT(lit) lit, sizeof(lit) - 1
 
 /* Parse TEXT and render it; returns a malloc'd string or NULL (error in ERR). */
 static char *reformat(const char *text, size_t len, int pretty, char *err, size_t errlen)
@@ -78,7 +48,7 @@ static void expect_render(int line, const char *in, int pretty, const char *want
 	char err[256];
 	char *got = reformat(in, strlen(in), pretty, err, sizeof(err));
 
-	check(streq(got, want), line, "%s of %s:\n  got:  %s\n  want: %s",
+	check_at(streq(got, want), __FILE__, line, "%s of %s:\n  got:  %s\n  want: %s",
 	      pretty ? "pretty" : "compact", in, got ? got : err, want);
 	free(got);
 }
@@ -90,7 +60,7 @@ static void expect_error(int line, const char *in, size_t len, const char *want)
 
 	memset(err, 'x', sizeof(err));
 	root = dfs_json_parse(in, len, err, sizeof(err));
-	check(root == NULL && streq(err, want), line,
+	check_at(root == NULL && streq(err, want), __FILE__, line,
 	      "error for input #%d:\n  got:  %s\n  want: %s",
 	      line, root ? "(parsed)" : err, want);
 	cJSON_Delete(root);
@@ -242,6 +212,161 @@ static void test_numbers(void)
 		}
 	}
 }
+
+/* ---- the number grammar -------------------------------------------------- */
+
+/* Scan TEXT; WANT_END is how much of it the literal takes (or where it
+ * fails), WANT_ERR what was wrong (DFS_JSON_NUM_OK: nothing). */
+static void scan(int line, const char *text, size_t want_end, enum dfs_json_num_err want_err)
+{
+	struct dfs_json_num num;
+	int ret = dfs_json_scan_number(text, text + strlen(text), &num);
+
+	check_at(ret == (want_err ? -EINVAL : 0) && num.err == want_err &&
+		 num.end == text + want_end, __FILE__, line,
+		 "scan '%s': %d, err %d, end %td; want err %d, end %zu", text, ret, num.err,
+		 num.end - text, want_err, want_end);
+}
+
+#define SCAN(text, end, err) scan(__LINE__, text, end, DFS_JSON_NUM_##err)
+
+static void test_scan_number(void)
+{
+	static const char lit[] = "-12.50E-07,";
+	struct dfs_json_num num;
+
+	SCAN("0", 1, OK);
+	SCAN("-0", 2, OK);
+	SCAN("7]", 1, OK);
+	SCAN("1.5.3", 3, OK);
+	SCAN("0x1F", 1, OK);
+	SCAN("1e5", 3, OK);
+	SCAN("1E+05 ", 5, OK);
+	SCAN("", 0, NO_DIGIT);
+	SCAN("-", 1, NO_DIGIT);
+	SCAN("- 1", 1, NO_DIGIT);
+	SCAN("+1", 0, NO_DIGIT);
+	SCAN(".5", 0, NO_DIGIT);
+	SCAN("abc", 0, NO_DIGIT);
+	SCAN("01", 1, LEADING_ZERO);
+	SCAN("-007", 2, LEADING_ZERO);
+	SCAN("1.", 2, NO_FRACTION);
+	SCAN("1.e5", 2, NO_FRACTION);
+	SCAN("1e", 2, NO_EXPONENT);
+	SCAN("1E+", 3, NO_EXPONENT);
+	SCAN("1e-x", 3, NO_EXPONENT);
+
+	CHECK(dfs_json_scan_number(lit, lit + sizeof(lit) - 1, &num) == 0 && num.neg &&
+	      num.intg == lit + 1 && num.n_int == 2 && num.frac == lit + 4 && num.n_frac == 2 &&
+	      num.exp_neg && num.exp == lit + 8 && num.n_exp == 2 && num.end == lit + 10,
+	      "the parts of %s", lit);
+	CHECK(dfs_json_scan_number(lit + 1, lit + 3, &num) == 0 && !num.neg && num.n_int == 2 &&
+	      !num.frac && !num.n_frac && !num.exp && !num.n_exp && !num.exp_neg &&
+	      num.end == lit + 3, "no fraction, no exponent");
+	/* END is a hard limit: "12.5" cut after the point. */
+	CHECK(dfs_json_scan_number(lit + 1, lit + 4, &num) == -EINVAL &&
+	      num.err == DFS_JSON_NUM_NO_FRACTION && num.end == lit + 4, "END bounds the scan");
+}
+
+/* ---- value comparison --------------------------------------------------- */
+
+static void same(int line, const char *a, const char *b, int want)
+{
+	cJSON *x = dfs_json_parse(a, strlen(a), NULL, 0), *y = dfs_json_parse(b, strlen(b), NULL, 0);
+	int got = dfs_json_same_value(x, y), back = dfs_json_same_value(y, x);
+
+	check_at(x && y && got == want && back == want, __FILE__, line,
+		 "same_value(%s, %s) = %d/%d, want %d", a, b, got, back, want);
+	cJSON_Delete(x);
+	cJSON_Delete(y);
+}
+
+#define SAME(a, b) same(__LINE__, a, b, 1)
+#define DIFF(a, b) same(__LINE__, a, b, 0)
+
+static void test_same_value(void)
+{
+	cJSON *d, *r;
+
+	SAME("1", "1.0000");
+	SAME("1", "1e0");
+	SAME("1", "0.1e1");
+	SAME("1", "10E-1");
+	SAME("1", "100e-2");
+	SAME("1.5", "1.50");
+	SAME("0.1", "0.10");
+	SAME("0.001", "1e-3");
+	SAME("120", "1.2e+2");
+	SAME("5000000.0000", "5000000");
+	SAME("5000000.0000", "5e6");
+	SAME("0", "0.0000");
+	SAME("0", "-0");
+	SAME("0", "0e99");
+	SAME("-2.50", "-2.5");
+	DIFF("1", "-1");
+	DIFF("1", "10");
+	DIFF("1", "0.1");
+	DIFF("1", "1.0001");
+	DIFF("0", "0.0001");
+	DIFF("12", "21");
+	/* Money: 19 significant digits, beyond what a double tells apart. */
+	SAME("922337203685477.5807", "922337203685477.58070");
+	SAME("922337203685477.5807", "9223372036854775807e-4");
+	DIFF("922337203685477.5807", "922337203685477.5806");
+	DIFF("1234567890123456789", "1234567890123456788");
+	DIFF("-922337203685477.5807", "922337203685477.5807");
+	SAME("1e400", "10e399");
+	/* Absurd exponents compare by their text rather than overflow. */
+	SAME("1e99999999999999999999", "1e99999999999999999999");
+	DIFF("1e99999999999999999999", "1e99999999999999999998");
+
+	SAME("\"abc\"", "\"abc\"");
+	DIFF("\"abc\"", "\"ABC\"");
+	DIFF("\"1\"", "1");
+	SAME("null", "null");
+	DIFF("null", "false");
+	DIFF("null", "0");
+	DIFF("null", "\"\"");
+	SAME("true", "true");
+	DIFF("true", "false");
+	SAME("[1,\"a\",null]", "[1.0,\"a\",null]");
+	DIFF("[1,2]", "[2,1]");
+	DIFF("[1]", "[1,1]");
+	SAME("{\"a\":1,\"b\":[2]}", "{\"b\":[2.00],\"a\":1}");
+	DIFF("{\"a\":1}", "{\"a\":1,\"b\":2}");
+	DIFF("{\"a\":1}", "{\"b\":1}");
+	DIFF("{}", "[]");
+
+	/* A missing column holds null; a cJSON_Number compares by value too. */
+	d = cJSON_CreateNumber(1.5);
+	r = dfs_json_parse(TEXT("1.50"), NULL, 0);
+	CHECK(dfs_json_same_value(d, r) && dfs_json_same_value(r, d), "double 1.5 == raw 1.50");
+	cJSON_Delete(r);
+	cJSON_Delete(d);
+	r = dfs_json_parse(TEXT("null"), NULL, 0);
+	CHECK(dfs_json_same_value(NULL, r) && dfs_json_same_value(NULL, NULL), "absent == null");
+	cJSON_Delete(r);
+	r = dfs_json_parse(TEXT("0"), NULL, 0);
+	CHECK(!dfs_json_same_value(NULL, r), "absent != 0");
+	CHECK(dfs_json_is_null(NULL) && !dfs_json_is_null(r), "is_null");
+	cJSON_Delete(r);
+	r = cJSON_CreateNull();
+	CHECK(dfs_json_is_null(r), "is_null(null)");
+	cJSON_Delete(r);
+	/* Exponents up to 10^8 are compared exactly. */
+	SAME("1e100000000", "10e99999999");
+	DIFF("1e100000000", "1e99999999");
+	/* A double that is no number text (inf) compares by its text. */
+	d = cJSON_CreateNumber(HUGE_VAL);
+	r = cJSON_CreateNumber(HUGE_VAL);
+	CHECK(dfs_json_same_value(d, r), "inf == inf");
+	cJSON_Delete(r);
+	r = dfs_json_parse(TEXT("1e999"), NULL, 0);
+	CHECK(!dfs_json_same_value(d, r), "inf != 1e999 (not a double here)");
+	cJSON_Delete(r);
+	cJSON_Delete(d);
+}
+
 
 /* ---- rendering ---------------------------------------------------------- */
 
@@ -440,6 +565,16 @@ static void test_errors(void)
 	ERR("{\"a\\nb\": 1, \"a\\nb\": 2}", "line 1, column 13: duplicate key 'a?b'");
 	ERR("{\"ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ\":1,\"ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ\":1}",
 	    "line 1, column 57: duplicate key 'ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ...'");
+	/* Duplicates are found when their object ends, but reported as if at
+	 * once: an error after a repeated key does not hide it, one before does. */
+	ERR("{\"a\":1,\"a\"}", "line 1, column 8: duplicate key 'a'");
+	ERR("{\"a\":1,\"a\":2", "line 1, column 8: duplicate key 'a'");
+	ERR("{\"a\":1,\"a\":tru}", "line 1, column 8: duplicate key 'a'");
+	ERR("{\"a\":{\"b\":x},\"a\":1}", "line 1, column 11: expected a value, found 'x'");
+	ERR("{\"b\":1,\"a\":1,\"b\":1,\"a\":1}", "line 1, column 14: duplicate key 'b'");
+	ERR("{\"a\":1,\"b\":{\"c\":1,\"c\":2,\"d\":x},\"a\":2}", "line 1, column 19: duplicate key 'c'");
+	ERR("{\"a\":1,\"b\":{\"c\":1,\"d\":x},\"a\":2}", "line 1, column 23: expected a value, found 'x'");
+	ERR("{\"a\\u007f\":1,\"a\\u007f\":1}", "line 1, column 14: duplicate key 'a?'");
 	ERR("{\"a\" 1}", "line 1, column 6: expected ':' after object key, found '1'");
 	ERR("{\n  \"Müller\": 1\n  \"b\": 2\n}", "line 3, column 3: expected ',' or '}' after object member, found '\"'");
 	ERR("{\"Müller\": 1 x}", "line 1, column 14: expected ',' or '}' after object member, found 'x'");
@@ -852,6 +987,8 @@ int main(int argc, char **argv)
 
 	test_buf();
 	test_numbers();
+	test_scan_number();
+	test_same_value();
 	test_render();
 	test_errors();
 	test_valid();
@@ -861,6 +998,5 @@ int main(int argc, char **argv)
 	if (perf)
 		test_performance();
 
-	printf("test_json: %d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return check_report("test_json");
 }
