@@ -9,7 +9,7 @@ Environment:
   DYNFS_TEST_LOGDIR  where daemon logs go (default: a pytest temporary directory)
 
 Every emulator is started inside a `with Emulator(...)` block and every mount is stopped by
-its fixture (fusermount3 -u, daemon must exit 0), so nothing outlives a test run; lib.emu
+its fixture (fusermount3 -u, daemon must exit 0), so nothing outlives a test run; lib.emuproc
 and lib.mount also register atexit guards.  After each test every mount that was running
 before it must still be alive and mounted (a crash is not a controlled failure), and a
 failing test's report shows how to reproduce each mount and the daemon log of the test.
@@ -27,7 +27,7 @@ REPO_ROOT = os.path.dirname(TESTS_DIR)
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
-from lib.emu import Emulator  # noqa: E402
+from lib.emuproc import Emulator  # noqa: E402
 from lib.mount import (Ini, Mount, MountError, _safe, active_mounts, line_of,  # noqa: E402,F401
                        new_mount, start_emulator, stats_delta)
 

@@ -20,7 +20,7 @@ import pytest
 
 from lib.auth import (assert_no_secrets, browser_login, config, device_login, first_record,
                       org_secrets, read_store, tenant, unlisted_paths, write_private, write_store)
-from lib.emu import make_certificate
+from lib.crypto import make_certificate
 from lib.mount import lazy_unmount, new_mount, run_dynfs, start_emulator, stats_delta
 
 

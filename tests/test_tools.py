@@ -1,7 +1,7 @@
 """Common tools on a mount: editors, sed, jq, cp, rsync, tar, shell redirections.
 
 Every test runs a real program on record files of a mounted tenant, then checks the result
-on the server through the Web API (lib.emu.WebApi, never through dynfs's cache) and counts
+on the server through the Web API (lib.client.WebApi, never through dynfs's cache) and counts
 the write requests the emulator saw while the program ran (/_emulator/stats: update, create,
 upsert, delete, batch).  The rules being tested (SEMANTICS.md):
 

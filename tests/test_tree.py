@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from lib.mount import Ini
-from lib.emu import GUID_RE
+from lib.client import GUID_RE
 
 
 def set_ids(emu, org, entity_set, key):

@@ -2,7 +2,7 @@
 
 Run:  /usr/bin/python3 -m pytest tests/emulator -q
 Every emulator process is started by a fixture inside a `with Emulator(...)` block, so it is
-stopped (SIGTERM, 5 s, SIGKILL) whatever happens; lib.emu also registers an atexit guard.
+stopped (SIGTERM, 5 s, SIGKILL) whatever happens; lib.emuproc also registers an atexit guard.
 """
 
 import os
@@ -14,7 +14,7 @@ _TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from lib.emu import Emulator  # noqa: E402
+from lib.emuproc import Emulator  # noqa: E402
 
 
 @pytest.fixture(scope="module")

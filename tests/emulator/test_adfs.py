@@ -5,7 +5,8 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator, http_request
+from lib.client import http_request
+from lib.emuproc import Emulator
 
 
 @pytest.fixture(scope="module")

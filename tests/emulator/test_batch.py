@@ -5,7 +5,8 @@ import re
 import uuid
 
 
-from lib.emu import assert_odata_error, batch_body, parse_batch_response
+from lib.client import assert_odata_error
+from lib.multipart import batch_body, parse_batch_response
 
 
 def send(api, body, boundary="batch_AAA123", headers=None):

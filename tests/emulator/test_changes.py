@@ -4,7 +4,8 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator, assert_odata_error
+from lib.client import assert_odata_error
+from lib.emuproc import Emulator
 
 TRACK = {"Prefer": "odata.track-changes"}
 

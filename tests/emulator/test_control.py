@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, batch_body
+from lib.emuproc import Emulator
+from lib.multipart import batch_body
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
 

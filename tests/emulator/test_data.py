@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from lib.emu import DATETIME_RE, GUID_RE, Emulator
+from lib.client import DATETIME_RE, GUID_RE
+from lib.emuproc import Emulator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = "/work/shared/data/entities"

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from lib.emu import GUID_ANYCASE_RE, Emulator, http_request
+from lib.client import GUID_ANYCASE_RE, http_request
+from lib.emuproc import Emulator
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$")
 

@@ -6,7 +6,9 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator, http_request, pkce_pair
+from lib.client import http_request
+from lib.crypto import pkce_pair
+from lib.emuproc import Emulator
 from test_entra import assert_aad_error
 
 REDIRECT = "http://127.0.0.1:53117/callback"

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, client_assertion, make_certificate
+from lib.crypto import client_assertion, make_certificate
+from lib.emuproc import Emulator
 from test_entra import assert_aad_error
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -115,7 +116,7 @@ def test_bad_signature_700027(emu, certs):
     b = assert_aad_error(r, 401, "invalid_client", 700027)
     assert "did not match the expected signature" in b["error_description"]
     # signed by another key but naming the registered certificate
-    from lib.emu import cert_thumbprints
+    from lib.crypto import cert_thumbprints
     a = client_assertion(certs["other"], o["client_id"], o["token_url"],
                          header={"x5t": cert_thumbprints(certs["good"]["cert_pem"])["x5t"]})
     assert_aad_error(post(emu, "contoso", form(o, a)), 401, "invalid_client", 700027)

@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, http_request, pkce_pair
+from lib.client import http_request
+from lib.crypto import pkce_pair
+from lib.emuproc import Emulator
 from test_entra import assert_aad_error
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lib.emu import GUID_RE, assert_odata_error
+from lib.client import GUID_RE, assert_odata_error
 
 SHARED_ENTITIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                "shared", "data", "entities")

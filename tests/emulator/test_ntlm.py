@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator
+from lib.emuproc import Emulator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntlm  # noqa: E402

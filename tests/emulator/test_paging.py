@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator
+from lib.emuproc import Emulator
 
 N = 12000
 COOKIE_RE = re.compile(r'^<cookie pagenumber="(\d+)" pagingcookie="([^"]*)" istracking="False" />$')

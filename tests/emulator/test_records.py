@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from lib.emu import DATETIME_RE, GUID_ANYCASE_RE, GUID_RE, assert_odata_error
+from lib.client import DATETIME_RE, GUID_ANYCASE_RE, GUID_RE, assert_odata_error
 
 WELL_KNOWN = ["accountid", "name", "createdon", "modifiedon", "versionnumber", "statecode", "statuscode",
               "_ownerid_value", "_createdby_value", "_modifiedby_value", "_owningbusinessunit_value",

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from lib.emu import Emulator, assert_odata_error
+from lib.client import assert_odata_error
+from lib.emuproc import Emulator
 
 THROTTLE_CODES = ("0x80072322", "0x80072321", "0x80072326")
 

@@ -7,7 +7,8 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import GUID_RE, Emulator, WebApi, http_request
+from lib.client import GUID_RE, WebApi, http_request
+from lib.emuproc import Emulator
 
 ORG_KEYS = ("url", "api_url", "tenant_id", "token_url", "authority_host", "client_id", "client_secret",
             "client_secret_file", "public_client_id", "refresh_token", "username", "password",

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from lib.emu import GUID_RE, assert_odata_error
+from lib.client import GUID_RE, assert_odata_error
 
 DUP_MSG = "A record with matching key values already exists."
 ROWVER_MSG = "The version of the existing record doesn't match the RowVersion property provided."

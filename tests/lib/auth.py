@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from lib.emu import http_request
+from lib.client import http_request
 from lib.mount import Ini, repro_text, sanitizer_findings
 
 

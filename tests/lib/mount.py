@@ -100,17 +100,6 @@ def lazy_unmount(path):
         pass
 
 
-def tail(path, n=6000):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def read_text(path, start=0):
     try:
         with open(path, "rb") as f:
@@ -156,7 +145,7 @@ def new_mount(dynfs_bin, logdir, workdir, label):
 
 def start_emulator(**kw):
     """Start an emulator with the mount tests' defaults (no per-record cost)."""
-    from lib.emu import Emulator
+    from lib.emuproc import Emulator
     kw.setdefault("record_cost_us", 0)
     kw.setdefault("timeout", 120)
     return Emulator(**kw).start()
