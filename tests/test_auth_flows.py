@@ -21,16 +21,11 @@ import pytest
 from lib.auth import (assert_no_secrets, browser_login, config, device_login, first_record,
                       org_secrets, read_store, tenant, unlisted_paths, write_private, write_store)
 from lib.crypto import make_certificate
-from lib.mount import lazy_unmount, new_mount, run_dynfs, start_emulator, stats_delta
+from lib.fixtures import emulator_fixture
+from lib.mount import lazy_unmount, run_dynfs, stats_delta
 
 
-@pytest.fixture(scope="module")
-def aemu():
-    e = start_emulator(orgs="contoso,fabrikam", records={"accounts": 12, "contacts": 12}, seed=4)
-    try:
-        yield e
-    finally:
-        e.stop()
+aemu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 12, "contacts": 12}, seed=4)
 
 
 @pytest.fixture
@@ -197,12 +192,8 @@ def test_kill_after_rotation_keeps_new_refresh_token(clean, mount_factory, tmp_p
                    % (o["public_client_id"], before),
                    {"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status == 400 and "AADSTS70008" in json.dumps(r.body), r
-    m2 = new_mount(mount_factory.dynfs_bin, mount_factory.logdir, str(tmp_path), "after-kill")
-    m2.start(cfg)
-    try:
-        assert first_record(m2.path, "contoso").startswith(b"{")
-    finally:
-        m2.stop()
+    m2 = mount_factory(cfg, emu=clean)
+    assert first_record(m2.path, "contoso").startswith(b"{")
 
 
 # ---------------------------------------------------------------- dynfs login

@@ -29,9 +29,9 @@ import shutil
 
 import pytest
 
+from lib.fixtures import emulator_fixture, mount_fixture
+from lib.mount import as_decimal, list_raw, loads_verbatim, render, stats_delta, strip_annotations
 from lib.tools import assert_writes, run_tool
-from lib.mount import (Ini, as_decimal, list_raw, loads_verbatim, new_mount, render,
-                       start_emulator, stats_delta, strip_annotations)
 
 ORG = "contoso"
 SETS = ("accounts", "contacts")
@@ -76,28 +76,8 @@ def _prepare(emu):
     assert n >= 10, "too few contacts with an account as parent customer (%d)" % n
 
 
-@pytest.fixture(scope="module")
-def remu():
-    e = start_emulator(orgs=ORG, records=dict(N), seed=53)
-    try:
-        _prepare(e)
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def rmnt(request, dynfs_bin, logdir, module_workdir, remu, tmp_path_factory):
-    ini = Ini.load(remu.config_path)
-    ini["global"]["cache_ttl"] = "0"
-    cfg = ini.write(os.path.join(module_workdir, "restore.ini"))
-    m = new_mount(dynfs_bin, logdir, module_workdir, "%s-restore" % request.module.__name__)
-    m.emu = remu
-    m.start(cfg, env={"XDG_STATE_HOME": str(tmp_path_factory.mktemp("restore-state"))})
-    try:
-        yield m
-    finally:
-        m.stop()
+remu = emulator_fixture(orgs=ORG, records=dict(N), seed=53, setup=_prepare)
+rmnt = mount_fixture("remu", ini={"global": {"cache_ttl": 0}}, state_home=True)
 
 
 @pytest.fixture(scope="module")

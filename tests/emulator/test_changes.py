@@ -5,15 +5,12 @@ import urllib.parse
 import pytest
 
 from lib.client import assert_odata_error
-from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 
 TRACK = {"Prefer": "odata.track-changes"}
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso", records={"accounts": 25, "contacts": 5}, seed=8) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso", records={"accounts": 25, "contacts": 5}, seed=8)
 
 
 def initial_sync(api, select="name,telephone1", page_size=None):

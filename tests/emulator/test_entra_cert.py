@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from lib.crypto import client_assertion, make_certificate
-from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 from test_entra import assert_aad_error
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -25,11 +25,14 @@ def certs():
         shutil.rmtree(d, ignore_errors=True)
 
 
+bare_emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=5)
+
+
 @pytest.fixture(scope="module")
-def emu(certs):
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=5) as e:
-        e.add_certificate("contoso", certs["good"]["cert_pem"])
-        yield e
+def emu(bare_emu, certs):
+    """The emulator with the "good" certificate registered for contoso's app."""
+    bare_emu.add_certificate("contoso", certs["good"]["cert_pem"])
+    return bare_emu
 
 
 def form(o, assertion, **over):

@@ -10,14 +10,11 @@ import pytest
 
 from lib.client import http_request
 from lib.crypto import pkce_pair
-from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 from test_entra import assert_aad_error
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=13) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=13)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,9 @@ import uuid
 import pytest
 
 from lib.client import GUID_RE, assert_odata_error
+from lib.fixtures import emulator_fixture
+
+emu = emulator_fixture(orgs="contoso", records={"accounts": 40, "contacts": 20}, seed=11)
 
 DUP_MSG = "A record with matching key values already exists."
 ROWVER_MSG = "The version of the existing record doesn't match the RowVersion property provided."

@@ -143,14 +143,6 @@ def new_mount(dynfs_bin, logdir, workdir, label):
     return Mount(dynfs_bin, workdir=workdir, log_path=os.path.join(logdir, _safe(label) + ".log"))
 
 
-def start_emulator(**kw):
-    """Start an emulator with the mount tests' defaults (no per-record cost)."""
-    from lib.emuproc import Emulator
-    kw.setdefault("record_cost_us", 0)
-    kw.setdefault("timeout", 120)
-    return Emulator(**kw).start()
-
-
 class Mount:
     """One `dynfs -f` process and its mountpoint.
 
