@@ -16,6 +16,7 @@ from lib.mount import Ini, get_raw, odata_epoch, render, stats_delta, strip_anno
 
 TTL = 1
 AFTER_TTL = TTL + 1.2
+LONG_TTL = 60       # dynfs's default: nothing goes stale during a test
 
 
 def read(path):
@@ -27,24 +28,24 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 
 
-@pytest.fixture
-def ttl_config(std_emu, tmp_path):
-    ini = Ini.load(std_emu.config_path)
-    ini["global"]["cache_ttl"] = str(TTL)
+def ttl_config(emu, tmp_path, ttl):
+    """The emulator's dynfs.ini with cache_ttl = TTL (None: no cache_ttl, dynfs's default)."""
+    ini = Ini.load(emu.config_path)
+    ini["global"].pop("cache_ttl", None)
+    if ttl is not None:
+        ini["global"]["cache_ttl"] = str(ttl)
     return ini.write(str(tmp_path / "ttl.ini"))
 
 
 @pytest.fixture
-def fresh(std_emu, mount_factory):
-    """dynfs on the emulator's own config (default TTL: 60 s unless the config says otherwise)."""
-    ttl = Ini.load(std_emu.config_path).sections.get("global", {}).get("cache_ttl")
-    assert ttl is None or int(ttl) >= 30, "emulator's dynfs.ini sets a short cache_ttl=%s" % ttl
-    return mount_factory(std_emu.config_path, emu=std_emu)
+def fresh(std_emu, mount_factory, tmp_path):
+    """dynfs with cache_ttl = LONG_TTL (test_long_ttl_outlives_a_short_one checks it holds)."""
+    return mount_factory(ttl_config(std_emu, tmp_path, LONG_TTL), emu=std_emu)
 
 
 @pytest.fixture
-def short(std_emu, mount_factory, ttl_config):
-    return mount_factory(ttl_config, emu=std_emu)
+def short(std_emu, mount_factory, tmp_path):
+    return mount_factory(ttl_config(std_emu, tmp_path, TTL), emu=std_emu)
 
 
 def set_dir(m, es="contacts", org="contoso"):
@@ -143,6 +144,22 @@ def test_missing_record_after_listing_costs_nothing(std_emu, fresh):
 
     d = stats_delta(std_emu, work)
     assert nonzero(d) == {}, d
+
+
+@pytest.mark.parametrize("ttl", [LONG_TTL, None], ids=["cache_ttl_60", "default_ttl"])
+def test_long_ttl_outlives_a_short_one(std_emu, mount_factory, tmp_path, ttl):
+    """With cache_ttl = 60, given or by default, a listing and a record read are still
+    served from the cache after AFTER_TTL seconds, when cache_ttl = 1 would ask again (so
+    the tests above run well within the TTL)."""
+    m = mount_factory(ttl_config(std_emu, tmp_path, ttl), emu=std_emu)
+    d0 = set_dir(m)
+    names = sorted(os.listdir(d0))
+    p = os.path.join(d0, names[0])
+    first = read(p)
+    time.sleep(AFTER_TTL)
+    d = stats_delta(std_emu, lambda: (sorted(os.listdir(d0)), read(p)))
+    assert d.result == (names, first)
+    assert nonzero(d) == {}, "expected no request within the TTL, got %r" % d
 
 
 # ---------------------------------------------------------------- after the TTL
