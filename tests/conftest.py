@@ -8,15 +8,26 @@ Environment:
   DYNFS_MAKE=1       run `make -C <repo>` once per session even if the binary exists
   DYNFS_TEST_LOGDIR  where daemon logs go (default: a pytest temporary directory)
 
+Fixtures (module scope unless said otherwise; made with lib.fixtures' factories, which
+every module also uses for emulators and mounts of its own):
+  std_emu, mnt, mnt2       the standard data set (contoso + fabrikam, 300 accounts, 200
+                           contacts) and two independent mounts of it
+  big_emu, big_mnt         12,000 accounts in contoso
+  tls_emu, tls_mnt         an HTTPS emulator with its own CA
+  mount_factory            (per test) mounts started by the test, stopped after it
+  state_home               a per-module XDG_STATE_HOME (mount_fixture(..., state_home=True))
+  dynfs_bin, logdir, module_workdir
+(The emulator's own suite, tests/emulator, has no `std_emu`: each of its modules declares
+its own `emu`.)
+
 Every emulator is started inside a `with Emulator(...)` block and every mount is stopped by
-its fixture (fusermount3 -u, daemon must exit 0), so nothing outlives a test run; lib.emu
+its fixture (fusermount3 -u, daemon must exit 0), so nothing outlives a test run; lib.emuproc
 and lib.mount also register atexit guards.  After each test every mount that was running
 before it must still be alive and mounted (a crash is not a controlled failure), and a
 failing test's report shows how to reproduce each mount and the daemon log of the test.
 """
 
 import os
-import re
 import subprocess
 import sys
 
@@ -27,9 +38,8 @@ REPO_ROOT = os.path.dirname(TESTS_DIR)
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
-from lib.emu import Emulator  # noqa: E402
-from lib.mount import (Ini, Mount, MountError, _safe, active_mounts, line_of,  # noqa: E402,F401
-                       new_mount, start_emulator, stats_delta)
+from lib.fixtures import MountFactory, emulator_fixture, mount_fixture  # noqa: E402
+from lib.mount import Mount, MountError, _safe, active_mounts  # noqa: E402
 
 DYNFS_BIN = os.environ.get("DYNFS_BIN", os.path.join(REPO_ROOT, "dynfs"))
 
@@ -79,60 +89,21 @@ def logdir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("dynfs-logs"))
 
 
-# new_mount and start_emulator live in lib.mount so test modules can import them
-# (importing "conftest" may find tests/emulator/conftest.py instead).
-
-
 @pytest.fixture(scope="module")
 def module_workdir(request, tmp_path_factory):
     return str(tmp_path_factory.mktemp(_safe(request.module.__name__)))
 
 
-def _module_mount(request, dynfs_bin, logdir, workdir, emulator, label, config=None, extra_args=()):
-    """A mount for a whole module; its log is <module>-<label>.log (a failing test's report
-    shows the part written during that test).  A module can allow known log lines at stop
-    with DYNFS_LOG_ALLOW = [regex, ...]."""
-    m = new_mount(dynfs_bin, logdir, workdir, "%s-%s" % (request.module.__name__, label))
-    m.emu = emulator
-    m.allow = tuple(getattr(request.module, "DYNFS_LOG_ALLOW", ()))
-    m.start(config or emulator.config_path, extra_args=extra_args)
-    return m
-
-
-class MountFactory:
-    """Mounts for one test; all are stopped at teardown (daemon must exit 0)."""
-
-    def __init__(self, dynfs_bin, logdir, workdir, label):
-        self.dynfs_bin = dynfs_bin
-        self.logdir = logdir
-        self.workdir = workdir
-        self.label = label
-        self.mounts = []
-
-    def __call__(self, config, extra_args=(), env=None, emu=None, allow=(), expect_status=0):
-        """Start dynfs on CONFIG.  allow: regexes of log lines that are not sanitizer findings;
-        expect_status: exit status required at unmount (None: any)."""
-        m = new_mount(self.dynfs_bin, self.logdir, self.workdir,
-                      "%s-%d" % (self.label, len(self.mounts)))
-        m.emu = emu
-        m.allow = allow
-        m.expect_status = expect_status
-        self.mounts.append(m)
-        m.start(config, extra_args=extra_args, env=env)
-        return m
-
-    def stop_all(self):
-        errors = []
-        for m in self.mounts:
-            try:
-                m.stop(expect_status=m.expect_status, allow=m.allow)
-            except MountError as e:
-                errors.append(str(e))
-        return errors
+@pytest.fixture(scope="module")
+def state_home(tmp_path_factory):
+    """XDG_STATE_HOME of the module's mounts made with mount_fixture(..., state_home=True)."""
+    return str(tmp_path_factory.mktemp("xdg-state"))
 
 
 @pytest.fixture
 def mount_factory(request, dynfs_bin, logdir, tmp_path):
+    """Mounts for one test: mount_factory(config, extra_args=(), env=None, emu=None, allow=(),
+    expect_status=0) starts one; all are stopped at teardown (lib.fixtures.MountFactory)."""
     f = MountFactory(dynfs_bin, logdir, str(tmp_path), request.node.nodeid)
     yield f
     errors = f.stop_all()
@@ -140,75 +111,24 @@ def mount_factory(request, dynfs_bin, logdir, tmp_path):
         pytest.fail("\n\n".join(errors), pytrace=False)
 
 
-# --------------------------------------------------------------------------- emulators
+# --------------------------------------------------------------------------- emulators and mounts
+# Each module that uses one of these gets its own emulator and mount (module scope).  Modules
+# with other data declare their own with the same factories (lib.fixtures).
 
+std_emu = emulator_fixture(orgs=EMU_ORGS, records=EMU_RECORDS, seed=42)
+std_emu.__doc__ = ("The standard emulator: contoso + fabrikam, 300 accounts, 200 contacts and "
+                   "25 new_categories each.")
+mnt = mount_fixture("std_emu")
+mnt2 = mount_fixture("std_emu")
+mnt2.__doc__ = "A second, independent dynfs mount of `std_emu` (its own cache)."
 
-@pytest.fixture(scope="module")
-def emu():
-    """The standard emulator: contoso + fabrikam, 300 accounts and 200 contacts each."""
-    e = start_emulator(orgs=EMU_ORGS, records=EMU_RECORDS, seed=42)
-    try:
-        yield e
-    finally:
-        e.stop()
+big_emu = emulator_fixture(orgs="contoso", records={"accounts": BIG_N, "contacts": 10}, seed=5,
+                           timeout=300)
+big_emu.__doc__ = "12,000 accounts in contoso: three pages of 5000."
+big_mnt = mount_fixture("big_emu")
 
-
-@pytest.fixture(scope="module")
-def mnt(request, dynfs_bin, logdir, module_workdir, emu):
-    """dynfs mounted on the standard emulator's own dynfs.ini, for the whole module."""
-    m = _module_mount(request, dynfs_bin, logdir, module_workdir, emu, "mnt")
-    try:
-        yield m
-    finally:
-        m.stop(allow=m.allow)
-
-
-@pytest.fixture(scope="module")
-def mnt2(request, dynfs_bin, logdir, module_workdir, emu):
-    """A second, independent dynfs mount of the standard emulator (its own cache)."""
-    m = _module_mount(request, dynfs_bin, logdir, module_workdir, emu, "mnt2")
-    try:
-        yield m
-    finally:
-        m.stop(allow=m.allow)
-
-
-@pytest.fixture(scope="module")
-def big_emu():
-    """12,000 accounts in contoso: three pages of 5000."""
-    e = start_emulator(orgs="contoso", records={"accounts": BIG_N, "contacts": 10}, seed=5,
-                       timeout=300)
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def big_mnt(request, dynfs_bin, logdir, module_workdir, big_emu):
-    m = _module_mount(request, dynfs_bin, logdir, module_workdir, big_emu, "big")
-    try:
-        yield m
-    finally:
-        m.stop(allow=m.allow)
-
-
-@pytest.fixture(scope="module")
-def tls_emu():
-    e = start_emulator(tls=True, orgs=EMU_ORGS, records={"accounts": 40, "contacts": 20}, seed=9)
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def tls_mnt(request, dynfs_bin, logdir, module_workdir, tls_emu):
-    m = _module_mount(request, dynfs_bin, logdir, module_workdir, tls_emu, "tls")
-    try:
-        yield m
-    finally:
-        m.stop(allow=m.allow)
+tls_emu = emulator_fixture(tls=True, orgs=EMU_ORGS, records={"accounts": 40, "contacts": 20}, seed=9)
+tls_mnt = mount_fixture("tls_emu")
 
 
 # --------------------------------------------------------------------------- per-test guard

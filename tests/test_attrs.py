@@ -10,8 +10,8 @@ from lib.mount import odata_epoch
 
 
 @pytest.fixture(scope="module")
-def records(emu):
-    return {r["accountid"]: r for r in emu.records("contoso", "accounts")}
+def records(std_emu):
+    return {r["accountid"]: r for r in std_emu.records("contoso", "accounts")}
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +81,17 @@ def test_etag_xattr(listed, records):
         assert got.startswith('W/"'), got
 
 
-def test_url_xattr(listed, emu):
-    api_url = emu.api("contoso").api_url
+def test_url_xattr(listed, std_emu):
+    api_url = std_emu.api("contoso").api_url
     for rid, p in listed[:10]:
         assert os.getxattr(p, "user.dynfs.url").decode() == "%saccounts(%s)" % (api_url, rid)
 
 
-def test_url_xattr_second_org(mnt, emu):
-    rid = emu.records("fabrikam", "contacts")[0]["contactid"]
+def test_url_xattr_second_org(mnt, std_emu):
+    rid = std_emu.records("fabrikam", "contacts")[0]["contactid"]
     p = os.path.join(mnt.path, "fabrikam", "contacts", rid + ".json")
     assert os.getxattr(p, "user.dynfs.url").decode() == "%scontacts(%s)" % (
-        emu.api("fabrikam").api_url, rid)
+        std_emu.api("fabrikam").api_url, rid)
 
 
 def test_listxattr(listed):

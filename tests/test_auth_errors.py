@@ -10,16 +10,11 @@ import re
 import pytest
 
 from lib.auth import assert_no_secrets, config, org_secrets, tenant, write_private
-from lib.mount import run_dynfs, start_emulator
+from lib.fixtures import emulator_fixture
+from lib.mount import run_dynfs
 
 
-@pytest.fixture(scope="module")
-def eemu():
-    e = start_emulator(orgs="contoso,fabrikam", records={"accounts": 5, "contacts": 5}, seed=8)
-    try:
-        yield e
-    finally:
-        e.stop()
+eemu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 5, "contacts": 5}, seed=8)
 
 
 @pytest.fixture

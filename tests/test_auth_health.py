@@ -6,23 +6,17 @@ Tokens live 2 s here, so a renewal (and so the failure) comes quickly.
 """
 
 import errno
-import os
 import time
 
 import pytest
 
 from lib.auth import (config, device_login, first_record, read_store, tenant, unlisted_paths,
                       write_private, write_store)
-from lib.mount import start_emulator, stats_delta
+from lib.fixtures import emulator_fixture
+from lib.mount import stats_delta
 
 
-@pytest.fixture(scope="module")
-def hemu():
-    e = start_emulator(orgs="contoso,fabrikam", records={"accounts": 10, "contacts": 40}, seed=6)
-    try:
-        yield e
-    finally:
-        e.stop()
+hemu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 10, "contacts": 40}, seed=6)
 
 
 @pytest.fixture

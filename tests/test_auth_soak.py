@@ -15,7 +15,8 @@ import time
 import pytest
 
 from lib.auth import config, read_store, tenant, unlisted_paths, write_store
-from lib.mount import start_emulator, stats_delta
+from lib.fixtures import emulator_fixture
+from lib.mount import stats_delta
 
 SECONDS = float(os.environ.get("DYNFS_SOAK_SECONDS", "30"))
 LIFETIME = 5
@@ -23,13 +24,7 @@ THREADS = 8
 PAUSE = 0.01            # seconds between two reads of one thread: ~800 reads/s in all
 
 
-@pytest.fixture(scope="module")
-def semu():
-    e = start_emulator(orgs="contoso", records={"accounts": 10, "contacts": 200}, seed=12)
-    try:
-        yield e
-    finally:
-        e.stop()
+semu = emulator_fixture(orgs="contoso", records={"accounts": 10, "contacts": 200}, seed=12)
 
 
 def soak(m, paths, seconds):

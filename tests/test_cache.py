@@ -16,6 +16,7 @@ from lib.mount import Ini, get_raw, odata_epoch, render, stats_delta, strip_anno
 
 TTL = 1
 AFTER_TTL = TTL + 1.2
+LONG_TTL = 60       # dynfs's default: nothing goes stale during a test
 
 
 def read(path):
@@ -27,24 +28,24 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 
 
-@pytest.fixture
-def ttl_config(emu, tmp_path):
+def ttl_config(emu, tmp_path, ttl):
+    """The emulator's dynfs.ini with cache_ttl = TTL (None: no cache_ttl, dynfs's default)."""
     ini = Ini.load(emu.config_path)
-    ini["global"]["cache_ttl"] = str(TTL)
+    ini["global"].pop("cache_ttl", None)
+    if ttl is not None:
+        ini["global"]["cache_ttl"] = str(ttl)
     return ini.write(str(tmp_path / "ttl.ini"))
 
 
 @pytest.fixture
-def fresh(emu, mount_factory):
-    """dynfs on the emulator's own config (default TTL: 60 s unless the config says otherwise)."""
-    ttl = Ini.load(emu.config_path).sections.get("global", {}).get("cache_ttl")
-    assert ttl is None or int(ttl) >= 30, "emulator's dynfs.ini sets a short cache_ttl=%s" % ttl
-    return mount_factory(emu.config_path, emu=emu)
+def fresh(std_emu, mount_factory, tmp_path):
+    """dynfs with cache_ttl = LONG_TTL (test_long_ttl_outlives_a_short_one checks it holds)."""
+    return mount_factory(ttl_config(std_emu, tmp_path, LONG_TTL), emu=std_emu)
 
 
 @pytest.fixture
-def short(emu, mount_factory, ttl_config):
-    return mount_factory(ttl_config, emu=emu)
+def short(std_emu, mount_factory, tmp_path):
+    return mount_factory(ttl_config(std_emu, tmp_path, TTL), emu=std_emu)
 
 
 def set_dir(m, es="contacts", org="contoso"):
@@ -53,25 +54,25 @@ def set_dir(m, es="contacts", org="contoso"):
 
 # ---------------------------------------------------------------- within the TTL
 
-def test_listing_costs_one_list_per_5000(emu, fresh):
-    n = len(emu.records("contoso", "contacts"))
-    d = stats_delta(emu, lambda: os.listdir(set_dir(fresh)))
+def test_listing_costs_one_list_per_5000(std_emu, fresh):
+    n = len(std_emu.records("contoso", "contacts"))
+    d = stats_delta(std_emu, lambda: os.listdir(set_dir(fresh)))
     assert len(d.result) == n
     assert d["list"] == -(-n // 5000) == 1, d
     assert d["get"] == 0, d
 
 
-def test_cp_r_costs_one_list_and_no_get(emu, fresh, tmp_path):
-    n = len(emu.records("contoso", "accounts"))
+def test_cp_r_costs_one_list_and_no_get(std_emu, fresh, tmp_path):
+    n = len(std_emu.records("contoso", "accounts"))
     dst = str(tmp_path / "copy")
-    d = stats_delta(emu, lambda: subprocess.run(["cp", "-r", set_dir(fresh, "accounts"), dst],
+    d = stats_delta(std_emu, lambda: subprocess.run(["cp", "-r", set_dir(fresh, "accounts"), dst],
                                                 stderr=subprocess.PIPE, timeout=120))
     assert d.result.returncode == 0, d.result.stderr
     assert len(os.listdir(dst)) == n
     assert d["list"] == -(-n // 5000) and d["get"] == 0, d
 
 
-def test_stat_and_read_after_listing_make_no_request(emu, fresh):
+def test_stat_and_read_after_listing_make_no_request(std_emu, fresh):
     d0 = set_dir(fresh)
     names = os.listdir(d0)
 
@@ -80,13 +81,13 @@ def test_stat_and_read_after_listing_make_no_request(emu, fresh):
         datas = {n: read(os.path.join(d0, n)) for n in names}
         return sizes, datas
 
-    d = stats_delta(emu, work)
+    d = stats_delta(std_emu, work)
     assert nonzero(d) == {}, "expected no request at all, got %r" % d
     sizes, datas = d.result
     assert all(sizes[n] == len(datas[n]) for n in names)
 
 
-def test_ls_l_and_cat_after_listing_make_no_request(emu, fresh):
+def test_ls_l_and_cat_after_listing_make_no_request(std_emu, fresh):
     d0 = set_dir(fresh, "accounts")
     os.listdir(d0)
 
@@ -96,43 +97,43 @@ def test_ls_l_and_cat_after_listing_make_no_request(emu, fresh):
                             timeout=60)
         return r1, r2
 
-    d = stats_delta(emu, work)
+    d = stats_delta(std_emu, work)
     r1, r2 = d.result
     assert r1.returncode == 0 and r2.returncode == 0, (r1.stderr, r2.stderr)
     assert nonzero(d) == {}, d
 
 
-def test_second_listing_within_ttl_makes_no_request(emu, fresh):
+def test_second_listing_within_ttl_makes_no_request(std_emu, fresh):
     first = sorted(os.listdir(set_dir(fresh)))
-    d = stats_delta(emu, lambda: sorted(os.listdir(set_dir(fresh))))
+    d = stats_delta(std_emu, lambda: sorted(os.listdir(set_dir(fresh))))
     assert d.result == first
     assert nonzero(d) == {}, d
 
 
-def test_unlisted_record_costs_one_get(emu, fresh):
-    rid = emu.records("contoso", "accounts")[5]["accountid"]
+def test_unlisted_record_costs_one_get(std_emu, fresh):
+    rid = std_emu.records("contoso", "accounts")[5]["accountid"]
     p = os.path.join(set_dir(fresh, "accounts"), rid + ".json")
-    d = stats_delta(emu, lambda: read(p))
+    d = stats_delta(std_emu, lambda: read(p))
     assert d["get"] == 1 and d["list"] == 0, d
     assert sum(d.values()) == 1, d
     # and once read, it is served from the cache
-    d2 = stats_delta(emu, lambda: (os.stat(p), read(p), os.getxattr(p, "user.dynfs.etag")))
+    d2 = stats_delta(std_emu, lambda: (os.stat(p), read(p), os.getxattr(p, "user.dynfs.etag")))
     assert nonzero(d2) == {}, d2
 
 
-def test_unlisted_missing_record_costs_one_get(emu, fresh):
+def test_unlisted_missing_record_costs_one_get(std_emu, fresh):
     p = os.path.join(set_dir(fresh, "accounts"), str(uuid.uuid4()) + ".json")
 
     def work():
         with pytest.raises(FileNotFoundError):
             os.stat(p)
 
-    d = stats_delta(emu, work)
+    d = stats_delta(std_emu, work)
     assert d["get"] == 1 and d["list"] == 0, d
     assert d.status.get("404") == 1, d
 
 
-def test_missing_record_after_listing_costs_nothing(emu, fresh):
+def test_missing_record_after_listing_costs_nothing(std_emu, fresh):
     os.listdir(set_dir(fresh, "accounts"))
     p = os.path.join(set_dir(fresh, "accounts"), str(uuid.uuid4()) + ".json")
 
@@ -141,27 +142,43 @@ def test_missing_record_after_listing_costs_nothing(emu, fresh):
             with pytest.raises(FileNotFoundError):
                 os.stat(p)
 
-    d = stats_delta(emu, work)
+    d = stats_delta(std_emu, work)
     assert nonzero(d) == {}, d
+
+
+@pytest.mark.parametrize("ttl", [LONG_TTL, None], ids=["cache_ttl_60", "default_ttl"])
+def test_long_ttl_outlives_a_short_one(std_emu, mount_factory, tmp_path, ttl):
+    """With cache_ttl = 60, given or by default, a listing and a record read are still
+    served from the cache after AFTER_TTL seconds, when cache_ttl = 1 would ask again (so
+    the tests above run well within the TTL)."""
+    m = mount_factory(ttl_config(std_emu, tmp_path, ttl), emu=std_emu)
+    d0 = set_dir(m)
+    names = sorted(os.listdir(d0))
+    p = os.path.join(d0, names[0])
+    first = read(p)
+    time.sleep(AFTER_TTL)
+    d = stats_delta(std_emu, lambda: (sorted(os.listdir(d0)), read(p)))
+    assert d.result == (names, first)
+    assert nonzero(d) == {}, "expected no request within the TTL, got %r" % d
 
 
 # ---------------------------------------------------------------- after the TTL
 
-def test_revalidation_after_ttl_is_a_304(emu, short):
-    rid = emu.records("contoso", "contacts")[3]["contactid"]
+def test_revalidation_after_ttl_is_a_304(std_emu, short):
+    rid = std_emu.records("contoso", "contacts")[3]["contactid"]
     p = os.path.join(set_dir(short), rid + ".json")
-    d = stats_delta(emu, lambda: read(p))
+    d = stats_delta(std_emu, lambda: read(p))
     assert d["get"] == 1, d
     before, etag = d.result, os.getxattr(p, "user.dynfs.etag")
     time.sleep(AFTER_TTL)
-    d = stats_delta(emu, lambda: read(p))
+    d = stats_delta(std_emu, lambda: read(p))
     assert d["get"] == 1 and d["list"] == 0, d
     assert d.status.get("304") == 1, "expected one 304, got %r" % d
     assert d.result == before
     assert os.getxattr(p, "user.dynfs.etag") == etag
 
 
-def test_reread_after_ttl_gives_identical_bytes(emu, short):
+def test_reread_after_ttl_gives_identical_bytes(std_emu, short):
     names = sorted(os.listdir(set_dir(short)))[:10]
     first = {n: read(os.path.join(set_dir(short), n)) for n in names}
     time.sleep(AFTER_TTL)
@@ -169,9 +186,9 @@ def test_reread_after_ttl_gives_identical_bytes(emu, short):
     assert again == first
 
 
-def test_change_visible_after_ttl(emu, short):
-    api = emu.api("contoso")
-    rid = emu.records("contoso", "accounts")[11]["accountid"]
+def test_change_visible_after_ttl(std_emu, short):
+    api = std_emu.api("contoso")
+    rid = std_emu.records("contoso", "accounts")[11]["accountid"]
     p = os.path.join(set_dir(short, "accounts"), rid + ".json")
     old = read(p)
     old_etag = os.getxattr(p, "user.dynfs.etag").decode()
@@ -192,8 +209,8 @@ def test_change_visible_after_ttl(emu, short):
     assert int(st.st_mtime) == odata_epoch(rec["modifiedon"])
 
 
-def test_listing_refreshes_after_ttl(emu, short):
-    api = emu.api("contoso")
+def test_listing_refreshes_after_ttl(std_emu, short):
+    api = std_emu.api("contoso")
     d0 = set_dir(short, "accounts")
     before = set(os.listdir(d0))
     victim = sorted(before)[0]
@@ -214,9 +231,9 @@ def test_listing_refreshes_after_ttl(emu, short):
     assert read(os.path.join(d0, new_id + ".json")) == render(strip_annotations(rec))
 
 
-def test_deleted_record_gone_after_ttl(emu, short):
-    api = emu.api("contoso")
-    rid = emu.records("contoso", "contacts")[-1]["contactid"]
+def test_deleted_record_gone_after_ttl(std_emu, short):
+    api = std_emu.api("contoso")
+    rid = std_emu.records("contoso", "contacts")[-1]["contactid"]
     p = os.path.join(set_dir(short), rid + ".json")
     assert read(p)
     assert api.delete("contacts(%s)" % rid).status == 204

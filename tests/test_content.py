@@ -19,11 +19,11 @@ SETS = [("accounts", "accountid"), ("contacts", "contactid")]
 
 
 @pytest.fixture(scope="module")
-def server(emu):
+def server(std_emu):
     """{(org, set): {id: record with verbatim number literals}} from the Web API."""
     out = {}
     for org in ("contoso",):
-        api = emu.api(org)
+        api = std_emu.api(org)
         for es, key in SETS:
             out[(org, es)] = {r[key]: r for r in list_raw(api, es)}
     return out
@@ -102,11 +102,11 @@ def test_file_ends_with_one_newline(mnt, server):
     assert raw.startswith(b'{\n  "'), raw[:20]
 
 
-def test_money_keeps_four_decimals(mnt, emu, server):
+def test_money_keeps_four_decimals(mnt, std_emu, server):
     recs = server[("contoso", "accounts")]
     found = 0
     for rid in list(recs)[:60]:
-        _, text = get_raw(emu.api("contoso"), "accounts", rid)
+        _, text = get_raw(std_emu.api("contoso"), "accounts", rid)
         m = re.search(r'"revenue":\s*(-?\d+\.\d{4})\b', text)
         if not m:
             continue
@@ -121,7 +121,7 @@ def test_money_keeps_four_decimals(mnt, emu, server):
 SPECIAL = ['"Quoted"', "Back\\Slash", "Tab\t", "Ünïcödé ☃", "東京", "Zürich"]
 
 
-def test_non_ascii_and_escapes_survive(mnt, emu, server):
+def test_non_ascii_and_escapes_survive(mnt, std_emu, server):
     recs = server[("contoso", "accounts")]
     hits = {}
     for rid, rec in recs.items():
@@ -166,12 +166,12 @@ def test_partial_reads(mnt, server):
         os.close(fd)
 
 
-def test_custom_set_record_content(mnt, emu):
-    r = emu.api("contoso").get("EntityDefinitions?$select=LogicalName,EntitySetName,IsCustomEntity,"
+def test_custom_set_record_content(mnt, std_emu):
+    r = std_emu.api("contoso").get("EntityDefinitions?$select=LogicalName,EntitySetName,IsCustomEntity,"
                                "PrimaryIdAttribute")
     custom = [d for d in r.body["value"] if d.get("IsCustomEntity")
               and d["EntitySetName"] != d["LogicalName"] + "s"][0]
-    recs = list_raw(emu.api("contoso"), custom["EntitySetName"])
+    recs = list_raw(std_emu.api("contoso"), custom["EntitySetName"])
     assert recs, "emulator has no %s records" % custom["EntitySetName"]
     for rec in recs[:10]:
         rid = rec[custom["PrimaryIdAttribute"]]
@@ -179,9 +179,9 @@ def test_custom_set_record_content(mnt, emu):
         assert raw == render(strip_annotations(rec)), first_diff(raw, render(strip_annotations(rec)))
 
 
-def test_unlisted_read_renders_same_bytes(mnt, emu, server, mount_factory):
+def test_unlisted_read_renders_same_bytes(mnt, std_emu, server, mount_factory):
     """A record read by GET (no listing) gives the same bytes as one filled by a listing."""
-    fresh = mount_factory(emu.config_path, emu=emu)
+    fresh = mount_factory(std_emu.config_path, emu=std_emu)
     for rid in list(server[("contoso", "accounts")])[:5]:
         listed = read(rec_path(mnt, "accounts", rid))
         direct = read(rec_path(fresh, "accounts", rid))

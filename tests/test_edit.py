@@ -21,8 +21,9 @@ import subprocess
 
 import pytest
 
-from lib.mount import (Ini, new_mount, start_emulator, RawNumber, get_raw, loads_verbatim, normalise_numbers, render,
-                       stats_delta, strip_annotations)
+from lib.fixtures import emulator_fixture, mount_fixture
+from lib.mount import (Ini, RawNumber, get_raw, loads_verbatim, normalise_numbers, render, stats_delta,
+                       strip_annotations)
 
 ORG = "contoso"
 SET = "accounts"
@@ -32,29 +33,8 @@ VOLATILE = ("@odata.etag", "modifiedon", "versionnumber", "_modifiedby_value")
 
 # --------------------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def edit_emu():
-    e = start_emulator(orgs=ORG, records={"accounts": 60, "contacts": 5}, seed=17)
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def state_home(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("xdg-state"))
-
-
-@pytest.fixture(scope="module")
-def emnt(request, dynfs_bin, logdir, module_workdir, edit_emu, state_home):
-    m = new_mount(dynfs_bin, logdir, module_workdir, "%s-edit" % request.module.__name__)
-    m.emu = edit_emu
-    m.start(edit_emu.config_path, env={"XDG_STATE_HOME": state_home})
-    try:
-        yield m
-    finally:
-        m.stop()
+edit_emu = emulator_fixture(orgs=ORG, records={"accounts": 60, "contacts": 5}, seed=17)
+emnt = mount_fixture("edit_emu", state_home=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,12 @@ from lib.mount import Ini, stats_delta
 
 
 @pytest.fixture
-def faulty(emu):
+def faulty(std_emu):
     """Clear the emulator's faults after the test, whatever happens."""
     try:
-        yield emu
+        yield std_emu
     finally:
-        emu.clear_faults()
+        std_emu.clear_faults()
 
 
 def config(emu, tmp_path, **global_keys):

@@ -56,8 +56,8 @@ def test_listdir_of_missing_dirs(mnt):
     enoent(os.listdir, os.path.join(mnt.path, "nosuchtenant"))
 
 
-def test_record_used_as_directory(mnt, emu):
-    rid = emu.records("contoso", "accounts")[0]["accountid"]
+def test_record_used_as_directory(mnt, std_emu):
+    rid = std_emu.records("contoso", "accounts")[0]["accountid"]
     rec = os.path.join(mnt.path, "contoso", "accounts", rid + ".json")
     with pytest.raises(OSError) as ei:
         os.stat(os.path.join(rec, "x"))
@@ -67,9 +67,9 @@ def test_record_used_as_directory(mnt, emu):
     assert ei.value.errno == errno.ENOTDIR, ei.value
 
 
-def test_uppercase_guid_is_not_a_record_name(mnt, emu):
+def test_uppercase_guid_is_not_a_record_name(mnt, std_emu):
     """Names are lower-case GUIDs; a different spelling is not a second name for the record."""
-    rid = emu.records("contoso", "accounts")[1]["accountid"]
+    rid = std_emu.records("contoso", "accounts")[1]["accountid"]
     d = os.path.join(mnt.path, "contoso", "accounts")
     assert rid.upper() + ".json" not in os.listdir(d)
     assert os.path.isfile(os.path.join(d, rid + ".json"))

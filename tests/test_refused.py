@@ -24,8 +24,8 @@ WRITE_KINDS = ("create", "update", "upsert", "delete", "batch")
 
 
 @pytest.fixture(scope="module")
-def rec(mnt, emu):
-    rid = emu.records("contoso", "accounts")[0]["accountid"]
+def rec(mnt, std_emu):
+    rid = std_emu.records("contoso", "accounts")[0]["accountid"]
     p = os.path.join(mnt.path, "contoso", "accounts", rid + ".json")
     with open(p, "rb") as f:
         return p, f.read()
@@ -57,7 +57,7 @@ def refused(emu, mnt, want, fn, *args):
     mnt.assert_alive()
 
 
-def test_open_excl_existing_record(mnt, emu, rec):
+def test_open_excl_existing_record(mnt, std_emu, rec):
     """O_CREAT|O_EXCL on an existing record: EEXIST (the kernel answers from lookup)."""
     p, before = rec
 
@@ -69,7 +69,7 @@ def test_open_excl_existing_record(mnt, emu, rec):
         f.close()
         return None
 
-    d = stats_delta(emu, run)
+    d = stats_delta(std_emu, run)
     assert d.result is not None, "open(%r, 'xb') succeeded on an existing record" % p
     assert d.result.errno == errno.EEXIST, d.result
     assert not any(d[k] for k in WRITE_KINDS), "a write reached the server: %r" % d
@@ -79,65 +79,65 @@ def test_open_excl_existing_record(mnt, emu, rec):
 
 
 @pytest.mark.parametrize("where", ["tenant", "root"])
-def test_create_file_outside_sets(mnt, emu, where):
+def test_create_file_outside_sets(mnt, std_emu, where):
     d = {"tenant": os.path.join(mnt.path, "contoso"), "root": mnt.path}[where]
     name = os.path.join(d, str(uuid.uuid4()) + ".json")
-    refused(emu, mnt, errno.EPERM, open, name, "wb")
-    refused(emu, mnt, errno.EPERM, os.open, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    refused(emu, mnt, errno.EPERM, os.symlink, "x", os.path.join(d, "link"))
+    refused(std_emu, mnt, errno.EPERM, open, name, "wb")
+    refused(std_emu, mnt, errno.EPERM, os.open, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    refused(std_emu, mnt, errno.EPERM, os.symlink, "x", os.path.join(d, "link"))
     assert not os.path.exists(name)
 
 
 @pytest.mark.parametrize("where", ["set", "tenant", "root"])
-def test_mkdir(mnt, emu, where):
+def test_mkdir(mnt, std_emu, where):
     d = {"set": os.path.join(mnt.path, "contoso", "accounts"),
          "tenant": os.path.join(mnt.path, "contoso"), "root": mnt.path}[where]
     log_at = len(mnt.log_text())
-    refused(emu, mnt, errno.EPERM, os.mkdir, os.path.join(d, "newdir"))
+    refused(std_emu, mnt, errno.EPERM, os.mkdir, os.path.join(d, "newdir"))
     assert not os.path.exists(os.path.join(d, "newdir"))
     assert "mkdir" in mnt.log_text()[log_at:], "no log line says why"
-    refused(emu, mnt, errno.EEXIST, os.mkdir, os.path.join(mnt.path, "contoso", "accounts"))
-    refused(emu, mnt, errno.EEXIST, os.mkdir, os.path.join(mnt.path, "contoso"))
+    refused(std_emu, mnt, errno.EEXIST, os.mkdir, os.path.join(mnt.path, "contoso", "accounts"))
+    refused(std_emu, mnt, errno.EEXIST, os.mkdir, os.path.join(mnt.path, "contoso"))
 
 
-def test_rm_record_needs_allow_delete(mnt, emu, rec):
+def test_rm_record_needs_allow_delete(mnt, std_emu, rec):
     log_at = len(mnt.log_text())
-    refused(emu, mnt, errno.EPERM, os.unlink, rec[0])
+    refused(std_emu, mnt, errno.EPERM, os.unlink, rec[0])
     assert os.path.isfile(rec[0])
     assert "allow_delete = true" in mnt.log_text()[log_at:], "the log does not say how to allow rm"
     r = subprocess.run(["rm", "-f", rec[0]], stderr=subprocess.PIPE, timeout=30)
     assert r.returncode != 0 and b"Operation not permitted" in r.stderr, r
     assert os.path.isfile(rec[0])
     rid = os.path.basename(rec[0])[:-5]
-    assert emu.record("contoso", "accounts", rid) is not None
+    assert std_emu.record("contoso", "accounts", rid) is not None
 
 
-def test_rmdir(mnt, emu):
-    refused(emu, mnt, errno.EPERM, os.rmdir, os.path.join(mnt.path, "contoso", "contacts"))
-    refused(emu, mnt, errno.EPERM, os.rmdir, os.path.join(mnt.path, "fabrikam"))
+def test_rmdir(mnt, std_emu):
+    refused(std_emu, mnt, errno.EPERM, os.rmdir, os.path.join(mnt.path, "contoso", "contacts"))
+    refused(std_emu, mnt, errno.EPERM, os.rmdir, os.path.join(mnt.path, "fabrikam"))
     assert os.path.isdir(os.path.join(mnt.path, "contoso", "contacts"))
     r = subprocess.run(["rmdir", os.path.join(mnt.path, "contoso", "contacts")],
                        stderr=subprocess.PIPE, timeout=30)
     assert r.returncode != 0 and b"Operation not permitted" in r.stderr, r
 
 
-def test_rename_refused(mnt, emu, rec):
+def test_rename_refused(mnt, std_emu, rec):
     p = rec[0]
     d = os.path.dirname(p)
-    other = emu.records("contoso", "accounts")[1]["accountid"]
+    other = std_emu.records("contoso", "accounts")[1]["accountid"]
     # A record's name is its id: not onto another record, not onto a new id.
-    refused(emu, mnt, errno.EPERM, os.rename, p, os.path.join(d, other + ".json"))
-    refused(emu, mnt, errno.EPERM, os.rename, p, os.path.join(d, str(uuid.uuid4()) + ".json"))
+    refused(std_emu, mnt, errno.EPERM, os.rename, p, os.path.join(d, other + ".json"))
+    refused(std_emu, mnt, errno.EPERM, os.rename, p, os.path.join(d, str(uuid.uuid4()) + ".json"))
     # Folders are not renamed, and nothing moves between sets.
-    refused(emu, mnt, errno.EPERM, os.rename, os.path.join(mnt.path, "contoso", "contacts"),
+    refused(std_emu, mnt, errno.EPERM, os.rename, os.path.join(mnt.path, "contoso", "contacts"),
             os.path.join(mnt.path, "contoso", "contacts2"))
-    refused(emu, mnt, errno.EXDEV, os.rename, p,
+    refused(std_emu, mnt, errno.EXDEV, os.rename, p,
             os.path.join(mnt.path, "contoso", "contacts", os.path.basename(p)))
     assert os.path.isfile(p)
     assert os.path.isfile(os.path.join(d, other + ".json"))
 
 
-def test_chmod_chown_utime_succeed_without_server_write(mnt, emu, rec):
+def test_chmod_chown_utime_succeed_without_server_write(mnt, std_emu, rec):
     """Dataverse has no modes, owners or settable times: accepted, nothing is sent."""
     p, before = rec
     st = os.stat(p)
@@ -149,7 +149,7 @@ def test_chmod_chown_utime_succeed_without_server_write(mnt, emu, rec):
         for fn, args in calls:
             fn(*args)
 
-    d = stats_delta(emu, run)
+    d = stats_delta(std_emu, run)
     assert not any(d[k] for k in WRITE_KINDS), "chmod/chown/utime sent a write: %r" % d
     mnt.assert_alive()
     st2 = os.stat(p)
@@ -157,7 +157,7 @@ def test_chmod_chown_utime_succeed_without_server_write(mnt, emu, rec):
     with open(p, "rb") as f:
         assert f.read() == before, "the record changed"
     for tool in (["touch", p], ["chmod", "644", p]):
-        d = stats_delta(emu, lambda: subprocess.run(tool, stderr=subprocess.PIPE, timeout=30))
+        d = stats_delta(std_emu, lambda: subprocess.run(tool, stderr=subprocess.PIPE, timeout=30))
         assert d.result.returncode == 0, (tool, d.result.stderr)
         assert not any(d[k] for k in WRITE_KINDS), "%s sent a write: %r" % (tool, d)
     assert os.stat(p).st_mtime == st.st_mtime

@@ -20,18 +20,21 @@ as parent customer (polymorphic lookup) that sorts before them.
 
 The mount uses cache_ttl = 0: a restore normally happens long after the backup, when nothing
 of the old listing is trusted any more (with a fresh listing rsync would skip every file whose
-size and time match).  The phases are separate tests that share the module's state; a phase
-whose predecessor failed is skipped.
+size and time match).  Each phase's action is a module fixture (`backup`: 1, `restored`: 2)
+and its checks are a test; a later phase gets the earlier actions from those fixtures, so
+each phase also runs alone (-k), and when an action fails, every test that needs it fails
+(as an error in its setup) instead of being skipped.
 """
 
 import os
 import shutil
+import types
 
 import pytest
 
+from lib.fixtures import emulator_fixture, mount_fixture
+from lib.mount import as_decimal, list_raw, loads_verbatim, render, stats_delta, strip_annotations
 from lib.tools import assert_writes, run_tool
-from lib.mount import (Ini, as_decimal, list_raw, loads_verbatim, new_mount, render,
-                       start_emulator, stats_delta, strip_annotations)
 
 ORG = "contoso"
 SETS = ("accounts", "contacts")
@@ -40,8 +43,6 @@ ENTITY = {"accounts": "account", "contacts": "contact"}
 N = {"accounts": 50, "contacts": 30}
 LOGICAL = "_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
 TOOL_TIMEOUT = 60
-
-STATE = {}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -76,33 +77,38 @@ def _prepare(emu):
     assert n >= 10, "too few contacts with an account as parent customer (%d)" % n
 
 
-@pytest.fixture(scope="module")
-def remu():
-    e = start_emulator(orgs=ORG, records=dict(N), seed=53)
-    try:
-        _prepare(e)
-        yield e
-    finally:
-        e.stop()
+remu = emulator_fixture(orgs=ORG, records=dict(N), seed=53, setup=_prepare)
+rmnt = mount_fixture("remu", ini={"global": {"cache_ttl": 0}}, state_home=True)
 
 
 @pytest.fixture(scope="module")
-def rmnt(request, dynfs_bin, logdir, module_workdir, remu, tmp_path_factory):
-    ini = Ini.load(remu.config_path)
-    ini["global"]["cache_ttl"] = "0"
-    cfg = ini.write(os.path.join(module_workdir, "restore.ini"))
-    m = new_mount(dynfs_bin, logdir, module_workdir, "%s-restore" % request.module.__name__)
-    m.emu = remu
-    m.start(cfg, env={"XDG_STATE_HOME": str(tmp_path_factory.mktemp("restore-state"))})
-    try:
-        yield m
-    finally:
-        m.stop()
+def backup(remu, rmnt, tmp_path_factory):
+    """Phase 1's action: `cp -r` of both sets from the mount into .path; .cost: the requests
+    it made (a Delta); .targets: {contact id: table of its parent customer} at that time."""
+    d = str(tmp_path_factory.mktemp("backup"))
+    cost = stats_delta(remu, lambda: sh(["cp", "-r", setdir(rmnt, "accounts"),
+                                         setdir(rmnt, "contacts"), d + "/"]))
+    targets = {k: v.get(LOGICAL) for k, v in
+               server_records(remu, "contacts", annotations=True).items()}
+    return types.SimpleNamespace(path=d, cost=cost, targets=targets)
 
 
 @pytest.fixture(scope="module")
-def backup(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("backup"))
+def restored(remu, rmnt, backup):
+    """Phase 2's action: every record deleted through the Web API, then `rsync -a` of the
+    backup into the emptied sets (accounts first: contacts refer to them); {set: Delta of
+    its rsync}."""
+    if not shutil.which("rsync"):
+        pytest.fail("rsync is not installed (bash .ci/deps installs it)", pytrace=False)
+    api = remu.api(ORG)
+    for s in ("contacts", "accounts"):
+        for rid in list(server_records(remu, s)):
+            r = api.delete("%s(%s)" % (s, rid))
+            assert r.status in (204, 404), r     # 404: removed by a cascade
+        assert not server_records(remu, s), "%s not emptied" % s
+    return {s: stats_delta(remu, lambda: sh(["rsync", "-a", os.path.join(backup.path, s) + "/",
+                                             setdir(rmnt, s) + "/"]))
+            for s in SETS}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -182,69 +188,45 @@ def mismatches(emu, backup, s):
     return out
 
 
-def needs(phase):
-    if STATE.get("phase", 0) < phase:
-        pytest.skip("an earlier phase of the backup/restore sequence failed")
-
-
 # --------------------------------------------------------------------------- phases
 
-def test_backup_with_cp(remu, rmnt, backup):
-    r = stats_delta(remu, lambda: sh(["cp", "-r", setdir(rmnt, "accounts"),
-                                      setdir(rmnt, "contacts"), backup + "/"]))
-    assert_writes(r, what="cp -r from the mount")
+def test_backup_with_cp(remu, backup):
+    assert_writes(backup.cost, what="cp -r from the mount")
     for s in SETS:
         recs = list_raw(remu.api(ORG), s)
         assert len(recs) == N[s]
-        files = sorted(os.listdir(os.path.join(backup, s)))
+        files = sorted(os.listdir(os.path.join(backup.path, s)))
         assert files == sorted(rec[PK[s]] + ".json" for rec in recs), \
             "the backup of %s does not hold one file per record" % s
         wrong = [rec[PK[s]] for rec in recs
-                 if read(os.path.join(backup, s, rec[PK[s]] + ".json"))
+                 if read(os.path.join(backup.path, s, rec[PK[s]] + ".json"))
                  != render(strip_annotations(rec))]
         assert not wrong, "backup files of %s differ from the Web API's records: %r" % (s, wrong)
-    STATE["targets"] = {k: v.get(LOGICAL) for k, v in
-                        server_records(remu, "contacts", annotations=True).items()}
-    assert sorted(set(STATE["targets"].values()) - {None}) == ["account", "contact"], \
-        STATE["targets"]
-    STATE["phase"] = 1
+    assert sorted(set(backup.targets.values()) - {None}) == ["account", "contact"], \
+        backup.targets
 
 
-def test_restore_into_emptied_sets_with_rsync(remu, rmnt, backup):
-    needs(1)
-    if not shutil.which("rsync"):
-        pytest.skip("rsync is not installed")
-    api = remu.api(ORG)
-    for s in ("contacts", "accounts"):
-        for rid in list(server_records(remu, s)):
-            r = api.delete("%s(%s)" % (s, rid))
-            assert r.status in (204, 404), r     # 404: removed by a cascade
-        assert not server_records(remu, s), "%s not emptied" % s
-
-    for s in SETS:      # accounts first: contacts refer to them
-        r = stats_delta(remu, lambda: sh(["rsync", "-a", os.path.join(backup, s) + "/",
-                                          setdir(rmnt, s) + "/"]))
-        assert_writes(r, create=N[s], what="rsync -a backup/%s/" % s)
+def test_restore_into_emptied_sets_with_rsync(remu, rmnt, backup, restored):
     for s in SETS:
-        bad = mismatches(remu, backup, s)
+        assert_writes(restored[s], create=N[s], what="rsync -a backup/%s/" % s)
+    for s in SETS:
+        bad = mismatches(remu, backup.path, s)
         assert not bad, "%d %s not restored as backed up: %r" % (
             len(bad), s, dict(list(bad.items())[:5]))
         names = sorted(os.listdir(setdir(rmnt, s)))
-        assert names == sorted(os.listdir(os.path.join(backup, s))), \
+        assert names == sorted(os.listdir(os.path.join(backup.path, s))), \
             "the restored folder %s does not list exactly the backed-up records" % s
     targets = {k: v.get(LOGICAL) for k, v in server_records(remu, "contacts", True).items()}
-    assert targets == STATE["targets"], "polymorphic parent customers changed table"
-    STATE["phase"] = 2
+    assert targets == backup.targets, "polymorphic parent customers changed table"
 
 
-def test_restore_changed_records_with_cp(remu, rmnt, backup):
-    needs(2)
+def test_restore_changed_records_with_cp(remu, rmnt, backup, restored):
     api = remu.api(ORG)
     accounts = sorted(server_records(remu, "accounts"))
     acc = server_records(remu, "accounts")
     children = sorted(a for a, r in acc.items() if r.get("_parentaccountid_value"))
     con = server_records(remu, "contacts")
-    by_account = sorted(c for c, r in con.items() if STATE["targets"].get(c) == "account")
+    by_account = sorted(c for c, r in con.items() if backup.targets.get(c) == "account")
     c_plain = next(c for c in sorted(con) if c not in by_account[:1])
     changes = [
         ("accounts", accounts[20], {"name": "Changed after the backup", "telephone1": "+1 555"}),
@@ -260,16 +242,15 @@ def test_restore_changed_records_with_cp(remu, rmnt, backup):
         _check(api.patch("%s(%s)" % (s, rid), body), "change %s(%s)" % (s, rid))
     still = {s: {rid for (cs, rid, _) in changes if cs == s} for s in SETS}
     for s in SETS:
-        bad = mismatches(remu, backup, s)
+        bad = mismatches(remu, backup.path, s)
         assert set(bad) == still[s], "the changes did not land as expected: %r" % bad
 
-    r = stats_delta(remu, lambda: sh(["cp", "-r", os.path.join(backup, "accounts"),
-                                      os.path.join(backup, "contacts"),
+    r = stats_delta(remu, lambda: sh(["cp", "-r", os.path.join(backup.path, "accounts"),
+                                      os.path.join(backup.path, "contacts"),
                                       os.path.join(rmnt.path, ORG) + "/"]))
     assert_writes(r, update=len(changes), what="cp -r backup/* over the records")
     for s in SETS:
-        bad = mismatches(remu, backup, s)
+        bad = mismatches(remu, backup.path, s)
         assert not bad, "%s not put back: %r" % (s, dict(list(bad.items())[:5]))
     targets = {k: v.get(LOGICAL) for k, v in server_records(remu, "contacts", True).items()}
-    assert targets == STATE["targets"]
-    STATE["phase"] = 3
+    assert targets == backup.targets

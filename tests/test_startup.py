@@ -23,13 +23,13 @@ def mnt_dir(tmp_path):
 
 
 @pytest.fixture
-def secrets(emu):
-    return [o["client_secret"] for o in emu.info["orgs"].values()]
+def secrets(std_emu):
+    return [o["client_secret"] for o in std_emu.info["orgs"].values()]
 
 
 @pytest.fixture
-def ini(emu):
-    i = Ini.load(emu.config_path)
+def ini(std_emu):
+    i = Ini.load(std_emu.config_path)
     assert set(i.tenants()) == {"contoso", "fabrikam"}, i.sections
     return i
 
@@ -82,8 +82,8 @@ def test_version(dynfs_bin):
     assert re.search(r"dynfs.*\d+\.\d+", r.stdout, re.I), r.stdout
 
 
-def test_no_mountpoint(dynfs_bin, emu, secrets):
-    r = run_dynfs(dynfs_bin, ["-f", "-c", emu.config_path], timeout=30)
+def test_no_mountpoint(dynfs_bin, std_emu, secrets):
+    r = run_dynfs(dynfs_bin, ["-f", "-c", std_emu.config_path], timeout=30)
     assert 0 < r.returncode < 126, (r.returncode, r.stderr)
     assert re.search(r"mount ?point", r.stderr, re.I), r.stderr
     assert not r.sanitizer, r.stderr
@@ -155,10 +155,10 @@ def test_unknown_entity_set(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
     fails(dynfs_bin, cfg, mnt_dir, secrets, "nosuch")
 
 
-def test_entities_subset(dynfs_bin, ini, tmp_path, mount_factory, emu):
+def test_entities_subset(dynfs_bin, ini, tmp_path, mount_factory, std_emu):
     ini["contoso"]["entities"] = "accounts,contacts"
     cfg = ini.write(str(tmp_path / "c.ini"))
-    m = mount_factory(cfg, emu=emu)
+    m = mount_factory(cfg, emu=std_emu)
     assert sorted(os.listdir(os.path.join(m.path, "contoso"))) == ["accounts", "contacts"]
     assert "accounts" in os.listdir(os.path.join(m.path, "fabrikam"))
 
@@ -178,11 +178,11 @@ def test_wrong_client_secret(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
     assert "contoso" in r.stderr, r.stderr
 
 
-def test_unreachable_url(dynfs_bin, ini, emu, mnt_dir, secrets, tmp_path):
+def test_unreachable_url(dynfs_bin, ini, std_emu, mnt_dir, secrets, tmp_path):
     port = closed_port()
     url = "http://127.0.0.1:%d/contoso" % port
     # keep the token request valid (scope of the real org) so the failure is the closed port
-    ini["contoso"]["scope"] = emu.org("contoso")["url"].rstrip("/") + "/.default"
+    ini["contoso"]["scope"] = std_emu.org("contoso")["url"].rstrip("/") + "/.default"
     ini["contoso"]["url"] = url
     cfg = ini.write(str(tmp_path / "c.ini"))
     fails(dynfs_bin, cfg, mnt_dir, secrets, "127.0.0.1:%d" % port)
@@ -195,8 +195,8 @@ def test_unreachable_token_endpoint(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
     fails(dynfs_bin, cfg, mnt_dir, secrets, "fabrikam")
 
 
-def test_no_secret_in_debug_log(emu, mount_factory, secrets):
-    m = mount_factory(emu.config_path, extra_args=["-d"], emu=emu)
+def test_no_secret_in_debug_log(std_emu, mount_factory, secrets):
+    m = mount_factory(std_emu.config_path, extra_args=["-d"], emu=std_emu)
     d = os.path.join(m.path, "contoso", "accounts")
     name = sorted(os.listdir(d))[0]
     with open(os.path.join(d, name), "rb") as f:

@@ -1,7 +1,7 @@
 """Common tools on a mount: editors, sed, jq, cp, rsync, tar, shell redirections.
 
 Every test runs a real program on record files of a mounted tenant, then checks the result
-on the server through the Web API (lib.emu.WebApi, never through dynfs's cache) and counts
+on the server through the Web API (lib.client.WebApi, never through dynfs's cache) and counts
 the write requests the emulator saw while the program ran (/_emulator/stats: update, create,
 upsert, delete, batch).  The rules being tested (SEMANTICS.md):
 
@@ -47,9 +47,10 @@ import uuid
 
 import pytest
 
+from lib.fixtures import emulator_fixture, mount_fixture
+from lib.mount import (as_decimal, get_raw, line_of, loads_verbatim, render, stats_delta,
+                       strip_annotations)
 from lib.tools import assert_writes, killpg, run_tool, writes
-from lib.mount import (Ini, as_decimal, get_raw, line_of, loads_verbatim, new_mount, render,
-                       start_emulator, stats_delta, strip_annotations)
 
 ORG = "contoso"
 SET = "accounts"
@@ -63,50 +64,12 @@ PK = {SET: "accountid", CSET: "contactid"}
 
 # --------------------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def temu():
-    e = start_emulator(orgs=ORG, records={"accounts": 90, "contacts": 20}, seed=31)
-    try:
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def state_home(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("xdg-state"))
-
-
-def _start(request, dynfs_bin, logdir, workdir, emu, label, config, state_home):
-    m = new_mount(dynfs_bin, logdir, workdir, "%s-%s" % (request.module.__name__, label))
-    m.emu = emu
-    m.start(config, env={"XDG_STATE_HOME": state_home})
-    return m
-
-
-@pytest.fixture(scope="module")
-def tmnt(request, dynfs_bin, logdir, module_workdir, temu, state_home):
-    """The emulator's own dynfs.ini (cache_ttl 60, allow_delete false)."""
-    m = _start(request, dynfs_bin, logdir, module_workdir, temu, "tmnt", temu.config_path,
-               state_home)
-    try:
-        yield m
-    finally:
-        m.stop()
-
-
-@pytest.fixture(scope="module")
-def dmnt(request, dynfs_bin, logdir, module_workdir, temu, state_home):
-    """cache_ttl 1 (listings come from the server again after a second), allow_delete true."""
-    ini = Ini.load(temu.config_path)
-    ini["global"]["cache_ttl"] = "1"
-    ini[ORG]["allow_delete"] = "true"
-    cfg = ini.write(os.path.join(module_workdir, "delete.ini"))
-    m = _start(request, dynfs_bin, logdir, module_workdir, temu, "dmnt", cfg, state_home)
-    try:
-        yield m
-    finally:
-        m.stop()
+temu = emulator_fixture(orgs=ORG, records={"accounts": 90, "contacts": 20}, seed=31)
+# the emulator's own dynfs.ini (cache_ttl 60, allow_delete false)
+tmnt = mount_fixture("temu", state_home=True)
+# cache_ttl 1 (listings come from the server again after a second), allow_delete true
+dmnt = mount_fixture("temu", ini={"global": {"cache_ttl": 1}, ORG: {"allow_delete": "true"}},
+                     state_home=True)
 
 
 @pytest.fixture(scope="module")

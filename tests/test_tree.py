@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from lib.mount import Ini
-from lib.emu import GUID_RE
+from lib.client import GUID_RE
 
 
 def set_ids(emu, org, entity_set, key):
@@ -14,8 +14,8 @@ def set_ids(emu, org, entity_set, key):
 
 
 @pytest.fixture(scope="module")
-def entity_defs(emu):
-    r = emu.api("contoso").get(
+def entity_defs(std_emu):
+    r = std_emu.api("contoso").get(
         "EntityDefinitions?$select=LogicalName,EntitySetName,IsCustomEntity,PrimaryIdAttribute")
     assert r.status == 200, r
     return r.body["value"]
@@ -30,8 +30,8 @@ def custom_set(entity_defs):
     return odd[0]
 
 
-def test_root_lists_tenants(mnt, emu):
-    tenants = Ini.load(emu.config_path).tenants()
+def test_root_lists_tenants(mnt, std_emu):
+    tenants = Ini.load(std_emu.config_path).tenants()
     assert sorted(tenants) == ["contoso", "fabrikam"], tenants
     assert sorted(os.listdir(mnt.path)) == sorted(tenants)
 
@@ -65,18 +65,18 @@ def test_entity_sets_are_directories(mnt):
 
 
 @pytest.mark.parametrize("entity_set,key", [("accounts", "accountid"), ("contacts", "contactid")])
-def test_set_lists_every_record(mnt, emu, entity_set, key):
+def test_set_lists_every_record(mnt, std_emu, entity_set, key):
     names = os.listdir(os.path.join(mnt.path, "contoso", entity_set))
-    expect = {i + ".json" for i in set_ids(emu, "contoso", entity_set, key)}
+    expect = {i + ".json" for i in set_ids(std_emu, "contoso", entity_set, key)}
     assert len(names) == len(set(names)), "duplicate entries"
     assert set(names) == expect, ("missing %s, extra %s"
                                   % (sorted(expect - set(names))[:5], sorted(set(names) - expect)[:5]))
     assert len(names) >= 200
 
 
-def test_custom_set_lists_every_record(mnt, emu, custom_set):
+def test_custom_set_lists_every_record(mnt, std_emu, custom_set):
     es, key = custom_set["EntitySetName"], custom_set["PrimaryIdAttribute"]
-    expect = {i + ".json" for i in set_ids(emu, "contoso", es, key)}
+    expect = {i + ".json" for i in set_ids(std_emu, "contoso", es, key)}
     assert expect, "the emulator should have %s records (new_categories=...)" % es
     assert set(os.listdir(os.path.join(mnt.path, "contoso", es))) == expect
 
@@ -104,29 +104,29 @@ def test_scandir_types(mnt):
 
 # ---------------------------------------------------------------- a second organisation
 
-def test_second_org_lists_its_own_records(mnt, emu):
+def test_second_org_lists_its_own_records(mnt, std_emu):
     names = set(os.listdir(os.path.join(mnt.path, "fabrikam", "accounts")))
-    fab = {i + ".json" for i in set_ids(emu, "fabrikam", "accounts", "accountid")}
-    con = {i + ".json" for i in set_ids(emu, "contoso", "accounts", "accountid")}
+    fab = {i + ".json" for i in set_ids(std_emu, "fabrikam", "accounts", "accountid")}
+    con = {i + ".json" for i in set_ids(std_emu, "contoso", "accounts", "accountid")}
     assert fab and not fab & con, "the emulator's orgs should not share ids"
     assert names == fab
     assert not names & set(os.listdir(os.path.join(mnt.path, "contoso", "accounts")))
 
 
-def test_second_org_record_content(mnt, emu):
+def test_second_org_record_content(mnt, std_emu):
     from lib.mount import as_decimal, loads_decimal, strip_annotations
-    rec = emu.records("fabrikam", "contacts")[7]
+    rec = std_emu.records("fabrikam", "contacts")[7]
     path = os.path.join(mnt.path, "fabrikam", "contacts", rec["contactid"] + ".json")
     with open(path, "rb") as f:
         got = loads_decimal(f.read())
-    api = emu.api("fabrikam")
+    api = std_emu.api("fabrikam")
     r = api.request("GET", "contacts(%s)" % rec["contactid"], decimal_floats=True)
     assert r.status == 200, r
     assert got == as_decimal(strip_annotations(r.body))
 
 
-def test_record_of_one_org_absent_from_the_other(mnt, emu):
-    rid = emu.records("fabrikam", "accounts")[0]["accountid"]
+def test_record_of_one_org_absent_from_the_other(mnt, std_emu):
+    rid = std_emu.records("fabrikam", "accounts")[0]["accountid"]
     with pytest.raises(FileNotFoundError):
         os.stat(os.path.join(mnt.path, "contoso", "accounts", rid + ".json"))
     assert os.path.isfile(os.path.join(mnt.path, "fabrikam", "accounts", rid + ".json"))

@@ -3,15 +3,11 @@
 import json
 import urllib.parse
 
-import pytest
+from lib.client import http_request
+from lib.fixtures import emulator_fixture
 
-from lib.emu import Emulator, http_request
 
-
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=9) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=9)
 
 
 def adfs(emu, form, url=None):

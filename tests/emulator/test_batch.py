@@ -4,8 +4,11 @@ import json
 import re
 import uuid
 
+from lib.client import assert_odata_error
+from lib.fixtures import emulator_fixture
+from lib.multipart import batch_body, parse_batch_response
 
-from lib.emu import assert_odata_error, batch_body, parse_batch_response
+emu = emulator_fixture(orgs="contoso", records={"accounts": 40, "contacts": 20}, seed=11)
 
 
 def send(api, body, boundary="batch_AAA123", headers=None):

@@ -6,15 +6,14 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, batch_body
+from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
+from lib.multipart import batch_body
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso", records={"accounts": 10, "contacts": 3}, seed=17) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso", records={"accounts": 10, "contacts": 3}, seed=17)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from lib.emu import DATETIME_RE, GUID_RE, Emulator
+from lib.client import DATETIME_RE, GUID_RE
+from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = "/work/shared/data/entities"
@@ -26,16 +28,14 @@ def load(name, where=None):
         return json.load(f)
 
 
-@pytest.fixture(scope="module")
-def pair():
-    with Emulator(orgs="contoso", records=RECORDS, seed=42) as a, \
-            Emulator(orgs="contoso", records=RECORDS, seed=42) as b:
-        yield a, b
+# two emulators started alike: the data must be the same
+emu = emulator_fixture(orgs="contoso", records=RECORDS, seed=42)
+twin = emulator_fixture(orgs="contoso", records=RECORDS, seed=42)
 
 
 @pytest.fixture(scope="module")
-def emu(pair):
-    return pair[0]
+def pair(emu, twin):
+    return emu, twin
 
 
 @pytest.fixture(scope="module")

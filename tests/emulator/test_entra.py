@@ -5,17 +5,14 @@ import time
 import urllib.parse
 import uuid
 
-import pytest
-
-from lib.emu import GUID_ANYCASE_RE, Emulator, http_request
+from lib.client import GUID_ANYCASE_RE, http_request
+from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$")
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 5, "contacts": 3}, seed=3) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 5, "contacts": 3}, seed=3)
 
 
 def token_post(emu, org, form, url=None):

@@ -6,16 +6,15 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator, http_request, pkce_pair
+from lib.client import http_request
+from lib.crypto import pkce_pair
+from lib.fixtures import emulator_fixture
 from test_entra import assert_aad_error
 
 REDIRECT = "http://127.0.0.1:53117/callback"
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=7) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=7)
 
 
 def redeem(emu, org, code, verifier, redirect=REDIRECT, client_id=None, **extra):

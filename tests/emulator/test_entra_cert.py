@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, client_assertion, make_certificate
+from lib.crypto import client_assertion, make_certificate
+from lib.fixtures import emulator_fixture
 from test_entra import assert_aad_error
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -24,11 +25,14 @@ def certs():
         shutil.rmtree(d, ignore_errors=True)
 
 
+bare_emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=5)
+
+
 @pytest.fixture(scope="module")
-def emu(certs):
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=5) as e:
-        e.add_certificate("contoso", certs["good"]["cert_pem"])
-        yield e
+def emu(bare_emu, certs):
+    """The emulator with the "good" certificate registered for contoso's app."""
+    bare_emu.add_certificate("contoso", certs["good"]["cert_pem"])
+    return bare_emu
 
 
 def form(o, assertion, **over):
@@ -115,7 +119,7 @@ def test_bad_signature_700027(emu, certs):
     b = assert_aad_error(r, 401, "invalid_client", 700027)
     assert "did not match the expected signature" in b["error_description"]
     # signed by another key but naming the registered certificate
-    from lib.emu import cert_thumbprints
+    from lib.crypto import cert_thumbprints
     a = client_assertion(certs["other"], o["client_id"], o["token_url"],
                          header={"x5t": cert_thumbprints(certs["good"]["cert_pem"])["x5t"]})
     assert_aad_error(post(emu, "contoso", form(o, a)), 401, "invalid_client", 700027)

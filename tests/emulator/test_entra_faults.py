@@ -8,14 +8,13 @@ import uuid
 
 import pytest
 
-from lib.emu import Emulator, http_request, pkce_pair
+from lib.client import http_request
+from lib.crypto import pkce_pair
+from lib.fixtures import emulator_fixture
 from test_entra import assert_aad_error
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=13) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=13)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,10 @@ import os
 
 import pytest
 
-from lib.emu import GUID_RE, assert_odata_error
+from lib.client import GUID_RE, assert_odata_error
+from lib.fixtures import emulator_fixture
+
+emu = emulator_fixture(orgs="contoso", records={"accounts": 40, "contacts": 20}, seed=11)
 
 SHARED_ENTITIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                "shared", "data", "entities")

@@ -13,17 +13,14 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator
+from lib.fixtures import emulator_fixture
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntlm  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2}, seed=17,
-                  extra_args=["--onprem", "contoso"]) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso,fabrikam", records={"accounts": 3, "contacts": 2},
+                       seed=17, extra_args=["--onprem", "contoso"])
 
 
 def curl(*args):

@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator
+from lib.fixtures import emulator_fixture
 
 N = 12000
 COOKIE_RE = re.compile(r'^<cookie pagenumber="(\d+)" pagingcookie="([^"]*)" istracking="False" />$')
@@ -13,15 +13,7 @@ INNER_RE = re.compile(r'^<cookie page="(\d+)"><accountid last="\{([0-9A-F-]{36})
                       r'first="\{([0-9A-F-]{36})\}" /></cookie>$')
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso", records={"accounts": N, "contacts": 10}, seed=5, timeout=120) as e:
-        yield e
-
-
-@pytest.fixture(scope="module")
-def api(emu):
-    return emu.api()
+emu = emulator_fixture(orgs="contoso", records={"accounts": N, "contacts": 10}, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,13 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import Emulator, assert_odata_error
+from lib.client import assert_odata_error
+from lib.fixtures import emulator_fixture
 
 N_ACCOUNTS = 60
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso", records={"accounts": N_ACCOUNTS, "contacts": 30}, seed=21) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso", records={"accounts": N_ACCOUNTS, "contacts": 30}, seed=21)
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ import uuid
 
 import pytest
 
-from lib.emu import DATETIME_RE, GUID_ANYCASE_RE, GUID_RE, assert_odata_error
+from lib.client import DATETIME_RE, GUID_ANYCASE_RE, GUID_RE, assert_odata_error
+from lib.fixtures import emulator_fixture
+
+emu = emulator_fixture(orgs="contoso", records={"accounts": 40, "contacts": 20}, seed=11)
 
 WELL_KNOWN = ["accountid", "name", "createdon", "modifiedon", "versionnumber", "statecode", "statuscode",
               "_ownerid_value", "_createdby_value", "_modifiedby_value", "_owningbusinessunit_value",

@@ -6,15 +6,13 @@ import threading
 
 import pytest
 
-from lib.emu import Emulator, assert_odata_error
+from lib.client import assert_odata_error
+from lib.fixtures import emulator_fixture
 
 THROTTLE_CODES = ("0x80072322", "0x80072321", "0x80072326")
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(orgs="contoso", records={"accounts": 10, "contacts": 3}, seed=13) as e:
-        yield e
+emu = emulator_fixture(orgs="contoso", records={"accounts": 10, "contacts": 3}, seed=13)
 
 
 @pytest.fixture(autouse=True)

@@ -7,23 +7,20 @@ import urllib.parse
 
 import pytest
 
-from lib.emu import GUID_RE, Emulator, WebApi, http_request
+from lib.client import GUID_RE, WebApi, http_request
+from lib.emuproc import Emulator
+from lib.fixtures import emulator_fixture
 
 ORG_KEYS = ("url", "api_url", "tenant_id", "token_url", "authority_host", "client_id", "client_secret",
             "client_secret_file", "public_client_id", "refresh_token", "username", "password",
             "unconsented_client_id")
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with Emulator(tls=True, orgs="contoso,fabrikam", records={"accounts": 8, "contacts": 4}, seed=2) as e:
-        yield e
+emu = emulator_fixture(tls=True, orgs="contoso,fabrikam", records={"accounts": 8, "contacts": 4},
+                       seed=2)
 
 
-@pytest.fixture(scope="module")
-def plain():
-    with Emulator(orgs="contoso", records={"accounts": 2, "contacts": 1}, seed=2) as e:
-        yield e
+plain = emulator_fixture(orgs="contoso", records={"accounts": 2, "contacts": 1}, seed=2)
 
 
 # ---------------------------------------------------------------- TLS

@@ -6,7 +6,10 @@ import uuid
 
 import pytest
 
-from lib.emu import GUID_RE, assert_odata_error
+from lib.client import GUID_RE, assert_odata_error
+from lib.fixtures import emulator_fixture
+
+emu = emulator_fixture(orgs="contoso", records={"accounts": 40, "contacts": 20}, seed=11)
 
 DUP_MSG = "A record with matching key values already exists."
 ROWVER_MSG = "The version of the existing record doesn't match the RowVersion property provided."

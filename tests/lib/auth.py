@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from lib.emu import http_request
+from lib.client import http_request
 from lib.mount import Ini, repro_text, sanitizer_findings
 
 
@@ -95,7 +95,8 @@ def unlisted_paths(emu, mountpoint, org, n, entity_set="contacts"):
 
 
 class Login:
-    """`dynfs login ...` as a child process whose stderr is read line by line."""
+    """`dynfs login ...` as a child process whose stderr is read line by line; whoever
+    starts one kills it when done (kill() after finish() does nothing)."""
 
     def __init__(self, dynfs_bin, cfg, tenant_name, *args, env=None):
         self.argv = [dynfs_bin, "login", "-c", cfg] + list(args) + [tenant_name]
@@ -137,6 +138,7 @@ class Login:
         return self.proc.returncode, text
 
     def kill(self):
+        """Kill the process group if it still runs (a no-op after finish())."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -148,10 +150,13 @@ class Login:
 def device_login(dynfs_bin, emu, cfg, tenant_name, org, approve=True):
     """Run `dynfs login TENANT` (device code) and approve or decline it; (status, text)."""
     lg = Login(dynfs_bin, cfg, tenant_name)
-    m = lg.wait_line(r"enter the code (\w+)")
-    emu.control_post(org, "device-approve" if approve else "device-decline",
-                     {"user_code": m.group(1)})
-    return lg.finish()
+    try:
+        m = lg.wait_line(r"enter the code (\w+)")
+        emu.control_post(org, "device-approve" if approve else "device-decline",
+                         {"user_code": m.group(1)})
+        return lg.finish()
+    finally:
+        lg.kill()
 
 
 def browser_login(dynfs_bin, emu, cfg, tenant_name, tamper=None):
@@ -159,13 +164,16 @@ def browser_login(dynfs_bin, emu, cfg, tenant_name, tamper=None):
     URL without following the redirect, then deliver its Location to dynfs's loopback
     listener (TAMPER may rewrite it).  Returns (status, text, callback Response)."""
     lg = Login(dynfs_bin, cfg, tenant_name, "--browser")
-    url = lg.wait_line(r"^\s+(https?://\S+/authorize\?\S+)$").group(1)
-    r = http_request("GET", url, ca_file=emu.ca_file)
-    loc = r.headers.get("Location")
-    assert r.status == 302 and loc, "authorize answered %r" % (r,)
-    assert loc.startswith("http://127.0.0.1:"), loc
-    if tamper:
-        loc = tamper(loc)
-    cb = http_request("GET", loc)
-    status, text = lg.finish()
-    return status, text, cb
+    try:
+        url = lg.wait_line(r"^\s+(https?://\S+/authorize\?\S+)$").group(1)
+        r = http_request("GET", url, ca_file=emu.ca_file)
+        loc = r.headers.get("Location")
+        assert r.status == 302 and loc, "authorize answered %r" % (r,)
+        assert loc.startswith("http://127.0.0.1:"), loc
+        if tamper:
+            loc = tamper(loc)
+        cb = http_request("GET", loc)
+        status, text = lg.finish()
+        return status, text, cb
+    finally:
+        lg.kill()

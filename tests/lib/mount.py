@@ -100,17 +100,6 @@ def lazy_unmount(path):
         pass
 
 
-def tail(path, n=6000):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def read_text(path, start=0):
     try:
         with open(path, "rb") as f:
@@ -152,14 +141,6 @@ def _safe(name):
 def new_mount(dynfs_bin, logdir, workdir, label):
     """A Mount whose daemon log goes to LOGDIR/<label>.log."""
     return Mount(dynfs_bin, workdir=workdir, log_path=os.path.join(logdir, _safe(label) + ".log"))
-
-
-def start_emulator(**kw):
-    """Start an emulator with the mount tests' defaults (no per-record cost)."""
-    from lib.emu import Emulator
-    kw.setdefault("record_cost_us", 0)
-    kw.setdefault("timeout", 120)
-    return Emulator(**kw).start()
 
 
 class Mount:
