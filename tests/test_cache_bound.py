@@ -11,7 +11,10 @@ import subprocess
 
 import pytest
 
+from lib.fixtures import emulator_fixture
 from lib.mount import Ini, get_raw, render, stats_delta, strip_annotations
+
+bound_emu = emulator_fixture(orgs="contoso", records={"accounts": 60, "contacts": 5}, seed=23)
 
 
 def read(path):
@@ -25,8 +28,8 @@ def server_bytes(api, es, rid):
 
 
 @pytest.fixture
-def zero_cache(emu, tmp_path):
-    ini = Ini.load(emu.config_path)
+def zero_cache(bound_emu, tmp_path):
+    ini = Ini.load(bound_emu.config_path)
     ini["global"]["cache_size"] = "0"
     return ini.write(str(tmp_path / "zero.ini"))
 
@@ -49,40 +52,41 @@ def copy_and_compare(emu, m, tmp_path, es="accounts", pk="accountid"):
     return d
 
 
-def test_copy_through_the_spill_file_is_exact_and_costs_no_get(emu, mount_factory, zero_cache,
-                                                                tmp_path):
+def test_copy_through_the_spill_file_is_exact_and_costs_no_get(bound_emu, mount_factory,
+                                                                zero_cache, tmp_path):
     cache = tmp_path / "xdg-cache"
-    m = mount_factory(zero_cache, emu=emu, env={"XDG_CACHE_HOME": str(cache)})
-    d = copy_and_compare(emu, m, tmp_path)
+    m = mount_factory(zero_cache, emu=bound_emu, env={"XDG_CACHE_HOME": str(cache)})
+    d = copy_and_compare(bound_emu, m, tmp_path)
     assert d["list"] == 1 and d["get"] == 0, d
     # The spill file is unlinked: nothing of the records is left to find on disk.
     assert stat.S_IMODE(os.stat(cache / "dynfs").st_mode) == 0o700
     assert os.listdir(cache / "dynfs") == []
 
 
-def test_without_a_spill_file_dropped_content_is_fetched_again(emu, mount_factory, zero_cache,
-                                                               tmp_path):
+def test_without_a_spill_file_dropped_content_is_fetched_again(bound_emu, mount_factory,
+                                                               zero_cache, tmp_path):
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the cache directory would go\n")
-    m = mount_factory(zero_cache, emu=emu, env={"XDG_CACHE_HOME": str(blocked)})
-    n = len(emu.records("contoso", "accounts"))
-    d = copy_and_compare(emu, m, tmp_path)
+    m = mount_factory(zero_cache, emu=bound_emu, env={"XDG_CACHE_HOME": str(blocked)})
+    n = len(bound_emu.records("contoso", "accounts"))
+    d = copy_and_compare(bound_emu, m, tmp_path)
     assert d["list"] == 1, d
     # Everything but the record last listed fell out of memory; each is read once again.
     assert n - 1 <= d["get"] <= n, d
     assert "spill" in m.log_text() or "fetched again" in m.log_text()
 
 
-def test_a_record_changed_after_eviction_reads_whole_and_agrees_with_stat(emu, mount_factory,
+def test_a_record_changed_after_eviction_reads_whole_and_agrees_with_stat(bound_emu,
+                                                                          mount_factory,
                                                                           zero_cache, tmp_path):
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("x\n")
-    m = mount_factory(zero_cache, emu=emu, env={"XDG_CACHE_HOME": str(blocked)})
+    m = mount_factory(zero_cache, emu=bound_emu, env={"XDG_CACHE_HOME": str(blocked)})
     src = os.path.join(m.path, "contoso", "accounts")
     names = sorted(os.listdir(src))
     rid = names[len(names) // 2][:-5]
     p = os.path.join(src, rid + ".json")
-    api = emu.api("contoso")
+    api = bound_emu.api("contoso")
     r = api.patch("accounts(%s)" % rid, {"description": "longer now " * 40})
     assert r.status in (200, 204), r
     want = server_bytes(api, "accounts", rid)
