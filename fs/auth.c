@@ -38,6 +38,7 @@
 #include "log.h"
 #include "secret.h"
 #include "tokenstore.h"
+#include "banned.h"
 
 #define RENEW_MARGIN_MAX 300.0   /* seconds before expiry we renew at the latest */
 #define HOLDOFF_MIN 5.0          /* seconds a failed renewal is remembered, at first */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "banned.h"
 
 /* First allocation; small enough for an error message, big enough that a
  * typical record needs only a handful of doublings. */

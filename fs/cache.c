@@ -22,6 +22,7 @@
 #include "log.h"
 #include "state.h"
 #include "util.h"
+#include "banned.h"
 
 /* Rarely present: kept apart so the common entry stays small. */
 struct extra {

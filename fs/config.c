@@ -46,6 +46,7 @@
 #include "config.h"
 #include "config_keys.h"
 #include "state.h"
+#include "banned.h"
 
 #define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
 

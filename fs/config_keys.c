@@ -23,6 +23,7 @@
 #include "config_keys.h"
 #include "log.h"
 #include "secret.h"
+#include "banned.h"
 
 /* Same order as enum dfs_auth_kind. */
 static const char *const auth_kinds[] = {

@@ -6,6 +6,7 @@
 #include "content.h"
 #include "log.h"
 #include "record.h"
+#include "banned.h"
 
 int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double fetched,
 		    uint32_t listing)

@@ -20,6 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "secret.h"
+#include "banned.h"
 
 #define API_PATH "/api/data/v9.2/"
 #define MAX_BODY (1024UL * 1024 * 1024) /* a 5000-record page is ~75 MB; allow headroom */

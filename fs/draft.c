@@ -5,6 +5,7 @@
 
 #include "draft.h"
 #include "util.h"
+#include "banned.h"
 
 static void touch(struct dfs_draft *d)
 {

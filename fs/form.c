@@ -8,6 +8,7 @@
 
 #include "form.h"
 #include "secret.h"
+#include "banned.h"
 
 void dfs_form_init(struct dfs_form *f)
 {

@@ -9,6 +9,7 @@
 
 #include "fsops.h"
 #include "ops.h"
+#include "banned.h"
 
 struct dfs_fs *dfs_ops_fs(void)
 {

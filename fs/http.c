@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "version.h"
+#include "banned.h"
 
 #define HTTP_POOL_MAX 64     /* idle easy handles kept per tenant */
 #define RETRY_AFTER_MAX 300  /* never sleep longer than this on one 429 */

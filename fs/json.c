@@ -23,6 +23,7 @@
 
 #include "json.h"
 #include "util.h"
+#include "banned.h"
 
 /* ---- parser ------------------------------------------------------------ */
 

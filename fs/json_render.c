@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "banned.h"
 
 #define APPEND(out, s, n)					\
 	do {							\

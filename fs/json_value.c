@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "banned.h"
 
 static int is_digit(int c)
 {

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "jsonmember.h"
+#include "banned.h"
 
 const char *dfs_cjson_str(const cJSON *obj, const char *key)
 {

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "jwt.h"
+#include "banned.h"
 
 #define ASSERTION_LIFETIME 600  /* seconds; Entra ID accepts up to about ten minutes */
 

@@ -13,6 +13,7 @@
 
 #include "local.h"
 #include "util.h"
+#include "banned.h"
 
 struct dfs_local {
 	/* Set at creation, or under the table's lock. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "banned.h"
 
 #define LOG_PREFIX "dynfs: "
 #define LOG_LINE_STACK 1024     /* longer lines are formatted on the heap */

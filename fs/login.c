@@ -39,6 +39,7 @@
 #include "secret.h"
 #include "tokenstore.h"
 #include "util.h"
+#include "banned.h"
 
 #define LOGIN_MAX_BODY (1024 * 1024)
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"

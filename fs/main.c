@@ -24,6 +24,7 @@
 #include "log.h"
 #include "login.h"
 #include "version.h"
+#include "banned.h"
 
 struct dfs_opts {
 	char *config;

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "schema.h"
+#include "banned.h"
 
 /*
  * Longest $filter of one entity-set request before it is split.  Metadata

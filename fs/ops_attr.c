@@ -12,6 +12,7 @@
 
 #include "content.h"
 #include "ops.h"
+#include "banned.h"
 
 #define XATTR_ETAG "user.dynfs.etag"
 #define XATTR_URL "user.dynfs.url"

@@ -11,6 +11,7 @@
 #include "content.h"
 #include "log.h"
 #include "ops.h"
+#include "banned.h"
 
 struct fill_ctx {
 	struct dfs_fs *fs;

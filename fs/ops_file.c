@@ -14,6 +14,7 @@
 #include "ops.h"
 #include "record.h"
 #include "save.h"
+#include "banned.h"
 
 static int open_local(struct dfs_path *p, struct dfs_local *l, struct fuse_file_info *fi)
 {

@@ -17,6 +17,7 @@
 #include "ops.h"
 #include "record.h"
 #include "save.h"
+#include "banned.h"
 
 /*
  * rm of a record deletes it on the server -- only where the tenant's config

@@ -6,6 +6,7 @@
 #include "json.h"
 #include "record.h"
 #include "util.h"
+#include "banned.h"
 
 /*
  * Keys with '@' are OData control information or annotations, never column

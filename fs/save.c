@@ -20,6 +20,7 @@
 #include "record.h"
 #include "save.h"
 #include "state.h"
+#include "banned.h"
 
 /* write_attempt's "the create found the record: read it and update it". */
 #define EXISTS_AFTER_ALL 1

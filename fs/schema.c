@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "schema.h"
+#include "banned.h"
 
 static int is_digit(int c)
 {

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "schema.h"
 #include "util.h"
+#include "banned.h"
 
 #define LOOKUP_HINT "@Microsoft.Dynamics.CRM.lookuplogicalname"
 #define BIND_SUFFIX "@odata.bind"

@@ -21,6 +21,7 @@
 
 #include "secret.h"
 #include "util.h"
+#include "banned.h"
 
 #define COMMAND_TIMEOUT 30.0    /* seconds a secret command may take */
 

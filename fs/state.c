@@ -13,6 +13,7 @@
 
 #include "state.h"
 #include "util.h"
+#include "banned.h"
 
 char *dfs_state_path(const char *fmt, ...)
 {

@@ -17,6 +17,7 @@
 #include "jsonmember.h"
 #include "state.h"
 #include "tokenstore.h"
+#include "banned.h"
 
 #define STORE_MAX (256 * 1024)   /* a refresh token is a few KB */
 

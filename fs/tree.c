@@ -11,6 +11,7 @@
 #include "state.h"
 #include "record.h"
 #include "tree.h"
+#include "banned.h"
 
 /* ---- tenants ------------------------------------------------------------ */
 

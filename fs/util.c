@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include "util.h"
+#include "banned.h"
 
 double dfs_now(void)
 {
