@@ -694,12 +694,14 @@ int dfs_cache_listing_add(struct dfs_cache *c, const char *id)
 	return 0;
 }
 
-double dfs_cache_listed_at(struct dfs_cache *c)
+double dfs_cache_listed_at(struct dfs_cache *c, size_t *n)
 {
 	double at;
 
 	pthread_mutex_lock(&c->lock);
 	at = c->listed_at;
+	if (n)
+		*n = c->n_listed;
 	pthread_mutex_unlock(&c->lock);
 	return at;
 }
@@ -710,16 +712,6 @@ void dfs_cache_listing_expire(struct dfs_cache *c)
 	if (c->listed_at >= 0)
 		c->listed_at = -1e18; /* still listed, but older than any cache_ttl */
 	pthread_mutex_unlock(&c->lock);
-}
-
-size_t dfs_cache_listed_count(struct dfs_cache *c)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->n_listed;
-	pthread_mutex_unlock(&c->lock);
-	return n;
 }
 
 int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx)

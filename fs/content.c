@@ -37,7 +37,7 @@ int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *
 	int found, ret;
 
 	found = dfs_cache_get(p->s->cache, p->id, info);
-	listed = dfs_cache_listed_at(p->s->cache);
+	listed = dfs_cache_listed_at(p->s->cache, NULL);
 	/*
 	 * Freshness belongs to the listing: what came with it is served until
 	 * the folder is listed again, however long a copy takes, once the
@@ -112,7 +112,7 @@ int dfs_content_list(struct dfs_fs *fs, struct dfs_path *p)
 	int ret = 0;
 
 	pthread_mutex_lock(&p->s->list_lock);
-	listed = dfs_cache_listed_at(p->s->cache);
+	listed = dfs_cache_listed_at(p->s->cache, NULL);
 	if (listed >= 0 && dfs_now() - listed < fs->cfg->cache_ttl)
 		goto out;
 	at = dfs_now();

@@ -83,24 +83,16 @@ int dfs_draft_truncate(struct dfs_draft *d, size_t len)
 	return ret;
 }
 
-size_t dfs_draft_size(struct dfs_draft *d)
+size_t dfs_draft_size(struct dfs_draft *d, int *emptied)
 {
 	size_t n;
 
 	pthread_mutex_lock(&d->lock);
 	n = d->bytes.len;
+	if (emptied)
+		*emptied = d->emptied;
 	pthread_mutex_unlock(&d->lock);
 	return n;
-}
-
-int dfs_draft_emptied(struct dfs_draft *d)
-{
-	int e;
-
-	pthread_mutex_lock(&d->lock);
-	e = d->emptied;
-	pthread_mutex_unlock(&d->lock);
-	return e;
 }
 
 char *dfs_draft_take(struct dfs_draft *d, int force, size_t *len, unsigned long *gen, int *err)

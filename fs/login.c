@@ -187,15 +187,16 @@ static int device_code(struct login *l)
 		goto out;
 	}
 
+	/* Every poll sends the same request. */
+	dfs_form_free(&f);
+	dfs_form_add(&f, "grant_type", DEVICE_GRANT);
+	dfs_form_add(&f, "device_code", code);
+	dfs_form_add_client(&f, l->tc, 1);
+	if ((ret = form_error(l, &f)) < 0)
+		goto out;
 	deadline = dfs_now() + expires;
 	while (dfs_now() < deadline) {
 		dfs_http_sleep_ms((long)(interval * 1000));
-		dfs_form_free(&f);
-		dfs_form_add(&f, "grant_type", DEVICE_GRANT);
-		dfs_form_add(&f, "device_code", code);
-		dfs_form_add_client(&f, l->tc, 1);
-		if ((ret = form_error(l, &f)) < 0)
-			goto out;
 		ret = post(l, "token", &f, &resp);
 		if (ret == 0 && resp.status == 200) {
 			ret = save_tokens(l, &resp);

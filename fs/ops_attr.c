@@ -29,7 +29,7 @@ static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
 		dfs_local_file_stat(fs, fh->local, st);
 		return;
 	}
-	len = fh->draft ? dfs_draft_size(fh->draft) : fh->blob->len;
+	len = fh->draft ? dfs_draft_size(fh->draft, NULL) : fh->blob->len;
 	if (dfs_cache_get(fh->s->cache, fh->id, &info)) {
 		dfs_file_stat(fs, st, len, info.mtime);
 		dfs_rec_info_clear(&info);

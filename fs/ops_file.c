@@ -161,8 +161,11 @@ int dfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 int dfs_op_release(const char *path, struct fuse_file_info *fi)
 {
 	struct dfs_fh *fh = dfs_ops_fh(fi);
+	int emptied = 0;
 
-	if (fh && fh->draft == &fh->own && dfs_draft_emptied(fh->draft))
+	if (fh && fh->draft == &fh->own)
+		dfs_draft_size(fh->draft, &emptied);
+	if (emptied)
 		dfs_warn("%s/%s/%s: emptied and closed without new content: nothing was saved, the"
 			 " record is unchanged", fh->t->tc->name, fh->s->ent->set_name, fh->name);
 	dfs_fh_free(fh);

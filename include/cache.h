@@ -113,12 +113,11 @@ uint32_t dfs_cache_listing_begin(struct dfs_cache *c);
 void dfs_cache_listing_end(struct dfs_cache *c, uint32_t gen, double at, int full);
 /* A record created here joins the current listing (if any) until the next one. */
 int dfs_cache_listing_add(struct dfs_cache *c, const char *id);
-/* When the last listing was taken, or -1 if there is none. */
-double dfs_cache_listed_at(struct dfs_cache *c);
+/* When the last listing was complete, or -1 if there is none; *N (if
+ * given) how many records it has. */
+double dfs_cache_listed_at(struct dfs_cache *c, size_t *n);
 /* Forget the listing's age: the next access lists anew. */
 void dfs_cache_listing_expire(struct dfs_cache *c);
-/* How many records the current listing has. */
-size_t dfs_cache_listed_count(struct dfs_cache *c);
 
 /*
  * Call FN for each listed record, with the cache locked (FN must not call

@@ -41,8 +41,8 @@ size_t dfs_draft_read(struct dfs_draft *d, char *buf, size_t size, size_t off);
 int dfs_draft_write(struct dfs_draft *d, const char *buf, size_t size, size_t off);
 /* Truncate or extend to LEN: emptied when LEN is 0, else dirty. */
 int dfs_draft_truncate(struct dfs_draft *d, size_t len);
-size_t dfs_draft_size(struct dfs_draft *d);
-int dfs_draft_emptied(struct dfs_draft *d);
+/* How many bytes, and (if EMPTIED is given) whether emptied. */
+size_t dfs_draft_size(struct dfs_draft *d, int *emptied);
 
 /*
  * For a save: a NUL-terminated copy of the bytes (malloc'd, length in
