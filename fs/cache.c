@@ -560,6 +560,25 @@ int dfs_cache_get(struct dfs_cache *c, const char *id, struct dfs_rec_info *out)
 	return 1;
 }
 
+int dfs_cache_peek(struct dfs_cache *c, const char *id, struct dfs_rec_info *out)
+{
+	struct entry *e;
+	int found = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&c->lock);
+	if ((e = find(c, id))) {
+		out->size = e->size;
+		out->mtime = (time_t)e->mtime;
+		out->fetched = e->fetched;
+		out->gen = e->gen;
+		out->listed = e->listed && !e->stale;
+		found = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
 void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched)
 {
 	struct entry *e;

@@ -70,6 +70,29 @@ int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *
 	return dfs_cache_get(p->s->cache, p->id, info) ? 0 : -ENOENT;
 }
 
+int dfs_content_stat(struct dfs_fs *fs, struct dfs_path *p, size_t *size, time_t *mtime)
+{
+	double now = dfs_now(), ttl = fs->cfg->cache_ttl, listed;
+	struct dfs_rec_info info;
+	int ret;
+
+	/* A walk over a listed folder (ls -l, find -ls, du) reads the index
+	 * only: no content is loaded, spilled or fetched for a stat. */
+	listed = dfs_cache_listed_at(p->s->cache, NULL);
+	if (dfs_cache_peek(p->s->cache, p->id, &info) &&
+	    ((info.listed && now - listed < ttl) || now - info.fetched < ttl)) {
+		*size = info.size;
+		*mtime = info.mtime;
+		return 0;
+	}
+	if ((ret = dfs_content_get(fs, p, &info)) < 0)
+		return ret;
+	*size = info.size;
+	*mtime = info.mtime;
+	dfs_rec_info_clear(&info);
+	return 0;
+}
+
 int dfs_content_fetch(struct dfs_path *p, struct dfs_rec_info *info)
 {
 	cJSON *rec = NULL;

@@ -30,7 +30,7 @@ static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
 		return;
 	}
 	len = fh->draft ? dfs_draft_size(fh->draft, NULL) : fh->blob->len;
-	if (dfs_cache_get(fh->s->cache, fh->id, &info)) {
+	if (dfs_cache_peek(fh->s->cache, fh->id, &info)) {
 		dfs_file_stat(fs, st, len, info.mtime);
 		dfs_rec_info_clear(&info);
 	} else {
@@ -43,8 +43,9 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	struct dfs_fs *fs = dfs_ops_fs();
 	struct dfs_fh *fh = dfs_ops_fh(fi);
 	struct dfs_local *l;
-	struct dfs_rec_info info;
 	struct dfs_path p;
+	time_t mtime;
+	size_t size;
 	int ret;
 
 	if (fh) {
@@ -64,10 +65,9 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	}
 	if (!dfs_record_visible(&p))
 		return -ENOENT;
-	if ((ret = dfs_content_get(fs, &p, &info)) < 0)
+	if ((ret = dfs_content_stat(fs, &p, &size, &mtime)) < 0)
 		return ret;
-	dfs_file_stat(fs, st, info.blob->len, info.mtime);
-	dfs_rec_info_clear(&info);
+	dfs_file_stat(fs, st, size, mtime);
 	return 0;
 }
 

@@ -69,7 +69,7 @@ static int name_taken(struct dfs_path *b)
 		dfs_local_put(there);
 		return 1;
 	}
-	if (dfs_record_visible(b) && dfs_cache_get(b->s->cache, b->id, &info)) {
+	if (dfs_record_visible(b) && dfs_cache_peek(b->s->cache, b->id, &info)) {
 		dfs_rec_info_clear(&info);
 		return 1;
 	}

@@ -69,7 +69,7 @@ static int resolve_target(void *ctx, const struct dfs_column *col, const char *i
 	for (i = 0; i < col->n_targets; i++)
 		for (j = 0; j < t->n_sets && col->targets[i].set_name; j++)
 			if (strcmp(t->sets[j].ent->set_name, col->targets[i].set_name) == 0 &&
-			    dfs_cache_get(t->sets[j].cache, id, &info)) {
+			    dfs_cache_peek(t->sets[j].cache, id, &info)) {
 				dfs_rec_info_clear(&info);
 				*out = &col->targets[i];
 				return 0;

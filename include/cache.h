@@ -80,6 +80,9 @@ int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
  * is read back (OUT->blob); dropped content gives OUT->blob NULL.
  */
 int dfs_cache_get(struct dfs_cache *c, const char *id, struct dfs_rec_info *out);
+/* Like dfs_cache_get without the content or the ETag (OUT->blob and
+ * OUT->etag stay NULL): what stat needs, with no allocation and no I/O. */
+int dfs_cache_peek(struct dfs_cache *c, const char *id, struct dfs_rec_info *out);
 /* The server confirmed ID unchanged (304) at time FETCHED; a FETCHED below
  * 0 says the opposite: the server has newer bytes, ask before serving. */
 void dfs_cache_touch(struct dfs_cache *c, const char *id, double fetched);

@@ -23,6 +23,10 @@ int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double 
  * asking the server only when needed.  0, -ENOENT or another -errno. */
 int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *info);
 
+/* The size and mtime of record P->id for stat: from the index while the
+ * record is fresh (no content touched), else as dfs_content_get. */
+int dfs_content_stat(struct dfs_fs *fs, struct dfs_path *p, size_t *size, time_t *mtime);
+
 /* GET record P->id regardless of what the cache or the last listing say. */
 int dfs_content_fetch(struct dfs_path *p, struct dfs_rec_info *info);
 

@@ -97,3 +97,28 @@ def test_a_record_changed_after_eviction_reads_whole_and_agrees_with_stat(bound_
     assert got == want
     assert size == len(got)
     assert os.stat(p).st_size == len(got)
+
+
+def test_metadata_walks_touch_no_content(bound_emu, mount_factory, zero_cache, tmp_path):
+    """ls -l, find -ls and du -s read the index only: with no content in memory and no spill
+    file they still cost nothing after the listing, and show the sizes cat would read."""
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("x\n")
+    m = mount_factory(zero_cache, emu=bound_emu, env={"XDG_CACHE_HOME": str(blocked)})
+    src = os.path.join(m.path, "contoso", "accounts")
+    os.listdir(src)
+
+    def walk():
+        out = {}
+        for argv in (["ls", "-l", src], ["find", src, "-ls"], ["du", "-s", "--apparent-size", src]):
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            assert r.returncode == 0, r.stderr
+            out[argv[0]] = r.stdout
+        return out
+
+    d = stats_delta(bound_emu, walk)
+    assert sum(d.values()) == 0, d
+    api = bound_emu.api("contoso")
+    for r in bound_emu.records("contoso", "accounts")[:10]:
+        want = server_bytes(api, "accounts", r["accountid"])
+        assert os.stat(os.path.join(src, r["accountid"] + ".json")).st_size == len(want)
