@@ -753,3 +753,35 @@ char *dfs_config_find(void)
 		return strdup("/etc/dynfs.ini");
 	return NULL;
 }
+
+int dfs_config_global_text(const struct dfs_config *cfg, const char *name, char *buf,
+			   size_t cap)
+{
+	const struct dfs_key *k = dfs_key_find(name);
+	const void *f;
+
+	if (!k || k->kind != DFS_KEY_GLOBAL)
+		return -ENOENT;
+	f = (const char *)cfg + k->off;
+	switch (k->type) {
+	case DFS_KEY_UINT:
+		snprintf(buf, cap, "%u", *(const unsigned *)f);
+		break;
+	case DFS_KEY_SIZE:
+		snprintf(buf, cap, "%zu", *(const size_t *)f);
+		break;
+	case DFS_KEY_BOOL:
+		snprintf(buf, cap, "%s", *(const int *)f ? "true" : "false");
+		break;
+	case DFS_KEY_ENUM:
+		snprintf(buf, cap, "%s", k->choices[*(const int *)f]);
+		break;
+	case DFS_KEY_STRING:
+		snprintf(buf, cap, "%s", *(char *const *)f ? *(char *const *)f : "");
+		break;
+	case DFS_KEY_LIST:
+		snprintf(buf, cap, "(list)");
+		break;
+	}
+	return 0;
+}

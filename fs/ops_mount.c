@@ -276,17 +276,25 @@ static int m_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t 
 		     struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct dfs_path *p = (struct dfs_path *)(uintptr_t)fi->fh;
+	const char *shown = path;
+	char name[600];
 	int ret;
 
+	/* nullpath_ok: readdir gets no path; the folder's is its tenant and set. */
+	if (!shown && p->depth >= 1) {
+		snprintf(name, sizeof(name), "/%s%s%s", p->t->tc->name, p->depth >= 2 ? "/" : "",
+			 p->depth >= 2 ? p->s->ent->set_name : "");
+		shown = name;
+	}
 	op_begin();
 	if (p->depth == 1 && (ret = dfs_tenant_ensure(dfs_ops_fs(), p->t)) < 0)
-		return op_end("list", path, NULL, ret);
+		return op_end("list", shown, NULL, ret);
 	if (p->depth == 2)
 		__atomic_add_fetch(&p->t->listings, 1, __ATOMIC_RELAXED);
 	ret = base->readdir(path, buf, filler, off, fi, flags);
 	if (p->depth == 2)
 		__atomic_sub_fetch(&p->t->listings, 1, __ATOMIC_RELAXED);
-	return op_end("list", path, NULL, ret);
+	return op_end("list", shown, NULL, ret);
 }
 
 /* ---- extended attributes of the root and of tenant folders ---------------- */

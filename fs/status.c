@@ -175,6 +175,14 @@ static cJSON *mount_json(struct dfs_fs *fs)
 	cJSON_AddStringToObject(o, "mountpoint", fs->mountpoint ? fs->mountpoint : "");
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	cJSON_AddStringToObject(o, "started", iso_time(fs->started, when, sizeof(when)));
+	if ((req = cJSON_AddObjectToObject(o, "settings"))) {
+		const char *name;
+		char value[64];
+
+		for (i = 0; (name = dfs_config_global_key(i, NULL)); i++)
+			if (dfs_config_global_text(cfg, name, value, sizeof(value)) == 0)
+				cJSON_AddStringToObject(req, name, value);
+	}
 	tenants = cJSON_AddObjectToObject(o, "tenants");
 	for (i = 0; i < fs->n_tenants; i++) {
 		if (!(t = tenant_json(fs, &fs->tenants[i], &n, &ok)))

@@ -117,6 +117,11 @@ int dfs_config_is_global_key(const char *name);
  * NULL past the last one. */
 const char *dfs_config_global_key(size_t i, const char **def);
 
+/* The value of [global] key NAME in CFG as text (sizes in bytes) into BUF.
+ * Returns 0, or -ENOENT for a name that is not a [global] key. */
+int dfs_config_global_text(const struct dfs_config *cfg, const char *name, char *buf,
+			   size_t cap);
+
 /* "client_credentials", "refresh_token", ... */
 const char *dfs_auth_kind_name(enum dfs_auth_kind kind);
 
