@@ -319,7 +319,7 @@ void dfs_cli_help(const char *prog)
 	       "    -d                     debug: -f, log level debug, libfuse's request trace\n"
 	       "    -s                     serve one request at a time\n"
 	       "    -v, --verbose          log level info; twice: debug\n"
-	       "    -o OPT[,OPT...]        the options below\n"
+	       "    -o opt[,opt...]        the options below\n"
 	       "    --check                check the configuration, then get a token and\n"
 	       "                           call WhoAmI for every tenant; one line each\n"
 	       "    -h, --help             print this help\n"
