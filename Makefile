@@ -5,6 +5,7 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/dynfs
 PKGS := fuse3 libcurl libcjson inih libcrypto
 
 # CI sets CI=true; there warnings are errors unless WERROR=0 is given.
@@ -178,13 +179,26 @@ demo:
 demo-stop:
 	bash tests/demo.sh stop
 
+# The examples for a system mount (fstab, a .mount unit) and a systemd --user
+# service go to DOCDIR with the example configuration; the service names the
+# installed binary.
+DOC_FILES := dynfs.ini.example dist/fstab.example dist/systemd/mnt-dyn.mount
+
 install: $(BIN)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/dynfs
 	install -m 644 man/dynfs.1 $(DESTDIR)$(MANDIR)/man1/dynfs.1
+	install -m 644 man/dynfs.ini.5 $(DESTDIR)$(MANDIR)/man5/dynfs.ini.5
+	install -m 644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/dynfs.service > $(DESTDIR)$(DOCDIR)/dynfs.service
+	chmod 644 $(DESTDIR)$(DOCDIR)/dynfs.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/dynfs $(DESTDIR)$(MANDIR)/man1/dynfs.1
+	rm -f $(DESTDIR)$(BINDIR)/dynfs $(DESTDIR)$(MANDIR)/man1/dynfs.1 \
+		$(DESTDIR)$(MANDIR)/man5/dynfs.ini.5 $(DESTDIR)$(DOCDIR)/dynfs.service \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOC_FILES)))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build dynfs $(addprefix tests/unit/,$(UNIT_NAMES)) .pytest_cache
@@ -203,7 +217,8 @@ help:
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'
-	@echo '  install        install dynfs and its man page under PREFIX ($(PREFIX))'
+	@echo '  install        install dynfs, dynfs(1), dynfs.ini(5), and in DOCDIR the example'
+	@echo '                 config, fstab line and systemd units, under PREFIX ($(PREFIX))'
 	@echo '  uninstall      remove what install installed'
 	@echo '  clean          remove everything the build made'
 	@echo 'Knobs:'
@@ -215,6 +230,6 @@ help:
 	@echo '  FUZZ_SECONDS=60'
 	@echo '                 how long make fuzz runs (FUZZ_CC=clang: its compiler)'
 	@echo '  PYTEST_ARGS=   extra pytest arguments, e.g. PYTEST_ARGS="-k paging -x"'
-	@echo '  PREFIX, DESTDIR, BINDIR, MANDIR  install locations'
+	@echo '  PREFIX, DESTDIR, BINDIR, MANDIR, DOCDIR  install locations'
 
 -include $(OBJS:.o=.d) $(UNIT_NAMES:%=$(OBJDIR)/tests/unit/%.d)

@@ -124,8 +124,10 @@ static const struct {
 	{ "AADSTS7000215", "the client secret is wrong: use the secret's Value, not its Secret ID" },
 	{ "AADSTS7000222", "the client secret has expired: create a new one in the app "
 			   "registration and update client_secret_file" },
-	{ "AADSTS7000218", "the app is a confidential client: configure client_secret_file "
-			   "(or a certificate)" },
+	{ "AADSTS7000218", "the app registration expects a client secret or certificate: with "
+			   "auth = client_credentials set client_secret_file (or a certificate); for "
+			   "dynfs login, device code or password sign-in turn on 'Allow public "
+			   "client flows' under Authentication in the app registration" },
 	{ "AADSTS700025", "the app is a public client: remove the client secret from the tenant's "
 			  "section" },
 	{ "AADSTS700027", "the certificate is not registered for this app, or the key does not "
@@ -494,4 +496,25 @@ void dfs_auth_apply(const struct dfs_auth *a, struct dfs_http_req *req, const ch
 	req->httpauth = tc->auth == DFS_AUTH_NTLM ? CURLAUTH_NTLM : CURLAUTH_NEGOTIATE;
 	req->username = tc->username ? tc->username : "";
 	req->password = token;
+}
+
+void dfs_auth_renew_soon(struct dfs_auth *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->renew_at = 0;
+	a->holdoff = 0;
+	a->failed_at = 0;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void dfs_auth_state(struct dfs_auth *a, struct dfs_auth_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&a->lock);
+	out->unhealthy = a->unhealthy;
+	out->last_errno = a->last_errno;
+	out->last_err = a->last_err;
+	out->has_expiry = !DFS_AUTH_IS_HTTP(a->tc->auth);
+	out->expires_in = a->token ? a->expires_at - dfs_now() : -1;
+	pthread_mutex_unlock(&a->lock);
 }

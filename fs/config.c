@@ -106,6 +106,9 @@ static const char *section_error(const char *name)
 		return "'.' and '..' are reserved";
 	if (strchr(name, '/'))
 		return "it contains '/'";
+	/* Names such as .status are dynfs's own, in every folder. */
+	if (name[0] == '.')
+		return "it begins with '.'";
 	if (strlen(name) > NAME_MAX)
 		return "it is longer than 255 bytes";
 	for (p = name; *p; p++)
@@ -513,7 +516,84 @@ static void ini_options(void)
 	ini_stop_on_first_error = false;
 }
 
-static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int keep)
+/* -o KEY=VALUE of the command line: they win over the file. */
+static void apply_overrides(struct dfs_config_parse *st, const char *const *kv)
+{
+	const struct dfs_key *k;
+	const char *eq;
+	char name[64];
+	size_t n;
+
+	/* Reported as "-o: invalid value for 'KEY': ..." by the usual wording. */
+	st->path = "-o";
+	st->lineno = 0;
+	st->section = DFS_SEC_GLOBAL;
+	for (; kv && *kv; kv++) {
+		eq = strchr(*kv, '=');
+		n = eq ? (size_t)(eq - *kv) : strlen(*kv);
+		if (n >= sizeof(name))
+			n = sizeof(name) - 1;
+		memcpy(name, *kv, n);
+		name[n] = '\0';
+		k = dfs_key_find(name);
+		if (!k || k->kind != DFS_KEY_GLOBAL || !eq) {
+			report(st, 0, "%s: not a setting (see dynfs --help)", PRINTABLE(*kv));
+			continue;
+		}
+		if (dfs_key_set(st, k, st->cfg, eq + 1) == -ENOMEM)
+			report(st, 0, "out of memory");
+	}
+	st->section = DFS_SEC_NONE;
+}
+
+static int wanted(const struct dfs_config_opts *o, const char *name)
+{
+	const char *const *t;
+
+	if (!o || !o->tenants)
+		return 1;
+	for (t = o->tenants; *t; t++)
+		if (strcmp(*t, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * -o tenant=NAME: keep only the tenants named.  Returns how many of the
+ * load's problems are forgiven (those of the tenants left out).
+ */
+static int select_tenants(struct dfs_config_parse *st, const struct dfs_config_opts *o)
+{
+	struct dfs_config *cfg = st->cfg;
+	const char *const *t;
+	size_t i, j = 0;
+	int forgiven = 0;
+
+	if (!o || !o->tenants)
+		return 0;
+	for (t = o->tenants; *t; t++) {
+		for (i = 0; i < cfg->n_tenants; i++)
+			if (strcmp(cfg->tenants[i].name, *t) == 0)
+				break;
+		if (i == cfg->n_tenants)
+			report(st, 0, "-o tenant=%s: no section [%s] in this file", PRINTABLE(*t),
+			       PRINTABLE(*t));
+	}
+	for (i = 0; i < cfg->n_tenants; i++) {
+		if (!wanted(o, cfg->tenants[i].name)) {
+			forgiven += st->ts[i].problems;
+			free_tenant(&cfg->tenants[i]);
+			continue;
+		}
+		st->ts[j] = st->ts[i];
+		cfg->tenants[j++] = cfg->tenants[i];
+	}
+	cfg->n_tenants = j;
+	return forgiven;
+}
+
+static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int keep,
+		       const struct dfs_config_opts *o)
 {
 	struct dfs_config_parse st = {
 		.path = path, .err = err, .cfg = cfg, .section = DFS_SEC_NONE,
@@ -573,15 +653,20 @@ static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int 
 		report(&st, rc, "syntax error");         /* inih saw something we did not */
 	if (rc < 0 && st.errors == 0)
 		report(&st, 0, "cannot parse (inih error %d)", rc);
+	if (o && o->overrides) {
+		apply_overrides(&st, o->overrides);
+		st.path = path;
+	}
 
 	for (i = 0; i < cfg->n_tenants; i++)
 		if (finish_tenant(&st, i) < 0)
 			goto nomem;
 	st.section = DFS_SEC_NONE;
 	drop_duplicates(&st);
+	st.errors -= select_tenants(&st, o);
 	for (i = 0; i < cfg->n_tenants; i++)
 		cfg->tenants[i].problems = st.ts[i].problems;
-	if (cfg->n_tenants == 0)
+	if (cfg->n_tenants == 0 && !(o && o->tenants))
 		report(&st, 0, "no tenants configured (add a [name] section with url, tenant_id, "
 		       "client_id and client_secret_file)");
 	goto out;
@@ -607,12 +692,41 @@ out:
 
 int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err)
 {
-	return config_load(path, cfg, err, 0);
+	return config_load(path, cfg, err, 0, NULL);
+}
+
+int dfs_config_load_opts(const char *path, struct dfs_config *cfg, FILE *err,
+			 const struct dfs_config_opts *o)
+{
+	return config_load(path, cfg, err, 0, o);
 }
 
 int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err)
 {
-	return config_load(path, cfg, err, 1);
+	return config_load(path, cfg, err, 1, NULL);
+}
+
+int dfs_config_is_global_key(const char *name)
+{
+	const struct dfs_key *k = dfs_key_find(name);
+
+	return k && k->kind == DFS_KEY_GLOBAL;
+}
+
+const char *dfs_config_global_key(size_t i, const char **def)
+{
+	size_t k;
+
+	for (k = 0; k < DFS_N_KEYS; k++) {
+		if (dfs_keys[k].kind != DFS_KEY_GLOBAL)
+			continue;
+		if (i-- == 0) {
+			if (def)
+				*def = dfs_keys[k].def;
+			return dfs_keys[k].name;
+		}
+	}
+	return NULL;
 }
 
 char *dfs_config_find(void)
@@ -638,4 +752,36 @@ char *dfs_config_find(void)
 	if (access("/etc/dynfs.ini", F_OK) == 0)
 		return strdup("/etc/dynfs.ini");
 	return NULL;
+}
+
+int dfs_config_global_text(const struct dfs_config *cfg, const char *name, char *buf,
+			   size_t cap)
+{
+	const struct dfs_key *k = dfs_key_find(name);
+	const void *f;
+
+	if (!k || k->kind != DFS_KEY_GLOBAL)
+		return -ENOENT;
+	f = (const char *)cfg + k->off;
+	switch (k->type) {
+	case DFS_KEY_UINT:
+		snprintf(buf, cap, "%u", *(const unsigned *)f);
+		break;
+	case DFS_KEY_SIZE:
+		snprintf(buf, cap, "%zu", *(const size_t *)f);
+		break;
+	case DFS_KEY_BOOL:
+		snprintf(buf, cap, "%s", *(const int *)f ? "true" : "false");
+		break;
+	case DFS_KEY_ENUM:
+		snprintf(buf, cap, "%s", k->choices[*(const int *)f]);
+		break;
+	case DFS_KEY_STRING:
+		snprintf(buf, cap, "%s", *(char *const *)f ? *(char *const *)f : "");
+		break;
+	case DFS_KEY_LIST:
+		snprintf(buf, cap, "(list)");
+		break;
+	}
+	return 0;
 }

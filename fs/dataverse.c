@@ -81,6 +81,16 @@ const char *dfs_dv_api_url(const struct dfs_dv *dv)
 	return dv->api;
 }
 
+struct dfs_http *dfs_dv_http(const struct dfs_dv *dv)
+{
+	return dv->http;
+}
+
+struct dfs_auth *dfs_dv_auth(const struct dfs_dv *dv)
+{
+	return dv->auth;
+}
+
 static int has_header(const char *const *headers, const char *name)
 {
 	size_t n = strlen(name), i;

@@ -30,7 +30,19 @@ struct dfs_http {
 	pthread_mutex_t pool_lock;
 	CURL *pool[HTTP_POOL_MAX];
 	int n_pool;
+	pthread_mutex_t stats_lock;
+	struct dfs_http_stats stats;
 };
+
+const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
+	[DFS_REQ_TOKEN] = "token", [DFS_REQ_METADATA] = "metadata", [DFS_REQ_LIST] = "list",
+	[DFS_REQ_GET] = "get", [DFS_REQ_CREATE] = "create", [DFS_REQ_UPDATE] = "update",
+	[DFS_REQ_DELETE] = "delete", [DFS_REQ_OTHER] = "other",
+};
+
+/* The calling thread's last failed request (see dfs_http_last_failure). */
+static __thread struct dfs_http_failure last_failure;
+static __thread int has_last_failure;
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
 {
@@ -61,6 +73,7 @@ struct dfs_http *dfs_http_new(const struct dfs_http_opts *opts)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&http->share_locks[i], NULL);
 	pthread_mutex_init(&http->pool_lock, NULL);
+	pthread_mutex_init(&http->stats_lock, NULL);
 	http->share = curl_share_init();
 	if (!http->share) {
 		dfs_http_free(&http);
@@ -91,6 +104,7 @@ void dfs_http_free(struct dfs_http **httpp)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&http->share_locks[i]);
 	pthread_mutex_destroy(&http->pool_lock);
+	pthread_mutex_destroy(&http->stats_lock);
 	free(http->ca_file);
 	free(http);
 	*httpp = NULL;
@@ -174,11 +188,19 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 		free(resp->entity_id);
 		resp->etag = resp->entity_id = NULL;
 		resp->retry_after = -1;
+		resp->request_id[0] = '\0';
 		return len;
 	}
 	if ((v = header_value(line, len, "ETag"))) {
 		free(resp->etag);
 		resp->etag = v;
+	} else if ((v = header_value(line, len, "x-ms-service-request-id")) ||
+		   (v = header_value(line, len, "REQ_ID")) ||
+		   (v = header_value(line, len, "x-ms-request-id"))) {
+		/* Dataverse sends the first two with the same id; Entra ID the third. */
+		if (!resp->request_id[0])
+			snprintf(resp->request_id, sizeof(resp->request_id), "%s", v);
+		free(v);
 	} else if ((v = header_value(line, len, "OData-EntityId"))) {
 		free(resp->entity_id);
 		resp->entity_id = v;
@@ -240,6 +262,128 @@ static void parse_error_body(struct dfs_http_resp *resp)
 	cJSON_Delete(root);
 }
 
+/* What kind of request REQ is, for the counters of .status. */
+static enum dfs_req_kind req_kind(const struct dfs_http_req *req)
+{
+	const char *p = strstr(req->url, "/api/data/"), *q;
+	size_t i;
+
+	if (req->content_type && strstr(req->content_type, "x-www-form-urlencoded"))
+		return DFS_REQ_TOKEN;
+	if (!p)
+		return DFS_REQ_OTHER;
+	if (strcmp(req->method, "DELETE") == 0)
+		return DFS_REQ_DELETE;
+	if (strcmp(req->method, "POST") == 0)
+		return DFS_REQ_CREATE;
+	if (strcmp(req->method, "PATCH") == 0 || strcmp(req->method, "PUT") == 0) {
+		for (i = 0; req->headers && req->headers[i]; i++)
+			if (strncasecmp(req->headers[i], "If-None-Match: *", 16) == 0)
+				return DFS_REQ_CREATE;
+		return DFS_REQ_UPDATE;
+	}
+	/* ".../api/data/v9.2/<path>" */
+	p = strchr(p + strlen("/api/data/"), '/');
+	if (!p)
+		return DFS_REQ_OTHER;
+	p++;
+	if (strncmp(p, "EntityDefinitions", 17) == 0 || strncmp(p, "RelationshipDefinitions", 23) == 0 ||
+	    strncmp(p, "$metadata", 9) == 0)
+		return DFS_REQ_METADATA;
+	if (strncmp(p, "WhoAmI", 6) == 0)
+		return DFS_REQ_OTHER;
+	q = p + strcspn(p, "?/");
+	return memchr(p, '(', (size_t)(q - p)) ? DFS_REQ_GET : DFS_REQ_LIST;
+}
+
+/* URL without scheme, query or fragment: what a log line or .status shows. */
+static void shown_path(const char *url, char *buf, size_t cap)
+{
+	const char *s = strstr(url, "://");
+	size_t n;
+
+	s = s ? s + 3 : url;
+	n = strcspn(s, "?#");
+	snprintf(buf, cap, "%.*s%s", (int)n, s, s[n] ? "?..." : "");
+}
+
+static int is_failure(const struct dfs_http_req *req, const struct dfs_http_resp *resp)
+{
+	size_t i;
+
+	if (!resp->status)
+		return 1;
+	if (resp->status < 400 || resp->status == 404)
+		return 0;
+	if (resp->status == 401 && req->bearer)
+		return 0;
+	if (resp->status == 412)
+		for (i = 0; req->headers && req->headers[i]; i++)
+			if (strncasecmp(req->headers[i], "If-None-Match: *", 16) == 0)
+				return 0;
+	return 1;
+}
+
+/* Count one attempt, remember it if it failed, and log it at debug level. */
+static void account(struct dfs_http *http, const struct dfs_http_req *req,
+		    const struct dfs_http_resp *resp, double seconds)
+{
+	struct dfs_http_stats *st = &http->stats;
+	struct dfs_http_failure f;
+	char path[sizeof(f.path)];
+	int failed = is_failure(req, resp);
+
+	shown_path(req->url, path, sizeof(path));
+	if (resp->status)
+		dfs_debug("http: %s %s: %ld in %.0f ms%s%s", req->method, path, resp->status,
+			  seconds * 1000, resp->request_id[0] ? ", request id " : "",
+			  resp->request_id);
+	else
+		dfs_debug("http: %s %s: %s after %.0f ms", req->method, path, resp->err.message,
+			  seconds * 1000);
+	if (failed) {
+		memset(&f, 0, sizeof(f));
+		f.at = time(NULL);
+		snprintf(f.method, sizeof(f.method), "%s", req->method);
+		memcpy(f.path, path, sizeof(f.path));
+		f.status = resp->status;
+		memcpy(f.request_id, resp->request_id, sizeof(f.request_id));
+		f.err = resp->err;
+		last_failure = f;
+		has_last_failure = 1;
+	}
+	pthread_mutex_lock(&http->stats_lock);
+	st->requests[req_kind(req)]++;
+	if (resp->status == 429)
+		st->throttled++;
+	if (failed) {
+		st->failed++;
+		memmove(&st->errors[1], &st->errors[0],
+			(DFS_HTTP_LAST_ERRORS - 1) * sizeof(st->errors[0]));
+		st->errors[0] = f;
+		if (st->n_errors < DFS_HTTP_LAST_ERRORS)
+			st->n_errors++;
+	}
+	pthread_mutex_unlock(&http->stats_lock);
+}
+
+void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out)
+{
+	pthread_mutex_lock(&http->stats_lock);
+	*out = http->stats;
+	pthread_mutex_unlock(&http->stats_lock);
+}
+
+const struct dfs_http_failure *dfs_http_last_failure(void)
+{
+	return has_last_failure ? &last_failure : NULL;
+}
+
+void dfs_http_failure_clear(void)
+{
+	has_last_failure = 0;
+}
+
 int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp)
 {
@@ -250,9 +394,11 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	CURLcode rc;
 	int ret = 0;
 	size_t i;
+	double t0 = dfs_now();
 
 	dfs_http_resp_free(resp);
 	dfs_buf_init(&resp->body, http->opts.max_body);
+	resp->http = http;
 	h = pool_get(http);
 	if (!h) {
 		ret = -ENOMEM;
@@ -348,6 +494,8 @@ out:
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
+	if (ret != -ENOMEM)
+		account(http, req, resp, dfs_now() - t0);
 	return ret;
 }
 
@@ -450,6 +598,11 @@ int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp)
 		return 0;
 	ms = retry_delay_ms(resp, r->done);
 	r->done++;
+	if (resp->http) {
+		pthread_mutex_lock(&resp->http->stats_lock);
+		resp->http->stats.retried++;
+		pthread_mutex_unlock(&resp->http->stats_lock);
+	}
 	if (r->warn)
 		r->warn(r->ctx, resp, r->done, ms);
 	dfs_http_sleep_ms(ms);

@@ -64,6 +64,14 @@ void dfs_log_to_syslog(void)
 	__atomic_store_n(&log_syslog, 1, __ATOMIC_RELEASE);
 }
 
+void dfs_log_reopen(void)
+{
+	if (!__atomic_load_n(&log_syslog, __ATOMIC_ACQUIRE))
+		return;         /* stderr: whoever started dynfs owns it */
+	closelog();
+	openlog("dynfs", LOG_PID, LOG_DAEMON);
+}
+
 static int syslog_priority(enum dfs_log_level level)
 {
 	switch (level) {

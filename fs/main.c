@@ -1,156 +1,197 @@
-/* main.c - command line, start-up and the FUSE loop.
+/* main.c - start-up and the FUSE loop.
  *
- * Start-up order matters for error reporting: parse options, load the
- * config, connect every tenant (token + WhoAmI + entity sets), and only then
- * mount and go to the background.  Anything wrong with the config, the URL
- * or the credentials is therefore reported on the terminal with a non-zero
- * exit status, and never leaves a dead mountpoint behind.
+ * Start-up order matters for error reporting: parse the command line
+ * (cli.c), load the config, let libfuse check its options (fuse_new), then
+ * connect every tenant (token + WhoAmI + entity sets), and only then mount
+ * and go to the background.  A mistake in the options or the config, the
+ * URL or the credentials is therefore reported on the terminal with a
+ * non-zero exit status, before any tenant is contacted where it can be,
+ * and never leaves a dead mountpoint behind.  A tenant that cannot be
+ * reached for a reason that may pass is mounted anyway (see fsops.h).
  *
- * Exit status: 0 clean unmount, 1 usage or configuration error, 2 a tenant
- * could not be reached or refused the credentials, 3 mounting failed.
+ * Exit status: 0 clean unmount (fusermount3 -u, umount, SIGTERM, SIGINT),
+ * 1 usage or configuration error, 2 a tenant could not be used (refused
+ * credentials, a missing entity set), 3 mounting failed or the FUSE loop
+ * ended with an error.
  *
  * `dynfs login ...` and `dynfs --check` never mount (see login.h).
  */
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 
+#include "cli.h"
 #include "config.h"
+#include "daemon.h"
 #include "fsops.h"
 #include "log.h"
 #include "login.h"
+#include "tree.h"
 #include "version.h"
 #include "banned.h"
 
-struct dfs_opts {
-	char *config;
-	int show_help;
-	int show_version;
-	int check;
-};
-
-#define DFS_OPT(t, p) { t, offsetof(struct dfs_opts, p), 1 }
-
-static const struct fuse_opt dfs_opt_spec[] = {
-	{ "-c %s", offsetof(struct dfs_opts, config), 0 },
-	{ "--config=%s", offsetof(struct dfs_opts, config), 0 },
-	{ "config=%s", offsetof(struct dfs_opts, config), 0 },
-	DFS_OPT("-h", show_help),
-	DFS_OPT("--help", show_help),
-	DFS_OPT("-V", show_version),
-	DFS_OPT("--version", show_version),
-	DFS_OPT("--check", check),
-	FUSE_OPT_END
-};
-
-static void usage(const char *prog)
+/*
+ * mount(8) runs its helpers without HOME (util-linux clears it), and so
+ * does a system unit: "~/" in the config, the token store and the rescue
+ * folder then follow the user's home from the password database.
+ */
+static void ensure_home(void)
 {
-	printf("usage: %s [-c CONFIG] [-f] [-d] [-o opt[,opt...]] MOUNTPOINT\n"
-	       "       %s --check [-c CONFIG]\n"
-	       "       %s login [-c CONFIG] [--browser [--port N]] TENANT\n"
-	       "\n"
-	       "Mount Microsoft Dataverse tenants: one folder per tenant, one folder per\n"
-	       "entity set, one JSON file per record.\n"
-	       "\n"
-	       "dynfs options:\n"
-	       "    -c CONFIG, --config=CONFIG, -o config=CONFIG\n"
-	       "                           configuration file (default: $DYNFS_CONFIG,\n"
-	       "                           ~/.config/dynfs/dynfs.ini, /etc/dynfs.ini)\n"
-	       "    --check                check the configuration, then get a token and\n"
-	       "                           call WhoAmI for every tenant; one line each\n"
-	       "    -h, --help             print this help\n"
-	       "    -V, --version          print versions\n"
-	       "\n"
-	       "dynfs login TENANT signs in for a tenant with auth = refresh_token (device\n"
-	       "code; --browser: authorization code + PKCE) and saves its refresh token.\n"
-	       "\n", prog, prog, prog);
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (home && home[0] == '/')
+		return;
+	pw = getpwuid(getuid());
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+		setenv("HOME", pw->pw_dir, 1);
+}
+
+/* The source mount(8) and df(1) show: the configuration file, as sshfs
+ * shows user@host:. */
+static int add_fsname(struct dfs_cli *cli, const char *config_path)
+{
+	char cwd[PATH_MAX], *opt = NULL, *name = NULL;
+	int ret = -1;
+
+	if (cli->user_fsname)
+		ret = 0;
+	else if (config_path[0] == '/')
+		name = strdup(config_path);
+	else if (getcwd(cwd, sizeof(cwd)) && asprintf(&name, "%s/%s", cwd, config_path) < 0)
+		name = NULL;
+	if (name) {
+		/* Commas and backslashes escaped, as -o needs them. */
+		if (fuse_opt_add_opt_escaped(&opt, name) == 0 && opt) {
+			char *arg;
+
+			if (asprintf(&arg, "-ofsname=%s", opt) >= 0) {
+				ret = fuse_opt_add_arg(&cli->args, arg);
+				free(arg);
+			}
+		}
+	}
+	free(opt);
+	free(name);
+	if (ret == 0 && !cli->user_subtype)
+		ret = fuse_opt_add_arg(&cli->args, "-osubtype=dynfs");
+	/* default_permissions lets the kernel enforce the modes we report. */
+	if (ret == 0)
+		ret = fuse_opt_add_arg(&cli->args, "-odefault_permissions");
+	return ret;
+}
+
+static int log_level(const struct dfs_cli *cli, const struct dfs_config *cfg)
+{
+	int level = cfg->log_level;
+
+	if (cli->verbose && level < DFS_LOG_WARN + cli->verbose)
+		level = DFS_LOG_WARN + cli->verbose;
+	if (cli->co.debug || level > DFS_LOG_DEBUG)
+		level = DFS_LOG_DEBUG;
+	return level;
 }
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts co = { 0 };
-	struct dfs_opts opts = { 0 };
+	struct dfs_cli cli = { 0 };
 	struct dfs_config cfg = { 0 };
+	struct dfs_config_opts copts = { 0 };
 	struct dfs_fs *fs = NULL;
 	struct fuse *fuse = NULL;
-	char *config_path = NULL;
-	int ret = 1, level;
+	char *config_path = NULL, status[160];
+	int ret = 1;
 
-	if (argc >= 2 && strcmp(argv[1], "login") == 0) {
-		fuse_opt_free_args(&args);
+	if (argc >= 2 && strcmp(argv[1], "login") == 0)
 		return dfs_login_main(argc - 1, argv + 1);
-	}
-	if (fuse_opt_parse(&args, &opts, dfs_opt_spec, NULL) == -1)
+	dfs_notify_init();
+	if (dfs_cli_parse(argc, argv, &cli) != 0)
 		goto out1;
-	if (opts.check) {
-		ret = dfs_check_main(opts.config);
-		goto out1;
-	}
-	if (opts.show_help) {
-		usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lib_help(&args);
+	if (cli.show_help) {
+		dfs_cli_help(argv[0]);
 		ret = 0;
 		goto out1;
 	}
-	if (opts.show_version) {
+	if (cli.show_version) {
 		printf("dynfs version %s\nFUSE library version %s\n%s\n", DFS_VERSION,
 		       fuse_pkgversion(), curl_version());
 		ret = 0;
 		goto out1;
 	}
-	if (fuse_parse_cmdline(&args, &co) != 0)
+	ensure_home();
+	if (cli.check) {
+		ret = dfs_check_main(cli.config);
 		goto out1;
-	if (!co.mountpoint) {
+	}
+	if (!cli.mountpoint) {
 		fprintf(stderr, "dynfs: no mountpoint given (see %s --help)\n", argv[0]);
 		goto out1;
 	}
-	config_path = opts.config ? strdup(opts.config) : dfs_config_find();
+	config_path = cli.config ? strdup(cli.config) : dfs_config_find();
 	if (!config_path) {
-		fprintf(stderr, "dynfs: no configuration file: give -c CONFIG, set DYNFS_CONFIG,"
-			" or create ~/.config/dynfs/dynfs.ini (see dynfs.ini.example)\n");
+		fprintf(stderr, "dynfs: no configuration file: give CONFIG MOUNTPOINT or -c CONFIG,"
+			" set DYNFS_CONFIG, or create ~/.config/dynfs/dynfs.ini (see dynfs.ini(5))\n");
 		goto out1;
 	}
-	if (dfs_config_load(config_path, &cfg, stderr) != 0)
+	copts.overrides = (const char *const *)cli.overrides;
+	copts.tenants = (const char *const *)cli.tenants;
+	if (dfs_config_load_opts(config_path, &cfg, stderr, &copts) != 0)
 		goto out1;
-	level = co.debug ? DFS_LOG_DEBUG : cfg.log_level;
-	dfs_log_set_level((enum dfs_log_level)level);
+	dfs_log_set_level((enum dfs_log_level)log_level(&cli, &cfg));
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "dynfs: cannot initialise libcurl\n");
 		goto out1;
 	}
+	if (!(fs = dfs_fs_new(&cfg))) {
+		fprintf(stderr, "dynfs: out of memory\n");
+		goto out2;
+	}
+	fs->mountpoint = cli.mountpoint;
+	if (add_fsname(&cli, config_path) != 0)
+		goto out2;
+	/* libfuse checks its options here: before any tenant is contacted. */
+	fuse = fuse_new(&cli.args, dfs_mount_operations(), sizeof(struct fuse_operations), fs);
+	if (!fuse) {
+		fprintf(stderr, "dynfs: see '%s --help' for the options it takes\n", argv[0]);
+		goto out2;
+	}
 	ret = 2;
-	if (!(fs = dfs_fs_new(&cfg)))
-		goto out2;
-
-	ret = 3;
-	/* fsname shows in mount(8) and df; default_permissions lets the kernel
-	 * enforce the file modes we report. */
-	if (fuse_opt_add_arg(&args, "-ofsname=dynfs,subtype=dynfs,default_permissions") != 0)
-		goto out2;
-	fuse = fuse_new(&args, &dfs_fs_operations, sizeof(dfs_fs_operations), fs);
-	if (!fuse)
-		goto out2;
-	if (fuse_mount(fuse, co.mountpoint) != 0)
+	if (dfs_fs_connect(fs) < 0)
 		goto out3;
-	if (fuse_daemonize(co.foreground) != 0)
+	ret = 3;
+	if (fuse_mount(fuse, cli.mountpoint) != 0)
+		goto out3;
+	if (fuse_daemonize(cli.co.foreground) != 0)
 		goto out4;
-	if (!co.foreground)
+	if (!cli.co.foreground)
 		dfs_log_to_syslog();
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out4;
-	dfs_info("mounted %zu tenant(s) on %s", cfg.n_tenants, co.mountpoint);
-	if (co.singlethread)
+	if (dfs_signals_start(fs) != 0)
+		goto out5;
+	dfs_info("mounted %zu tenant(s) on %s", cfg.n_tenants, cli.mountpoint);
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=mounted %zu tenant(s) on %s",
+		 cfg.n_tenants, cli.mountpoint);
+	dfs_notify(status);
+	if (cli.co.singlethread)
 		ret = fuse_loop(fuse);
 	else
-		ret = fuse_loop_mt(fuse, co.clone_fd);
-	ret = ret ? 3 : 0;
+		ret = fuse_loop_mt(fuse, cli.co.clone_fd);
+	/* The loop reports the signal that ended it: SIGTERM and SIGINT are
+	 * how a service manager stops us, a clean end like an unmount. */
+	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT) ? 0 : 3;
+	dfs_notify("STOPPING=1");
+	dfs_signals_stop();
+out5:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out4:
 	fuse_unmount(fuse);
@@ -162,8 +203,6 @@ out2:
 out1:
 	dfs_config_free(&cfg);
 	free(config_path);
-	free(opts.config);
-	free(co.mountpoint);
-	fuse_opt_free_args(&args);
+	dfs_cli_free(&cli);
 	return ret;
 }

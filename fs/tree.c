@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "fsops.h"
 #include "log.h"
 #include "state.h"
@@ -25,66 +26,175 @@ static int warn_discarded(void *ctx, struct dfs_local *l, const char *name)
 	return 0;
 }
 
-static void tenant_free(struct dfs_tenant *t)
+static void free_sets(struct dfs_set *sets, size_t n)
 {
 	size_t i;
 
+	for (i = 0; sets && i < n; i++) {
+		if (sets[i].locals)
+			dfs_locals_walk(sets[i].locals, warn_discarded, &sets[i]);
+		dfs_cache_free(&sets[i].cache);
+		dfs_locals_free(&sets[i].locals);
+		dfs_schema_free(&sets[i].schema);
+		pthread_mutex_destroy(&sets[i].list_lock);
+		pthread_mutex_destroy(&sets[i].schema_lock);
+	}
+	free(sets);
+}
+
+static void tenant_free(struct dfs_tenant *t)
+{
 	/* Unmounted with files still open: the kernel will not release them. */
 	while (t->fhs)
 		dfs_fh_free(t->fhs);
+	if (!t->tc)
+		return;         /* never initialised (out of memory at start-up) */
 	pthread_mutex_destroy(&t->fh_lock);
-
-	for (i = 0; i < t->n_sets; i++) {
-		if (t->sets[i].locals)
-			dfs_locals_walk(t->sets[i].locals, warn_discarded, &t->sets[i]);
-		dfs_cache_free(&t->sets[i].cache);
-		dfs_locals_free(&t->sets[i].locals);
-		dfs_schema_free(&t->sets[i].schema);
-		pthread_mutex_destroy(&t->sets[i].list_lock);
-		pthread_mutex_destroy(&t->sets[i].schema_lock);
-	}
-	free(t->sets);
+	pthread_mutex_destroy(&t->connect_lock);
+	free_sets(t->sets, t->n_sets);
 	dfs_dv_entities_free(t->ents, t->n_sets);
 	dfs_dv_free(&t->dv);
 }
 
-static int tenant_connect(struct dfs_fs *fs, struct dfs_tenant *t,
-			  const struct dfs_tenant_config *tc)
+int dfs_tenant_ready(const struct dfs_tenant *t)
 {
-	const struct dfs_config *cfg = fs->cfg;
-	struct dfs_http_error err = { "", "" };
-	size_t i;
+	return __atomic_load_n(&t->ready, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * WhoAmI, then the entity sets.  WhoAmI proves the URL, TLS, the
+ * credentials and Dataverse access; the specific error was logged on the
+ * way.  On failure ERR (or the errno) says why.
+ */
+static int tenant_load(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_http_error *err)
+{
+	const struct dfs_tenant_config *tc = t->tc;
+	struct dfs_entity *ents = NULL;
+	struct dfs_set *sets = NULL;
+	size_t i, n = 0;
 	int ret;
 
-	t->tc = tc;
-	pthread_mutex_init(&t->fh_lock, NULL);
-	if (!(t->dv = dfs_dv_new(tc, cfg)))
-		return -ENOMEM;
-	/* WhoAmI proves the URL, TLS, the credentials and Dataverse access
-	 * before we mount; the specific error was logged on the way. */
-	if ((ret = dfs_dv_whoami(t->dv, &err)) < 0) {
+	if ((ret = dfs_dv_whoami(t->dv, err)) < 0) {
 		dfs_err("%s: cannot use %s: %s", tc->name, tc->url,
 			ret == -EACCES ? "access refused (see above)" : strerror(-ret));
 		return ret;
 	}
-	if ((ret = dfs_dv_entities(t->dv, &t->ents, &t->n_sets, &err)) < 0) {
-		dfs_err("%s: cannot load entity sets: %s", tc->name, err.message[0] ? err.message
-									: strerror(-ret));
+	if ((ret = dfs_dv_entities(t->dv, &ents, &n, err)) < 0) {
+		dfs_err("%s: cannot load entity sets: %s", tc->name, err->message[0] ? err->message
+									  : strerror(-ret));
 		return ret;
 	}
-	t->sets = calloc(t->n_sets ? t->n_sets : 1, sizeof(*t->sets));
-	if (!t->sets)
-		return -ENOMEM;
-	for (i = 0; i < t->n_sets; i++) {
-		t->sets[i].ent = &t->ents[i];
-		pthread_mutex_init(&t->sets[i].list_lock, NULL);
-		pthread_mutex_init(&t->sets[i].schema_lock, NULL);
-		if (!(t->sets[i].cache = dfs_cache_new(fs->pool)) ||
-		    !(t->sets[i].locals = dfs_locals_new()))
-			return -ENOMEM;
+	if (!(sets = calloc(n ? n : 1, sizeof(*sets)))) {
+		ret = -ENOMEM;
+		goto fail;
 	}
-	dfs_info("%s: connected to %s, %zu entity set(s)", tc->name, tc->url, t->n_sets);
+	for (i = 0; i < n; i++) {
+		sets[i].ent = &ents[i];
+		pthread_mutex_init(&sets[i].list_lock, NULL);
+		pthread_mutex_init(&sets[i].schema_lock, NULL);
+		if (!(sets[i].cache = dfs_cache_new(fs->pool)) ||
+		    !(sets[i].locals = dfs_locals_new())) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	t->ents = ents;
+	t->sets = sets;
+	t->n_sets = n;
+	__atomic_store_n(&t->ready, 1, __ATOMIC_RELEASE);
+	dfs_info("%s: connected to %s, %zu entity set(s)", tc->name, tc->url, n);
 	return 0;
+fail:
+	free_sets(sets, n);
+	dfs_dv_entities_free(ents, n);
+	return ret;
+}
+
+/*
+ * Will a tenant that failed this way work later without anyone editing the
+ * configuration?  Network and server trouble, throttling, and credentials
+ * that expired (a new secret in the secret file, or `dynfs login`, heals the
+ * mounted tenant) will; a refused secret, a missing entity set or an
+ * untrusted certificate will not.
+ */
+static int may_pass(int ret, const struct dfs_http_error *err)
+{
+	static const char *const expired[] = {
+		"AADSTS7000222:",       /* the client secret expired */
+		"AADSTS70008:",         /* the refresh token expired or was revoked */
+		"AADSTS700082:",        /* ... after a long time unused */
+	};
+	size_t i;
+
+	switch (ret) {
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ETIMEDOUT:
+	case -EAGAIN:
+	case -EIO:
+		return 1;
+	}
+	for (i = 0; i < sizeof(expired) / sizeof(expired[0]); i++)
+		if (strncmp(err->message, expired[i], strlen(expired[i])) == 0)
+			return 1;
+	return 0;
+}
+
+#define CONNECT_HOLDOFF_MIN 5.0
+#define CONNECT_HOLDOFF_MAX 30.0
+
+static void connect_failed(struct dfs_tenant *t, int ret, const struct dfs_http_error *err)
+{
+	t->connect_errno = ret;
+	if (err->message[0])
+		snprintf(t->connect_why, sizeof(t->connect_why), "%s%s%s", err->code,
+			 err->code[0] ? ": " : "", err->message);
+	else
+		snprintf(t->connect_why, sizeof(t->connect_why), "%s", strerror(-ret));
+	t->connect_at = dfs_now();
+	t->connect_holdoff = t->connect_holdoff ? 2 * t->connect_holdoff : CONNECT_HOLDOFF_MIN;
+	if (t->connect_holdoff > CONNECT_HOLDOFF_MAX)
+		t->connect_holdoff = CONNECT_HOLDOFF_MAX;
+}
+
+int dfs_tenant_ensure(struct dfs_fs *fs, struct dfs_tenant *t)
+{
+	struct dfs_http_error err = { "", "" };
+	int ret = 0;
+
+	if (dfs_tenant_ready(t))
+		return 0;
+	pthread_mutex_lock(&t->connect_lock);
+	if (dfs_tenant_ready(t))
+		goto out;
+	if (t->connect_errno && dfs_now() - t->connect_at < t->connect_holdoff) {
+		ret = t->connect_errno;
+		goto out;
+	}
+	ret = tenant_load(fs, t, &err);
+	if (ret == 0) {
+		dfs_warn("%s: connected: %zu entity set(s)", t->tc->name, t->n_sets);
+		t->connect_errno = 0;
+		t->connect_why[0] = '\0';
+		t->connect_holdoff = 0;
+		goto out;
+	}
+	connect_failed(t, ret, &err);
+	/* What a caller can act on: a lost answer, not out of memory. */
+	if (ret == -ENOMEM)
+		t->connect_holdoff = 0;
+out:
+	pthread_mutex_unlock(&t->connect_lock);
+	return ret;
+}
+
+void dfs_tenant_retry_now(struct dfs_tenant *t)
+{
+	pthread_mutex_lock(&t->connect_lock);
+	t->connect_holdoff = 0;
+	pthread_mutex_unlock(&t->connect_lock);
 }
 
 struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
@@ -92,7 +202,6 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 	struct dfs_fs *fs = calloc(1, sizeof(*fs));
 	char *spill_dir;
 	size_t i;
-	int failed = 0;
 
 	if (!fs)
 		return NULL;
@@ -103,23 +212,72 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 	spill_dir = dfs_cache_dir();
 	fs->pool = dfs_cache_pool_new(cfg->cache_size, spill_dir);
 	free(spill_dir);
-	fs->tenants = calloc(cfg->n_tenants, sizeof(*fs->tenants));
-	if (!fs->tenants || !fs->pool) {
-		dfs_cache_pool_free(&fs->pool);
-		free(fs->tenants);
-		free(fs);
-		return NULL;
-	}
+	fs->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*fs->tenants));
+	if (!fs->tenants || !fs->pool)
+		goto fail;
 	fs->n_tenants = cfg->n_tenants;
-	for (i = 0; i < cfg->n_tenants; i++)
-		if (tenant_connect(fs, &fs->tenants[i], &cfg->tenants[i]) < 0)
-			failed++;
-	if (failed) {
-		dfs_err("not mounted: %d of %zu tenant(s) failed (see above)", failed,
-			cfg->n_tenants);
-		dfs_fs_free(&fs);
+	for (i = 0; i < cfg->n_tenants; i++) {
+		struct dfs_tenant *t = &fs->tenants[i];
+
+		if (!(t->dv = dfs_dv_new(&cfg->tenants[i], cfg)))
+			goto fail;
+		t->tc = &cfg->tenants[i];
+		pthread_mutex_init(&t->fh_lock, NULL);
+		pthread_mutex_init(&t->connect_lock, NULL);
 	}
 	return fs;
+fail:
+	dfs_fs_free(&fs);
+	return NULL;
+}
+
+int dfs_fs_connect(struct dfs_fs *fs)
+{
+	struct dfs_http_error err;
+	int failed = 0, ret, last = 0;
+	size_t i;
+
+	for (i = 0; i < fs->n_tenants; i++) {
+		struct dfs_tenant *t = &fs->tenants[i];
+
+		memset(&err, 0, sizeof(err));
+		pthread_mutex_lock(&t->connect_lock);
+		ret = tenant_load(fs, t, &err);
+		if (ret < 0 && may_pass(ret, &err)) {
+			connect_failed(t, ret, &err);
+			dfs_warn("%s: mounted, not connected yet: %s; its files fail with '%s' until "
+				 "it connects (tried again at the next access, at most every %.0f s)",
+				 t->tc->name, t->connect_why, strerror(-ret), CONNECT_HOLDOFF_MAX);
+			ret = 0;
+		}
+		pthread_mutex_unlock(&t->connect_lock);
+		if (ret < 0) {
+			failed++;
+			last = ret;
+		}
+	}
+	if (failed) {
+		dfs_err("not mounted: %d of %zu tenant(s) failed (see above)", failed, fs->n_tenants);
+		return last;
+	}
+	return 0;
+}
+
+void dfs_fs_refresh(struct dfs_fs *fs)
+{
+	size_t i, j;
+
+	for (i = 0; i < fs->n_tenants; i++) {
+		struct dfs_tenant *t = &fs->tenants[i];
+
+		dfs_auth_renew_soon(dfs_dv_auth(t->dv));
+		if (!dfs_tenant_ready(t)) {
+			dfs_tenant_retry_now(t);
+			continue;
+		}
+		for (j = 0; j < t->n_sets; j++)
+			dfs_cache_listing_expire(t->sets[j].cache);
+	}
 }
 
 void dfs_fs_free(struct dfs_fs **fsp)
@@ -129,7 +287,7 @@ void dfs_fs_free(struct dfs_fs **fsp)
 
 	if (!fs)
 		return;
-	for (i = 0; i < fs->n_tenants; i++)
+	for (i = 0; fs->tenants && i < fs->n_tenants; i++)
 		tenant_free(&fs->tenants[i]);
 	free(fs->tenants);
 	dfs_cache_pool_free(&fs->pool);
@@ -165,7 +323,7 @@ int dfs_resolve_parent(struct dfs_fs *fs, const char *path, struct dfs_path *p,
 	char part[256];
 	const char *rest = path;
 	size_t i;
-	int n;
+	int n, ret;
 
 	memset(p, 0, sizeof(*p));
 	if (parent_depth)
@@ -185,6 +343,9 @@ int dfs_resolve_parent(struct dfs_fs *fs, const char *path, struct dfs_path *p,
 		*parent_depth = 1;
 	if ((n = next_component(&rest, part, sizeof(part))) <= 0)
 		return n < 0 ? -ENAMETOOLONG : 0;
+	/* A tenant not connected yet: every name in it fails with the reason. */
+	if ((ret = dfs_tenant_ensure(fs, p->t)) < 0)
+		return ret;
 	for (i = 0; i < p->t->n_sets; i++)
 		if (strcmp(p->t->sets[i].ent->set_name, part) == 0)
 			break;

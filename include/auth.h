@@ -42,6 +42,23 @@ void dfs_auth_reject(struct dfs_auth *auth, const char *token);
 void dfs_auth_apply(const struct dfs_auth *auth, struct dfs_http_req *req, const char *token);
 
 /*
+ * SIGHUP: renew the token at the next request, rereading every secret
+ * source, certificate and token store; a renewal held off after a failure
+ * may run at once.  The current token stays in use until then.
+ */
+void dfs_auth_renew_soon(struct dfs_auth *auth);
+
+/* What .status shows of a tenant's sign-in. */
+struct dfs_auth_state {
+	int unhealthy;           /* a renewal was refused and none has succeeded since */
+	int last_errno;          /* of the last failed renewal, 0 after a success */
+	struct dfs_http_error last_err;
+	double expires_in;       /* seconds the current token has left; < 0: none */
+	int has_expiry;          /* 0 for NTLM / Negotiate, which have no token */
+};
+void dfs_auth_state(struct dfs_auth *auth, struct dfs_auth_state *out);
+
+/*
  * One-line advice for an Entra ID error message ("AADSTS7000215: ..."), an AD
  * FS one ("MSIS9659: ...") or a Dataverse one ("... is not a member of the
  * organization"), or NULL.

@@ -94,6 +94,34 @@ int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err);
  */
 int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err);
 
+/*
+ * What the command line adds to a load (dynfs -o ...).  OVERRIDES are
+ * "key=value" strings of [global] keys that win over the file; TENANTS names
+ * the tenants to keep (-o tenant=NAME).  Both NULL-terminated, or NULL.
+ * With TENANTS, problems in the sections of other tenants are still
+ * printed but do not fail the load.
+ */
+struct dfs_config_opts {
+	const char *const *overrides;
+	const char *const *tenants;
+};
+
+/* dfs_config_load with command-line options O (NULL: none). */
+int dfs_config_load_opts(const char *path, struct dfs_config *cfg, FILE *err,
+			 const struct dfs_config_opts *o);
+
+/* 1 if NAME is a key of [global] (so also an option -o NAME=VALUE), else 0. */
+int dfs_config_is_global_key(const char *name);
+
+/* The name of the I-th [global] key and (in *DEF) its default as text, or
+ * NULL past the last one. */
+const char *dfs_config_global_key(size_t i, const char **def);
+
+/* The value of [global] key NAME in CFG as text (sizes in bytes) into BUF.
+ * Returns 0, or -ENOENT for a name that is not a [global] key. */
+int dfs_config_global_text(const struct dfs_config *cfg, const char *name, char *buf,
+			   size_t cap);
+
 /* "client_credentials", "refresh_token", ... */
 const char *dfs_auth_kind_name(enum dfs_auth_kind kind);
 

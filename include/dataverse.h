@@ -33,6 +33,9 @@ void dfs_dv_free(struct dfs_dv **dv);
 
 /* "<url>/api/data/v9.2/" of this tenant. */
 const char *dfs_dv_api_url(const struct dfs_dv *dv);
+/* The tenant's transport and token source, for .status and SIGHUP. */
+struct dfs_http *dfs_dv_http(const struct dfs_dv *dv);
+struct dfs_auth *dfs_dv_auth(const struct dfs_dv *dv);
 
 /*
  * One Web API call.  PATH is relative to the API root ("accounts(<id>)") or an

@@ -21,14 +21,34 @@ struct dfs_fs;
 struct fuse_operations;
 
 /*
- * Connect every tenant of CFG: get a token, call WhoAmI and load the entity
- * sets.  Problems are logged (stderr before daemonising) naming the tenant
- * and what to fix; returns NULL if any tenant fails.  CFG must outlive the fs.
+ * The mount of CFG, nothing contacted yet (NULL: out of memory).  CFG must
+ * outlive the fs.
  */
 struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg);
+/*
+ * Connect every tenant: get a token, call WhoAmI and load the entity sets.
+ * A tenant that fails for a reason that may pass by itself (network,
+ * server, throttling, an expired secret or refresh token) is mounted
+ * unhealthy and connects at a later access; one that fails for a mistake
+ * in the configuration (refused credentials, a missing entity set, an
+ * untrusted certificate) fails the mount.  Problems are logged (stderr
+ * before daemonising) naming the tenant and what to fix.  Returns 0, or
+ * -EACCES (or another negative errno) when a tenant cannot be mounted.
+ */
+int dfs_fs_connect(struct dfs_fs *fs);
 void dfs_fs_free(struct dfs_fs **fs);
 
-/* The FUSE operations; private_data is the struct dfs_fs. */
+/* SIGHUP: folders are listed anew at their next access, tokens renewed
+ * (rereading every secret source and token store), unhealthy tenants tried
+ * again at once. */
+void dfs_fs_refresh(struct dfs_fs *fs);
+
+/* The FUSE operations on files and folders (fsops.c); private_data is the
+ * struct dfs_fs. */
 extern const struct fuse_operations dfs_fs_operations;
+/* The same with what the mount adds around them (ops_mount.c): status
+ * files, the tenant folders' attributes, statfs, the log line of a failed
+ * operation.  This is the table to mount with. */
+const struct fuse_operations *dfs_mount_operations(void);
 
 #endif

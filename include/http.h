@@ -17,6 +17,7 @@
 #ifndef DFS_HTTP_H
 #define DFS_HTTP_H
 
+#include <time.h>
 #include <curl/curl.h>
 #include "buf.h"
 #include "util.h"
@@ -52,6 +53,9 @@ struct dfs_http_error {
 struct dfs_http_resp {
 	long status;             /* 0 when no HTTP response arrived */
 	CURLcode curl_code;
+	char request_id[64];     /* the server's id of the request (x-ms-service-request-id,
+				    REQ_ID, x-ms-request-id), "" if none */
+	struct dfs_http *http;   /* the transport that made the attempt (retries are counted) */
 	struct dfs_buf body;
 	char *etag;              /* ETag header, malloc'd, or NULL */
 	char *entity_id;         /* OData-EntityId header, or NULL */
@@ -80,6 +84,54 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
  * -ECONNREFUSED; anything else -EIO.
  */
 int dfs_http_errno(long status, CURLcode curl_code);
+
+/* ---- what a tenant's transport did, for .status and the log --------- */
+
+/* Requests by kind, told from the method, the URL and the headers. */
+enum dfs_req_kind {
+	DFS_REQ_TOKEN,           /* the token endpoint (form posts) */
+	DFS_REQ_METADATA,        /* EntityDefinitions, RelationshipDefinitions, $metadata */
+	DFS_REQ_LIST,            /* a collection: a listing page */
+	DFS_REQ_GET,             /* one record */
+	DFS_REQ_CREATE,          /* POST, or PATCH with If-None-Match: * */
+	DFS_REQ_UPDATE,          /* PATCH, PUT */
+	DFS_REQ_DELETE,
+	DFS_REQ_OTHER,           /* WhoAmI and the rest */
+	DFS_REQ_KINDS
+};
+extern const char *const dfs_req_kind_names[DFS_REQ_KINDS];
+
+/* A request that failed: no answer, or an HTTP error other than 404 (an
+ * everyday answer), a 401 to a bearer token (renewed at once) and a 412 to
+ * a create that must not overwrite. */
+struct dfs_http_failure {
+	time_t at;               /* wall clock */
+	char method[8];
+	char path[200];          /* scheme, query and fragment left out */
+	long status;             /* 0: no HTTP answer */
+	char request_id[64];
+	struct dfs_http_error err;
+};
+
+#define DFS_HTTP_LAST_ERRORS 5
+
+struct dfs_http_stats {
+	unsigned long requests[DFS_REQ_KINDS];
+	unsigned long throttled; /* 429 answers */
+	unsigned long retried;   /* attempts sent again by the retry policy */
+	unsigned long failed;    /* failures as above */
+	size_t n_errors;
+	struct dfs_http_failure errors[DFS_HTTP_LAST_ERRORS]; /* the newest first */
+};
+void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out);
+
+/*
+ * The last failure of a request made by the calling thread since
+ * dfs_http_failure_clear(), or NULL: the log line of a failed file
+ * operation names the HTTP status, code, message and request id.
+ */
+const struct dfs_http_failure *dfs_http_last_failure(void);
+void dfs_http_failure_clear(void);
 
 /* Sleep MS milliseconds (retry delays, polling intervals). */
 void dfs_http_sleep_ms(long ms);

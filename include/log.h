@@ -32,6 +32,8 @@ int dfs_log_parse_level(const char *name);
 
 /* Switch from stderr to syslog (called right after fuse_daemonize). */
 void dfs_log_to_syslog(void);
+/* SIGHUP: reconnect to syslog (a restarted journald or syslogd). */
+void dfs_log_reopen(void);
 
 void dfs_log(enum dfs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -32,6 +32,14 @@ struct dfs_set {
 	struct dfs_schema *schema;   /* columns, fetched at the first save */
 };
 
+/*
+ * A tenant is connected once: its entity sets are loaded at start-up, or,
+ * when that failed for a reason that may pass (network, server, throttling,
+ * an expired credential), at a later access.  Until then it is mounted but
+ * not READY: its folder is there, names in it fail with CONNECT_ERRNO, and
+ * ENTS, N_SETS and SETS are empty.  READY is set once, with release
+ * ordering, after the sets are in place; they never change after that.
+ */
 struct dfs_tenant {
 	const struct dfs_tenant_config *tc;
 	struct dfs_dv *dv;
@@ -40,10 +48,18 @@ struct dfs_tenant {
 	struct dfs_set *sets;
 	pthread_mutex_t fh_lock;     /* the open files of this tenant, so unmount frees */
 	struct dfs_fh *fhs;          /* those the kernel never released */
+	int ready;                   /* atomic: the sets are loaded (see above) */
+	pthread_mutex_t connect_lock;/* one connection attempt at a time; guards: */
+	int connect_errno;           /*   why the last attempt failed, 0 if none */
+	char connect_why[1100];
+	double connect_at;           /*   dfs_now() of the last failed attempt */
+	double connect_holdoff;      /*   seconds before the next attempt */
+	int listings;                /* atomic: listings of its sets in progress */
 };
 
 struct dfs_fs {
 	const struct dfs_config *cfg;
+	const char *mountpoint;      /* for .status; set by main.c */
 	struct dfs_cache_pool *pool; /* record content of every set, within cache_size */
 	struct dfs_tenant *tenants;
 	size_t n_tenants;
@@ -51,6 +67,16 @@ struct dfs_fs {
 	gid_t gid;
 	time_t started;
 };
+
+/*
+ * Make sure T's entity sets are loaded: 0 when T is ready, else the errno
+ * of the last attempt.  A tenant that is not ready tries again at most
+ * every 5 s, doubling to 30 s (HUP lets the next access try at once).
+ */
+int dfs_tenant_ensure(struct dfs_fs *fs, struct dfs_tenant *t);
+int dfs_tenant_ready(const struct dfs_tenant *t);
+/* HUP: the next access of a tenant that is not ready tries at once. */
+void dfs_tenant_retry_now(struct dfs_tenant *t);
 
 /* A path split into its parts. */
 struct dfs_path {

@@ -117,11 +117,33 @@ start_emulator() {
 	[[ -f $STATE/dynfs.ini ]] || die "the emulator wrote no $STATE/dynfs.ini"
 }
 
+# Can this user mount a FUSE filesystem here?  Say what to do if not.
+check_fuse() {
+	local fm
+	if [[ ! -c /dev/fuse ]]; then
+		die "FUSE is not available here: /dev/fuse does not exist.
+  On a machine: load the module with 'sudo modprobe fuse'.
+  In a container: start it with '--device /dev/fuse --cap-add SYS_ADMIN'
+  (docker, podman); dynfs and its tests cannot mount without it."
+	fi
+	if ! (exec 3<>/dev/fuse) 2>/dev/null; then
+		die "/dev/fuse cannot be opened by $(id -un) ($(ls -l /dev/fuse)); it is normally
+  mode 0666: ask an administrator to fix it, or run the demo as root"
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		fm=$(command -v fusermount3 || true)
+		[[ -n $fm ]] || die "fusermount3 is missing (package fuse3): run 'bash .ci/deps'"
+		[[ -u $fm ]] || die "$fm is not setuid root, so $(id -un) cannot mount: run
+  'sudo chmod u+s $fm' (or reinstall fuse3)"
+	fi
+}
+
 start() {
 	local config emulated=0 tenant pid first manual
 	stop
 
 	bash "$ROOT/.ci/deps"
+	check_fuse
 	make -C "$ROOT" --no-print-directory
 	mkdir -p "$RUN" "$MNT"
 
@@ -136,8 +158,8 @@ start() {
 	fi
 
 	echo "$MNT" >"$RUN/mountpoint"
-	say "mounting $MNT: $ROOT/dynfs -f -c $config $MNT"
-	setsid "$ROOT/dynfs" -f -c "$config" "$MNT" </dev/null >"$RUN/dynfs.log" 2>&1 &
+	say "mounting $MNT: $ROOT/dynfs -f $config $MNT"
+	setsid "$ROOT/dynfs" -f "$config" "$MNT" </dev/null >"$RUN/dynfs.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$RUN/dynfs.pid"
 	for _ in $(seq 300); do
@@ -167,6 +189,7 @@ dynfs is mounted on $MNT (pid $pid, log $RUN/dynfs.log).  Try:
 
   ls $MNT
   ls $MNT/$tenant
+  cat $MNT/$tenant/.status                         (health, requests, errors)
   ls $MNT/$tenant/accounts | head
   jq .name $MNT/$tenant/accounts/$first
   getfattr -n user.dynfs.etag $MNT/$tenant/accounts/$first

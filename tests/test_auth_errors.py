@@ -4,8 +4,11 @@ error comes with its one-line fix, in `dynfs --check` and at mount start-up; and
 per tenant) with a non-zero exit status when anything fails.
 """
 
+import json
 import os
 import re
+import signal
+import time
 
 import pytest
 
@@ -79,8 +82,9 @@ def test_mapped_error_in_check(faulty, tmp_path, dynfs_bin, code):
     assert_no_secrets(out + r.stderr, org_secrets(faulty), "--check output")
 
 
-@pytest.mark.parametrize("code", [7000222, 70008])
+@pytest.mark.parametrize("code", [7000215, 700016])
 def test_mapped_error_at_mount_startup(faulty, tmp_path, dynfs_bin, code):
+    """A mistake in the configuration stops dynfs before it mounts."""
     flow, fix = MAPPED[code]
     cfg = flow_config(faulty, tmp_path, flow)
     mnt = str(tmp_path / "mnt")
@@ -90,6 +94,38 @@ def test_mapped_error_at_mount_startup(faulty, tmp_path, dynfs_bin, code):
     assert r.returncode == 2 and not r.was_mounted, r.stderr
     assert "AADSTS%d" % code in r.stderr and fix in r.stderr, r.stderr
     assert_no_secrets(r.stderr + r.stdout, org_secrets(faulty), "start-up output")
+
+
+@pytest.mark.parametrize("code", [7000222, 70008])
+def test_expired_credentials_at_startup_mount_unhealthy(faulty, tmp_path, mount_factory, code):
+    """An expired secret or refresh token may be fixed while mounted: the tenant is mounted
+    unhealthy, says why in its .status and its files, and recovers by itself (here at once,
+    after SIGHUP; the fault is one-shot)."""
+    flow, fix = MAPPED[code]
+    cfg = flow_config(faulty, tmp_path, flow)
+    faulty.auth_fault("contoso", code)
+    m = mount_factory(cfg, emu=faulty)
+    t = os.path.join(m.path, "contoso")
+    with open(os.path.join(t, ".status")) as f:
+        st = json.load(f)
+    assert st["health"] == "unhealthy" and "AADSTS%d" % code in st["reason"], st
+    with pytest.raises(PermissionError):
+        os.listdir(t)
+    log = m.log_text()
+    assert "AADSTS%d" % code in log and fix in log, log
+    os.kill(m.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert "accounts" in os.listdir(t)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    with open(os.path.join(t, ".status")) as f:
+        assert json.load(f)["health"] == "ok"
+    assert_no_secrets(m.log_text(), org_secrets(faulty), "daemon log")
 
 
 def test_invalid_scope(faulty, tmp_path, dynfs_bin):

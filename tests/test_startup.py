@@ -5,9 +5,12 @@ controlled failure: non-zero exit (not a signal), nothing mounted, a clear messa
 stderr, and no secret anywhere in the output.
 """
 
+import errno
+import json
 import os
 import re
 import socket
+import time
 import uuid
 
 import pytest
@@ -131,7 +134,7 @@ def test_several_problems_all_reported(dynfs_bin, ini, mnt_dir, secrets, tmp_pat
     ini["global"]["bogus_global"] = "1"
     ini["contoso"]["colour"] = "blue"
     del ini["contoso"]["url"]
-    del ini["fabrikam"]["client_id"]
+    del ini.sections["fabrikam"]["client_id"]
     cfg = ini.write(str(tmp_path / "c.ini"))
     r = fails(dynfs_bin, cfg, mnt_dir, secrets,
               "%s:%d" % (cfg, line_of(cfg, "bogus_global")), "bogus_global",
@@ -178,21 +181,85 @@ def test_wrong_client_secret(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
     assert "contoso" in r.stderr, r.stderr
 
 
-def test_unreachable_url(dynfs_bin, ini, std_emu, mnt_dir, secrets, tmp_path):
+def unhealthy_at_start(mount_factory, emu, cfg, tenant, other, errno_name):
+    """dynfs mounts CFG although TENANT cannot be reached: its folder is there, what is in it
+    fails with ERRNO_NAME, its .status says why, and OTHER works."""
+    m = mount_factory(cfg, emu=emu)
+    assert sorted(os.listdir(m.path)) == sorted([tenant, other])
+    with pytest.raises(OSError) as e:
+        os.listdir(os.path.join(m.path, tenant))
+    assert e.value.errno == getattr(errno, errno_name), e.value
+    with pytest.raises(OSError) as e:
+        os.stat(os.path.join(m.path, tenant, "accounts"))
+    assert e.value.errno == getattr(errno, errno_name), e.value
+    with open(os.path.join(m.path, tenant, ".status")) as f:
+        st = json.load(f)
+    assert st["health"] == "unhealthy" and st["errno"] == errno_name, st
+    assert "not connected" in st["reason"], st
+    with open(os.path.join(m.path, ".status")) as f:
+        whole = json.load(f)
+    assert whole["health"] == "degraded" and whole["tenants"][tenant]["health"] == "unhealthy"
+    assert "accounts" in os.listdir(os.path.join(m.path, other))
+    assert "mounted, not connected yet" in m.log_text(), m.log_text()
+    return m
+
+
+def test_unreachable_url(dynfs_bin, ini, std_emu, tmp_path, mount_factory):
     port = closed_port()
     url = "http://127.0.0.1:%d/contoso" % port
     # keep the token request valid (scope of the real org) so the failure is the closed port
     ini["contoso"]["scope"] = std_emu.org("contoso")["url"].rstrip("/") + "/.default"
     ini["contoso"]["url"] = url
     cfg = ini.write(str(tmp_path / "c.ini"))
-    fails(dynfs_bin, cfg, mnt_dir, secrets, "127.0.0.1:%d" % port)
+    m = unhealthy_at_start(mount_factory, std_emu, cfg, "contoso", "fabrikam", "ECONNREFUSED")
+    assert "127.0.0.1:%d" % port in m.log_text()
 
 
-def test_unreachable_token_endpoint(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
+def test_unreachable_token_endpoint(dynfs_bin, ini, tmp_path, std_emu, mount_factory):
     port = closed_port()
     ini["fabrikam"]["token_url"] = "http://127.0.0.1:%d/x/oauth2/v2.0/token" % port
     cfg = ini.write(str(tmp_path / "c.ini"))
-    fails(dynfs_bin, cfg, mnt_dir, secrets, "fabrikam")
+    unhealthy_at_start(mount_factory, std_emu, cfg, "fabrikam", "contoso", "ECONNREFUSED")
+
+
+def test_server_down_at_startup_recovers(dynfs_bin, ini, tmp_path, std_emu, mount_factory):
+    """Every request fails with 5xx at start-up: mounted unhealthy; once the server is back,
+    the tenant connects at the next access after the hold-off (5 s) by itself."""
+    ini["global"]["max_retries"] = "0"
+    del ini.sections["fabrikam"]
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    std_emu.faults(server_error=1.0)
+    try:
+        m = mount_factory(cfg, emu=std_emu)
+    finally:
+        std_emu.clear_faults()
+    t = os.path.join(m.path, "contoso")
+    with open(os.path.join(t, ".status")) as f:
+        st = json.load(f)
+    assert st["health"] == "unhealthy" and st["connected"] is False, st
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            names = os.listdir(t)
+            break
+        except OSError as e:
+            assert e.errno in (errno.EIO, errno.ETIMEDOUT), e
+            assert time.monotonic() < deadline, "contoso did not connect by itself"
+            time.sleep(0.5)
+    assert "accounts" in names
+    with open(os.path.join(t, ".status")) as f:
+        st = json.load(f)
+    assert st["health"] == "ok" and st["connected"] is True, st
+    assert st["failed"] >= 1 and st["last_errors"][0]["status"] in (502, 503, 504), st
+
+
+def test_check_stays_strict(dynfs_bin, ini, std_emu, tmp_path):
+    port = closed_port()
+    ini["contoso"]["url"] = "http://127.0.0.1:%d/contoso" % port
+    cfg = ini.write(str(tmp_path / "c.ini"))
+    r = run_dynfs(dynfs_bin, ["--check", "-c", cfg], timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "contoso: FAILED" in r.stdout and "fabrikam: ok" in r.stdout, r.stdout
 
 
 def test_no_secret_in_debug_log(std_emu, mount_factory, secrets):

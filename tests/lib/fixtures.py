@@ -49,14 +49,15 @@ def emulator_fixture(scope="module", setup=None, **options):
 
 
 def start_mount(dynfs_bin, logdir, workdir, label, emu, config, extra_args=(), env=None,
-                allow=(), expect_status=0):
+                allow=(), expect_status=0, source_form=False):
     """A started Mount of dynfs on CONFIG whose log is LOGDIR/<label>.log; it remembers the
-    emulator, the allowed log lines and the exit status required at stop."""
+    emulator, the allowed log lines and the exit status required at stop.  source_form: run
+    `dynfs -f ARGS CONFIG MNT` (mount(8)'s form) instead of `-c CONFIG`."""
     m = new_mount(dynfs_bin, logdir, workdir, label)
     m.emu = emu
     m.allow = tuple(allow)
     m.expect_status = expect_status
-    m.start(config, extra_args=extra_args, env=env)
+    m.start(config, extra_args=extra_args, env=env, source_form=source_form)
     return m
 
 
@@ -100,12 +101,15 @@ class MountFactory:
         self.label = label
         self.mounts = []
 
-    def __call__(self, config, extra_args=(), env=None, emu=None, allow=(), expect_status=0):
+    def __call__(self, config, extra_args=(), env=None, emu=None, allow=(), expect_status=0,
+                 source_form=False):
         """Start dynfs on CONFIG.  allow: regexes of log lines that are not sanitizer findings;
-        expect_status: exit status required at unmount (None: any)."""
+        expect_status: exit status required at unmount (None: any); source_form: mount(8)'s
+        `dynfs CONFIG MNT` instead of `-c CONFIG`."""
         m = start_mount(self.dynfs_bin, self.logdir, self.workdir,
                         "%s-%d" % (self.label, len(self.mounts)), emu, config,
-                        extra_args=extra_args, env=env, allow=allow, expect_status=expect_status)
+                        extra_args=extra_args, env=env, allow=allow, expect_status=expect_status,
+                        source_form=source_form)
         self.mounts.append(m)
         return m
 

@@ -209,13 +209,18 @@ class Mount:
 
     # ------------------------------------------------------------------ start
 
-    def start(self, config_path, extra_args=(), env=None, timeout=30.0):
-        """Run dynfs -f -c CONFIG [EXTRA_ARGS] MNT and wait until MNT is a mount."""
+    def start(self, config_path, extra_args=(), env=None, timeout=30.0, source_form=False):
+        """Run dynfs -f -c CONFIG [EXTRA_ARGS] MNT and wait until MNT is a mount.
+
+        source_form: run `dynfs -f [EXTRA_ARGS] CONFIG MNT` instead, as mount(8) does."""
         if self.proc is not None:
             raise MountError("mount already started: %r" % self)
         self.path = tempfile.mkdtemp(prefix=self.name + "-", dir=self.workdir)
         self.config_path = config_path
-        self.argv = [self.binary, "-f", "-c", config_path] + list(extra_args) + [self.path]
+        if source_form:
+            self.argv = [self.binary, "-f"] + list(extra_args) + [config_path, self.path]
+        else:
+            self.argv = [self.binary, "-f", "-c", config_path] + list(extra_args) + [self.path]
         self.env = dict(env) if env else None
         full_env = dict(os.environ)
         if env:

@@ -1,0 +1,430 @@
+/* ops_mount.c - what the mount adds around the file operations of ops_*.c:
+ *
+ * - the status files MOUNTPOINT/.status and MOUNTPOINT/<tenant>/.status
+ *   (status.h): read-only snapshots taken at open, never listed;
+ * - the user.dynfs.* attributes of a tenant folder (and the mount's root),
+ *   one per member of its status;
+ * - statfs: a large fixed size, and the listed records as files, as rclone
+ *   does, so that file managers agree to copy onto the mount;
+ * - one log line per failed operation that a server answer explains
+ *   (operation, path, HTTP status, Dataverse code, message, request id);
+ * - a tenant that is not connected yet is tried when its folder is read,
+ *   and listings in progress are counted.
+ *
+ * The operations table of fsops.c passes through unchanged otherwise
+ * (dfs_mount_operations() copies it), so an operation added there needs
+ * nothing here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "buf.h"
+#include "fsops.h"
+#include "json.h"
+#include "http.h"
+#include "log.h"
+#include "ops.h"
+#include "status.h"
+#include "banned.h"
+
+#define XATTR_PREFIX "user.dynfs."
+#define STATFS_BLOCK 4096
+#define STATFS_SIZE (1ULL << 50)        /* 1 PiB: "plenty", never "full" */
+#define STATFS_FREE_FILES (1ULL << 30)
+
+static const struct fuse_operations *base = &dfs_fs_operations;
+
+/* ---- status files -------------------------------------------------------- */
+
+/*
+ * An open status file is a snapshot.  Its handle is told from the handles
+ * of ops_file.c by the lowest bit (both are malloc'd, so aligned): only
+ * this file ever sees a tagged one.
+ */
+struct status_fh {
+	char *text;
+	size_t len;
+};
+
+#define STATUS_TAG 1u
+
+static struct status_fh *status_fh(const struct fuse_file_info *fi)
+{
+	if (!fi || !(fi->fh & STATUS_TAG))
+		return NULL;
+	return (struct status_fh *)(uintptr_t)(fi->fh & ~(uint64_t)STATUS_TAG);
+}
+
+static void status_stat(struct dfs_fs *fs, struct stat *st, size_t len)
+{
+	dfs_file_stat(fs, st, len, time(NULL));
+	st->st_mode = S_IFREG | 0444;
+}
+
+static int status_of(const char *path, struct dfs_tenant **t)
+{
+	return path && dfs_status_path(dfs_ops_fs(), path, t);
+}
+
+/* ---- the log line of a failed operation ---------------------------------- */
+
+static void op_begin(void)
+{
+	dfs_http_failure_clear();
+}
+
+/* PATH, or for an operation on an open file without one, the file's name. */
+static const char *op_path(const char *path, struct fuse_file_info *fi, char *buf, size_t cap)
+{
+	struct dfs_fh *fh = dfs_ops_fh(fi);
+
+	if (path)
+		return path;
+	if (fh && !status_fh(fi)) {
+		snprintf(buf, cap, "/%s/%s/%s", fh->t->tc->name, fh->s->ent->set_name,
+			 fh->name ? fh->name : fh->id);
+		return buf;
+	}
+	return "(unlinked file)";
+}
+
+static int op_end(const char *op, const char *path, struct fuse_file_info *fi, int ret)
+{
+	const struct dfs_http_failure *f;
+	char buf[512];
+
+	if (ret >= 0 || !(f = dfs_http_last_failure()))
+		return ret;
+	if (f->status)
+		dfs_err("%s %s failed: %s: HTTP %ld%s%s '%s' (request id %s)", op,
+			op_path(path, fi, buf, sizeof(buf)), strerror(-ret), f->status,
+			f->err.code[0] ? " " : "", f->err.code, f->err.message,
+			f->request_id[0] ? f->request_id : "none");
+	else
+		dfs_err("%s %s failed: %s: %s %s: %s", op, op_path(path, fi, buf, sizeof(buf)),
+			strerror(-ret), f->method, f->path, f->err.message);
+	dfs_http_failure_clear();
+	return ret;
+}
+
+#define LOGGED(op, path, fi, call) \
+	do { int ret_; op_begin(); ret_ = (call); return op_end(op, path, fi, ret_); } while (0)
+
+/* ---- operations ------------------------------------------------------------ */
+
+static int m_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct status_fh *sf = status_fh(fi);
+	struct dfs_tenant *t;
+	size_t len;
+	char *text;
+
+	if (sf) {
+		status_stat(dfs_ops_fs(), st, sf->len);
+		return 0;
+	}
+	if (!fi && status_of(path, &t)) {
+		if (!(text = dfs_status_text(dfs_ops_fs(), t, &len)))
+			return -ENOMEM;
+		free(text);
+		status_stat(dfs_ops_fs(), st, len);
+		return 0;
+	}
+	LOGGED("stat", path, fi, base->getattr(path, st, fi));
+}
+
+static int m_open(const char *path, struct fuse_file_info *fi)
+{
+	struct status_fh *sf;
+	struct dfs_tenant *t;
+
+	if (status_of(path, &t)) {
+		if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+			return -EACCES;
+		if (!(sf = calloc(1, sizeof(*sf))))
+			return -ENOMEM;
+		if (!(sf->text = dfs_status_text(dfs_ops_fs(), t, &sf->len))) {
+			free(sf);
+			return -ENOMEM;
+		}
+		/* The size was computed at stat time from another snapshot. */
+		fi->direct_io = 1;
+		fi->fh = (uint64_t)(uintptr_t)sf | STATUS_TAG;
+		return 0;
+	}
+	LOGGED("open", path, fi, base->open(path, fi));
+}
+
+static int m_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct dfs_tenant *t;
+
+	if (status_of(path, &t))
+		return -EEXIST;
+	LOGGED("create", path, fi, base->create(path, mode, fi));
+}
+
+static int m_read(const char *path, char *buf, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct status_fh *sf = status_fh(fi);
+
+	if (sf) {
+		if (off < 0 || (size_t)off >= sf->len)
+			return 0;
+		if (size > sf->len - (size_t)off)
+			size = sf->len - (size_t)off;
+		memcpy(buf, sf->text + off, size);
+		return (int)size;
+	}
+	LOGGED("read", path, fi, base->read(path, buf, size, off, fi));
+}
+
+static int m_write(const char *path, const char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	if (status_fh(fi))
+		return -EBADF;
+	LOGGED("write", path, fi, base->write(path, buf, size, off, fi));
+}
+
+static int m_flush(const char *path, struct fuse_file_info *fi)
+{
+	if (status_fh(fi))
+		return 0;
+	LOGGED("save", path, fi, base->flush(path, fi));
+}
+
+static int m_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	if (status_fh(fi))
+		return 0;
+	LOGGED("fsync", path, fi, base->fsync(path, datasync, fi));
+}
+
+static int m_release(const char *path, struct fuse_file_info *fi)
+{
+	struct status_fh *sf = status_fh(fi);
+
+	if (sf) {
+		free(sf->text);
+		free(sf);
+		return 0;
+	}
+	LOGGED("release", path, fi, base->release(path, fi));
+}
+
+static int m_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct dfs_tenant *t;
+
+	if (status_fh(fi) || (!fi && status_of(path, &t)))
+		return -EACCES;
+	LOGGED("truncate", path, fi, base->truncate(path, size, fi));
+}
+
+static int m_unlink(const char *path)
+{
+	struct dfs_tenant *t;
+
+	if (status_of(path, &t))
+		return -EPERM;
+	LOGGED("unlink", path, NULL, base->unlink(path));
+}
+
+static int m_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct dfs_tenant *t;
+
+	if (status_of(from, &t) || status_of(to, &t))
+		return -EPERM;
+	LOGGED("rename", from, NULL, base->rename(from, to, flags));
+}
+
+static int m_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct dfs_tenant *t;
+
+	if (status_fh(fi) || (!fi && status_of(path, &t)))
+		return -EPERM;
+	return base->chmod(path, mode, fi);
+}
+
+static int m_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct dfs_tenant *t;
+
+	if (status_fh(fi) || (!fi && status_of(path, &t)))
+		return -EPERM;
+	return base->chown(path, uid, gid, fi);
+}
+
+static int m_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct dfs_tenant *t;
+
+	if (status_fh(fi) || (!fi && status_of(path, &t)))
+		return -EPERM;
+	return base->utimens(path, tv, fi);
+}
+
+static int m_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		     struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct dfs_path *p = (struct dfs_path *)(uintptr_t)fi->fh;
+	const char *shown = path;
+	char name[600];
+	int ret;
+
+	/* nullpath_ok: readdir gets no path; the folder's is its tenant and set. */
+	if (!shown && p->depth >= 1) {
+		snprintf(name, sizeof(name), "/%s%s%s", p->t->tc->name, p->depth >= 2 ? "/" : "",
+			 p->depth >= 2 ? p->s->ent->set_name : "");
+		shown = name;
+	}
+	op_begin();
+	if (p->depth == 1 && (ret = dfs_tenant_ensure(dfs_ops_fs(), p->t)) < 0)
+		return op_end("list", shown, NULL, ret);
+	if (p->depth == 2)
+		__atomic_add_fetch(&p->t->listings, 1, __ATOMIC_RELAXED);
+	ret = base->readdir(path, buf, filler, off, fi, flags);
+	if (p->depth == 2)
+		__atomic_sub_fetch(&p->t->listings, 1, __ATOMIC_RELAXED);
+	return op_end("list", shown, NULL, ret);
+}
+
+/* ---- extended attributes of the root and of tenant folders ---------------- */
+
+/* The status of the folder PATH if it is the root or a tenant, else NULL. */
+static cJSON *folder_status(const char *path, int *is_folder)
+{
+	struct dfs_fs *fs = dfs_ops_fs();
+	struct dfs_tenant *t = NULL;
+
+	*is_folder = path && (strcmp(path, "/") == 0 || (t = dfs_status_tenant_dir(fs, path)));
+	return *is_folder ? dfs_status_json(fs, t) : NULL;
+}
+
+/* The value of attribute NAME of status S (malloc'd), or NULL. */
+static char *status_xattr(cJSON *s, const char *name)
+{
+	struct dfs_buf out;
+	cJSON *item;
+	char *v = NULL;
+
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+		return NULL;
+	name += strlen(XATTR_PREFIX);
+	dfs_buf_init(&out, 0);
+	if (strcmp(name, "status") == 0)
+		item = s;
+	else if (!(item = cJSON_GetObjectItemCaseSensitive(s, name)) || cJSON_IsNull(item))
+		return NULL;
+	if (cJSON_IsString(item))
+		v = strdup(item->valuestring);
+	else if (dfs_json_render_compact(item, &out) == 0)
+		v = strndup(out.data ? out.data : "", out.len);
+	dfs_buf_free(&out);
+	return v;
+}
+
+static int m_getxattr(const char *path, const char *name, char *buf, size_t size)
+{
+	int folder, ret;
+	cJSON *s = folder_status(path, &folder);
+	char *v;
+	size_t n;
+
+	if (!folder)
+		LOGGED("getxattr", path, NULL, base->getxattr(path, name, buf, size));
+	if (!s)
+		return -ENOMEM;
+	v = status_xattr(s, name);
+	cJSON_Delete(s);
+	if (!v)
+		return -ENODATA;
+	n = strlen(v);
+	ret = size == 0 ? (int)n : size < n ? -ERANGE : (memcpy(buf, v, n), (int)n);
+	free(v);
+	return ret;
+}
+
+static int m_listxattr(const char *path, char *buf, size_t size)
+{
+	int folder;
+	cJSON *s = folder_status(path, &folder), *item;
+	struct dfs_buf out;
+	int ret;
+
+	if (!folder)
+		return base->listxattr(path, buf, size);
+	if (!s)
+		return -ENOMEM;
+	dfs_buf_init(&out, 0);
+	ret = dfs_buf_append(&out, XATTR_PREFIX "status", sizeof(XATTR_PREFIX "status"));
+	cJSON_ArrayForEach(item, s) {
+		if (cJSON_IsNull(item))
+			continue;
+		if (ret == 0)
+			ret = dfs_buf_append(&out, XATTR_PREFIX, strlen(XATTR_PREFIX));
+		if (ret == 0)
+			ret = dfs_buf_append(&out, item->string, strlen(item->string) + 1);
+	}
+	cJSON_Delete(s);
+	if (ret == 0)
+		ret = size == 0 ? (int)out.len : size < out.len ? -ERANGE
+			: (memcpy(buf, out.data, out.len), (int)out.len);
+	dfs_buf_free(&out);
+	return ret;
+}
+
+/* ---- df -------------------------------------------------------------------- */
+
+static int m_statfs(const char *path, struct statvfs *sv)
+{
+	struct dfs_fs *fs = dfs_ops_fs();
+	unsigned long long used;
+	size_t listed = dfs_status_listed(fs);
+
+	memset(sv, 0, sizeof(*sv));
+	used = (dfs_cache_pool_used(fs->pool) + dfs_cache_pool_spilled(fs->pool)) / STATFS_BLOCK;
+	sv->f_bsize = STATFS_BLOCK;
+	sv->f_frsize = STATFS_BLOCK;
+	sv->f_blocks = STATFS_SIZE / STATFS_BLOCK;
+	sv->f_bfree = sv->f_bavail = sv->f_blocks - (used < sv->f_blocks ? used : 0);
+	/* df -i: used files are the records listed so far. */
+	sv->f_files = listed + STATFS_FREE_FILES;
+	sv->f_ffree = sv->f_favail = STATFS_FREE_FILES;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+const struct fuse_operations *dfs_mount_operations(void)
+{
+	static struct fuse_operations ops;
+
+	ops = *base;
+	ops.getattr = m_getattr;
+	ops.open = m_open;
+	ops.create = m_create;
+	ops.read = m_read;
+	ops.write = m_write;
+	ops.flush = m_flush;
+	ops.fsync = m_fsync;
+	ops.release = m_release;
+	ops.truncate = m_truncate;
+	ops.unlink = m_unlink;
+	ops.rename = m_rename;
+	ops.chmod = m_chmod;
+	ops.chown = m_chown;
+	ops.utimens = m_utimens;
+	ops.readdir = m_readdir;
+	ops.getxattr = m_getxattr;
+	ops.listxattr = m_listxattr;
+	ops.statfs = m_statfs;
+	return &ops;
+}
