@@ -12,6 +12,13 @@ import threading
 import time
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
+# by_op: a finer partition for exact request counts.  list pages are list_first (a query's first
+# page) + list_next (a page fetched with a nextLink's $skiptoken); delta pages (GET of a deltaLink)
+# likewise; count = /$count; write = create + update + upsert + delete (incl. CreateMultiple).
+OPS = ("token", "metadata", "list_first", "list_next", "delta_first", "delta_next", "count", "get", "write",
+       "batch", "other")
+_OP_OF_KIND = {"token": "token", "metadata": "metadata", "list": "list_first", "get": "get", "create": "write",
+               "update": "write", "upsert": "write", "delete": "write", "batch": "batch", "other": "other"}
 
 FAULT_KEYS = {
     # key: (type, description)
@@ -21,6 +28,8 @@ FAULT_KEYS = {
     "drop": float,            # probability of closing the connection without a response
     "latency_ms": float,      # sleep before handling each request
     "record_cost_us": float,  # extra sleep per record returned (lists: n*cost, single GET: 1*cost)
+    "column_cost_us": float,  # extra sleep per record and rendered column (see README "Cost model")
+    "dop_hint": int,          # x-ms-dop-hint on Web API answers (ref 6.2, 13); 0 = no header
     "token_lifetime": int,    # expires_in of new access tokens
     "seed": int,              # seed of the fault PRNG
     "budget_requests": int,   # requests per principal per window (ref 6.1: 6000)
@@ -42,7 +51,8 @@ class Settings:
     def __init__(self, **base):
         self.lock = threading.Lock()
         self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
-                     "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
+                     "latency_ms": 0.0, "record_cost_us": 0.0, "column_cost_us": 0.0, "dop_hint": 4,
+                     "token_lifetime": 3599, "seed": 1,
                      "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
                      "refresh_grace": 30.0, "device_interval": 5, "device_expires_in": 900,
                      "device_slow_down": 0,
@@ -114,35 +124,75 @@ class Settings:
 
 
 class Stats:
-    """Request counters for ``GET /_emulator/stats``."""
+    """Request counters for ``GET /_emulator/stats`` (see README "Control surface")."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.started = time.monotonic()
         self.reset()
 
     def reset(self):
         with getattr(self, "lock", threading.Lock()):
             self.total = 0
             self.by_kind = {k: 0 for k in KINDS}
+            self.by_op = {k: 0 for k in OPS}
             self.by_status = collections.Counter()
             self.by_org = {}
+            self.records = 0
+            self.bytes = 0
+            self.server_s = 0.0
+            self.inflight = getattr(self, "inflight", 0)
+            self.peak_inflight = self.inflight
+            self.reset_at = time.monotonic()
+            self.cpu_at_reset = time.process_time()
 
-    def record(self, org, kind, status):
+    def record(self, org, kind, status, op=None, records=0, nbytes=0, server_s=0.0):
         status = str(status)
+        op = op or _OP_OF_KIND.get(kind, "other")
         with self.lock:
             self.total += 1
             self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            self.by_op[op] = self.by_op.get(op, 0) + 1
             self.by_status[status] += 1
+            self.records += records
+            self.bytes += nbytes
+            self.server_s += server_s
             if org is not None:
-                o = self.by_org.setdefault(org, {"by_kind": {k: 0 for k in KINDS}, "by_status": collections.Counter()})
+                o = self.by_org.get(org)
+                if o is None:
+                    o = self.by_org[org] = {"by_kind": {k: 0 for k in KINDS}, "by_op": {k: 0 for k in OPS},
+                                            "by_status": collections.Counter(), "records": 0, "bytes": 0}
                 o["by_kind"][kind] = o["by_kind"].get(kind, 0) + 1
+                o["by_op"][op] = o["by_op"].get(op, 0) + 1
                 o["by_status"][status] += 1
+                o["records"] += records
+                o["bytes"] += nbytes
+
+    def enter(self):
+        """A Web API request was admitted (for ``peak_inflight``)."""
+        with self.lock:
+            self.inflight += 1
+            if self.inflight > self.peak_inflight:
+                self.peak_inflight = self.inflight
+
+    def leave(self):
+        with self.lock:
+            self.inflight -= 1
 
     def snapshot(self):
+        now = time.monotonic()
+        cpu = time.process_time()
         with self.lock:
-            return {"total": self.total, "by_kind": dict(self.by_kind), "by_status": dict(self.by_status),
-                    "by_org": {k: {"by_kind": dict(v["by_kind"]), "by_status": dict(v["by_status"])}
-                               for k, v in self.by_org.items()}}
+            return {"total": self.total, "by_kind": dict(self.by_kind), "by_op": dict(self.by_op),
+                    "by_status": dict(self.by_status),
+                    "by_org": {k: {"by_kind": dict(v["by_kind"]), "by_op": dict(v["by_op"]),
+                                   "by_status": dict(v["by_status"]), "records": v["records"],
+                                   "bytes": v["bytes"]}
+                               for k, v in self.by_org.items()},
+                    "records": self.records, "bytes": self.bytes, "server_s": round(self.server_s, 6),
+                    "inflight": self.inflight, "peak_inflight": self.peak_inflight,
+                    "cpu_s": round(cpu, 6), "cpu_s_since_reset": round(cpu - self.cpu_at_reset, 6),
+                    "uptime_s": round(now - self.started, 3), "since_reset_s": round(now - self.reset_at, 3)}
 
 
 class Limiter:
