@@ -75,9 +75,11 @@ class Emulator:
         self.catalog = metadata.Catalog()
         self.settings = control.Settings(latency_ms=float(args.latency_ms), record_cost_us=float(args.record_cost_us),
                                          column_cost_us=float(args.column_cost_us), dop_hint=int(args.dop_hint),
+                                         capacity=int(args.capacity),
                                          token_lifetime=int(args.token_lifetime), seed=int(args.seed))
         self.stats = control.Stats()
         self.limiter = control.Limiter(self.settings)
+        self.capacity = control.Capacity(self.settings)
         self.orgs = {}
         for name in args.orgs:
             org = store.Org(name, args.seed, self.catalog)
@@ -474,7 +476,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             api = "%s/api/data/%s/" % (org.url, version)
             full = "%s%s%s" % (emu.base_url, self.path.split("?", 1)[0], ("?" + query) if query else "")
             call = webapi.Call(org, self.command, rest, query, hdrs, body, api, principal=claims,
-                               settings=emu.settings, full_url=full)
+                               settings=emu.settings, full_url=full, capacity=emu.capacity)
             try:
                 resp = webapi.handle(call)
             except Exception as e:  # pragma: no cover - emulator bug; keep serving
@@ -834,6 +836,8 @@ def main(argv=None):
     ap.add_argument("--column-cost-us", type=float, default=0,
                     help="modelled server time per returned row and rendered column, in microseconds")
     ap.add_argument("--dop-hint", type=int, default=4, help="x-ms-dop-hint on Web API answers (0: none)")
+    ap.add_argument("--capacity", type=int, default=0,
+                    help="requests of one org whose row cost is worked on at once (0: unlimited)")
     ap.add_argument("--ids", choices=sampledata.ID_MODES, default="mixed",
                     help="ids of the sample rows: sequential (NEWSEQUENTIALID), random (v4) or mixed")
     ap.add_argument("--token-lifetime", type=int, default=3599)

@@ -31,7 +31,7 @@ class Call:
     """One Web API request (top-level or a $batch part)."""
 
     def __init__(self, org, method, path, raw_query, headers, body, api_root, principal=None,
-                 settings=None, in_batch=False, content_ids=None, full_url=None):
+                 settings=None, in_batch=False, content_ids=None, full_url=None, capacity=None):
         self.org = org
         self.cat = org.catalog
         self.method = method
@@ -52,6 +52,7 @@ class Call:
         self.op = None         # finer kind for stats: list_first/list_next/delta_first/delta_next/count
         self.records = 0       # rows returned (list, delta, get)
         self.cost_s = 0.0      # modelled server time slept for the rows (sleep_cost)
+        self.capacity = capacity  # control.Capacity shared by the org's requests, or None
 
     def opt(self, name):
         for k, v in self.query:
@@ -519,7 +520,10 @@ def sleep_cost(call, n, width=1):
     cost = n * row_cost_us(call.settings, width) / 1e6
     if cost > 0:
         call.cost_s += cost
-        time.sleep(cost)
+        if call.capacity is not None:
+            call.capacity.work(call.org.name, cost)
+        else:
+            time.sleep(cost)
 
 
 def full_json(ent, rec):
