@@ -360,7 +360,7 @@ def chart(all_results, png, work):
     """results.png with gnuplot: wall time and requests against N (log-log)."""
     data = os.path.join(work, "chart.dat")
     with open(data, "w") as f:
-        f.write("# N dynfs export naive dynfs_req export_req naive_req\n")
+        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync\n")
         for key in sorted(all_results, key=int):
             m = all_results[key]["methods"]
 
@@ -371,8 +371,10 @@ def chart(all_results, png, work):
                 if field == "requests" and r.get("estimated"):
                     return str(int(key) + r["requests"] - r["sample"])
                 return str(r[field])
+            fl = (all_results[key].get("floor") or {}).get("rsync -a", {}).get("floor")
             f.write(" ".join([key] + [g(n, "wall_median_s") for n, _, _ in METHODS]
-                             + [g(n, "requests") for n, _, _ in METHODS]) + "\n")
+                             + [g(n, "requests") for n, _, _ in METHODS]
+                             + [str(fl) if fl is not None else "NaN"]) + "\n")
     script = """
 set terminal pngcairo size 1100,450 font ",10"
 set output '%s'
@@ -385,7 +387,8 @@ set format x "%%.0s%%c"
 set ylabel "wall time (s)"
 plot '%s' using 1:2 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:3 with linespoints lw 2 title "DynamicsWebApi export", \
-     '' using 1:4 with linespoints lw 2 dt 2 title "one GET per record"
+     '' using 1:4 with linespoints lw 2 dt 2 title "one GET per record", \
+     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)"
 set ylabel "requests"
 plot '%s' using 1:5 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:6 with linespoints lw 2 title "DynamicsWebApi export", \

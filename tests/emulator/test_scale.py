@@ -4,6 +4,7 @@ model, x-ms-dop-hint, the concurrency limit, pre-rendered records and exact requ
 One 3,000-account emulator (mixed ids) serves most tests; a few start their own.
 """
 
+import decimal
 import random
 import re
 import sys
@@ -440,3 +441,18 @@ def test_capacity_caps_parallel_row_work(emu, api):
     assert two < 0.45 and six >= 0.55, (two, six)        # 6 x 0.2 s over 2 slots = 0.6 s
     emu.faults(capacity=0)
     assert wall(6) < 0.45
+
+
+def test_narrow_rows_render_like_full_ones(emu, api):
+    ctl = {r["accountid"]: r for r in emu.records("contoso", "accounts")}
+    sel = "name,revenue,address1_city,versionnumber,numberofemployees,creditonhold,address1_latitude"
+    r = api.get("accounts?$select=%s&$top=300" % sel, decimal_floats=True)
+    assert r.status == 200
+    extras = ["_transactioncurrencyid_value", "address1_composite", "accountid"]
+    for row in r.body["value"]:
+        assert list(row) == ["@odata.etag"] + sel.split(",") + extras
+        full = ctl[row["accountid"]]
+        for k in row:
+            v = float(row[k]) if isinstance(row[k], decimal.Decimal) else row[k]
+            assert v == full[k], k
+    assert b'"revenue":' in r.raw and re.search(rb'"revenue":\d+\.\d{4}[,}]', r.raw)
