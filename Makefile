@@ -98,7 +98,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -170,6 +170,13 @@ soak: $(BIN)
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q \
 		tests/test_auth_soak.py $(PYTEST_ARGS)
 
+# Back up N emulated accounts with dynfs + rsync, a DynamicsWebApi export and one GET per
+# record; R rounds; results in tests/bench/results.md and results.png (tests/bench/README.md).
+N ?= 20000
+R ?= 3
+bench: $(BIN)
+	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --n $(N) --rounds $(R)
+
 deps:
 	bash .ci/deps
 
@@ -214,6 +221,7 @@ help:
 	@echo '  fuzz           fuzz the JSON parser and renderers (clang, libFuzzer) for'
 	@echo '                 FUZZ_SECONDS, from the seeds in tests/unit/corpus/json'
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
+	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'

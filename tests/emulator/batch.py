@@ -172,8 +172,10 @@ def _run(outer, part, content_ids):
         return webapi.error_response(ODataError(400, "0x80060888", "Nested $batch requests are not supported."))
     call = webapi.Call(outer.org, part.method, path, query, part.headers, part.body, outer.api,
                        principal=outer.principal, settings=outer.settings, in_batch=True,
-                       content_ids=content_ids)
+                       content_ids=content_ids, capacity=outer.capacity)
     resp = webapi.handle(call)
+    outer.records += call.records      # the batch's stats: rows and modelled time of its parts
+    outer.cost_s += call.cost_s
     if part.content_id and resp.status < 300:
         for k, v in resp.headers:
             if k == "OData-EntityId":

@@ -12,6 +12,13 @@ import threading
 import time
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
+# by_op: a finer partition for exact request counts.  list pages are list_first (a query's first
+# page) + list_next (a page fetched with a nextLink's $skiptoken); delta pages (GET of a deltaLink)
+# likewise; count = /$count; write = create + update + upsert + delete (incl. CreateMultiple).
+OPS = ("token", "metadata", "list_first", "list_next", "delta_first", "delta_next", "count", "get", "write",
+       "batch", "other")
+_OP_OF_KIND = {"token": "token", "metadata": "metadata", "list": "list_first", "get": "get", "create": "write",
+               "update": "write", "upsert": "write", "delete": "write", "batch": "batch", "other": "other"}
 
 FAULT_KEYS = {
     # key: (type, description)
@@ -21,11 +28,15 @@ FAULT_KEYS = {
     "drop": float,            # probability of closing the connection without a response
     "latency_ms": float,      # sleep before handling each request
     "record_cost_us": float,  # extra sleep per record returned (lists: n*cost, single GET: 1*cost)
+    "column_cost_us": float,  # extra sleep per record and rendered column (see README "Cost model")
+    "dop_hint": int,          # x-ms-dop-hint on Web API answers (ref 6.2, 13); 0 = no header
     "token_lifetime": int,    # expires_in of new access tokens
     "seed": int,              # seed of the fault PRNG
     "budget_requests": int,   # requests per principal per window (ref 6.1: 6000)
     "budget_window": float,   # sliding window in seconds (ref 6.1: 300)
     "max_concurrent": int,    # concurrent requests per principal (ref 6.1: 52)
+    "budget_exec_ms": float,  # combined execution time per principal per window (ref 6.1: 1,200,000 ms)
+    "capacity": int,          # requests of one org whose row cost is worked on at once (0: unlimited)
     "refresh_grace": float,   # seconds a rotated refresh token stays usable after first use
     "device_interval": int,   # "interval" returned by the device code endpoint (real: 5)
     "device_expires_in": int,  # lifetime of a device code in seconds (real: 900)
@@ -42,8 +53,10 @@ class Settings:
     def __init__(self, **base):
         self.lock = threading.Lock()
         self.base = {"throttle": 0.0, "retry_after": 1, "server_error": 0.0, "drop": 0.0,
-                     "latency_ms": 0.0, "record_cost_us": 0.0, "token_lifetime": 3599, "seed": 1,
+                     "latency_ms": 0.0, "record_cost_us": 0.0, "column_cost_us": 0.0, "dop_hint": 4,
+                     "token_lifetime": 3599, "seed": 1,
                      "budget_requests": 6000, "budget_window": 300.0, "max_concurrent": 52,
+                     "budget_exec_ms": 1200000.0, "capacity": 0,
                      "refresh_grace": 30.0, "device_interval": 5, "device_expires_in": 900,
                      "device_slow_down": 0,
                      "refresh_token_max_inactive": 90 * 86400.0, "auth_code_lifetime": 600.0,
@@ -114,35 +127,75 @@ class Settings:
 
 
 class Stats:
-    """Request counters for ``GET /_emulator/stats``."""
+    """Request counters for ``GET /_emulator/stats`` (see README "Control surface")."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.started = time.monotonic()
         self.reset()
 
     def reset(self):
         with getattr(self, "lock", threading.Lock()):
             self.total = 0
             self.by_kind = {k: 0 for k in KINDS}
+            self.by_op = {k: 0 for k in OPS}
             self.by_status = collections.Counter()
             self.by_org = {}
+            self.records = 0
+            self.bytes = 0
+            self.server_s = 0.0
+            self.inflight = getattr(self, "inflight", 0)
+            self.peak_inflight = self.inflight
+            self.reset_at = time.monotonic()
+            self.cpu_at_reset = time.process_time()
 
-    def record(self, org, kind, status):
+    def record(self, org, kind, status, op=None, records=0, nbytes=0, server_s=0.0):
         status = str(status)
+        op = op or _OP_OF_KIND.get(kind, "other")
         with self.lock:
             self.total += 1
             self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            self.by_op[op] = self.by_op.get(op, 0) + 1
             self.by_status[status] += 1
+            self.records += records
+            self.bytes += nbytes
+            self.server_s += server_s
             if org is not None:
-                o = self.by_org.setdefault(org, {"by_kind": {k: 0 for k in KINDS}, "by_status": collections.Counter()})
+                o = self.by_org.get(org)
+                if o is None:
+                    o = self.by_org[org] = {"by_kind": {k: 0 for k in KINDS}, "by_op": {k: 0 for k in OPS},
+                                            "by_status": collections.Counter(), "records": 0, "bytes": 0}
                 o["by_kind"][kind] = o["by_kind"].get(kind, 0) + 1
+                o["by_op"][op] = o["by_op"].get(op, 0) + 1
                 o["by_status"][status] += 1
+                o["records"] += records
+                o["bytes"] += nbytes
+
+    def enter(self):
+        """A Web API request was admitted (for ``peak_inflight``)."""
+        with self.lock:
+            self.inflight += 1
+            if self.inflight > self.peak_inflight:
+                self.peak_inflight = self.inflight
+
+    def leave(self):
+        with self.lock:
+            self.inflight -= 1
 
     def snapshot(self):
+        now = time.monotonic()
+        cpu = time.process_time()
         with self.lock:
-            return {"total": self.total, "by_kind": dict(self.by_kind), "by_status": dict(self.by_status),
-                    "by_org": {k: {"by_kind": dict(v["by_kind"]), "by_status": dict(v["by_status"])}
-                               for k, v in self.by_org.items()}}
+            return {"total": self.total, "by_kind": dict(self.by_kind), "by_op": dict(self.by_op),
+                    "by_status": dict(self.by_status),
+                    "by_org": {k: {"by_kind": dict(v["by_kind"]), "by_op": dict(v["by_op"]),
+                                   "by_status": dict(v["by_status"]), "records": v["records"],
+                                   "bytes": v["bytes"]}
+                               for k, v in self.by_org.items()},
+                    "records": self.records, "bytes": self.bytes, "server_s": round(self.server_s, 6),
+                    "inflight": self.inflight, "peak_inflight": self.peak_inflight,
+                    "cpu_s": round(cpu, 6), "cpu_s_since_reset": round(cpu - self.cpu_at_reset, 6),
+                    "uptime_s": round(now - self.started, 3), "since_reset_s": round(now - self.reset_at, 3)}
 
 
 class Limiter:
@@ -153,7 +206,8 @@ class Limiter:
         self.settings = settings
         self.lock = threading.Lock()
         self.windows = {}
-        self.exec_time = {}
+        self.exec_time = {}      # principal -> deque of (end time, seconds)
+        self.exec_sum = {}       # principal -> sum of the deque's seconds
         self.inflight = collections.Counter()
         settings.listeners.append(self.clear)
 
@@ -161,6 +215,18 @@ class Limiter:
         with self.lock:
             self.windows.clear()
             self.exec_time.clear()
+            self.exec_sum.clear()
+
+    def _exec_spent(self, principal, now, window):
+        """Seconds of execution time of ``principal`` in the window (caller holds the lock)."""
+        t = self.exec_time.get(principal)
+        if not t:
+            return 0.0
+        while t and now - t[0][0] >= window:
+            self.exec_sum[principal] -= t.popleft()[1]
+        if not t:
+            self.exec_sum[principal] = 0.0
+        return max(0.0, self.exec_sum[principal])
 
     def enter(self, principal):
         """Admit a request.  Returns None, or (retry_after, code, message) for a 429."""
@@ -179,6 +245,14 @@ class Limiter:
                 retry = max(1, math.ceil(window - (now - q[0])))
                 return (retry, "0x80072322", "Number of requests exceeded the limit of %d over time window of "
                                              "%d seconds." % (limit, window))
+            budget = float(s.get("budget_exec_ms"))
+            if self._exec_spent(principal, now, window) * 1000.0 >= budget:
+                t = self.exec_time[principal]
+                retry = max(1, math.ceil(window - (now - t[0][0])))
+                return (retry, "0x80072321", "Combined execution time of incoming requests exceeded limit of "
+                                             "{:,} milliseconds over time window of {:d} seconds. Decrease number "
+                                             "of concurrent requests or reduce the duration of requests and try "
+                                             "again later.".format(int(budget), int(window)))
             q.append(now)
             self.inflight[principal] += 1
         return None
@@ -190,6 +264,7 @@ class Limiter:
                 del self.inflight[principal]
             t = self.exec_time.setdefault(principal, collections.deque())
             t.append((time.monotonic(), elapsed))
+            self.exec_sum[principal] = self.exec_sum.get(principal, 0.0) + elapsed
 
     def headers(self, principal):
         """x-ms-ratelimit-* budget headers (ref 6.2)."""
@@ -200,13 +275,39 @@ class Limiter:
         with self.lock:
             q = self.windows.get(principal, ())
             used = sum(1 for t in q if now - t < window)
-            t = self.exec_time.get(principal)
-            spent = 0.0
-            if t:
-                while t and now - t[0][0] >= window:
-                    t.popleft()
-                spent = sum(e for _, e in t)
+            spent = self._exec_spent(principal, now, window)
         remaining = max(0, limit - used)
-        time_left = max(0.0, 1200.0 * (window / 300.0) - spent)
+        time_left = max(0.0, float(s.get("budget_exec_ms")) / 1000.0 - spent)
         return [("x-ms-ratelimit-burst-remaining-xrm-requests", str(remaining)),
                 ("x-ms-ratelimit-time-remaining-xrm-requests", "{:,.2f}".format(time_left))]
+
+
+class Capacity:
+    """What one org can work on at once (``capacity``; 0 = unlimited): the row cost of a
+    request (sleep_cost) is slept while holding one of ``capacity`` slots, in slices of
+    SLICE seconds so concurrent requests share the slots in turn.  Beyond ``capacity``
+    parallel requests an org then serves no more rows per second, as a real one that
+    suggests x-ms-dop-hint does not scale without end.  Latency is not limited."""
+
+    SLICE = 0.05
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.slots = {}          # org -> (capacity, semaphore)
+
+    def work(self, org, seconds):
+        cap = int(self.settings.get("capacity") or 0)
+        if cap <= 0:
+            time.sleep(seconds)
+            return
+        with self.lock:
+            cur = self.slots.get(org)
+            if cur is None or cur[0] != cap:
+                cur = self.slots[org] = (cap, threading.Semaphore(cap))
+        sem = cur[1]
+        while seconds > 0:
+            step = min(seconds, self.SLICE)
+            with sem:
+                time.sleep(step)
+            seconds -= step

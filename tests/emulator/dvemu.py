@@ -74,13 +74,18 @@ class Emulator:
         self.args = args
         self.catalog = metadata.Catalog()
         self.settings = control.Settings(latency_ms=float(args.latency_ms), record_cost_us=float(args.record_cost_us),
+                                         column_cost_us=float(args.column_cost_us), dop_hint=int(args.dop_hint),
+                                         capacity=int(args.capacity),
                                          token_lifetime=int(args.token_lifetime), seed=int(args.seed))
         self.stats = control.Stats()
         self.limiter = control.Limiter(self.settings)
+        self.capacity = control.Capacity(self.settings)
         self.orgs = {}
         for name in args.orgs:
             org = store.Org(name, args.seed, self.catalog)
-            sampledata.Generator(org, args.seed).populate(args.records)
+            sampledata.Generator(org, args.seed, args.ids).populate(args.records)
+            org.renderer = webapi.full_json
+            org.warm()
             self.orgs[name] = org
         self.directory = None
         self.base_url = None
@@ -209,6 +214,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch_inner(self):
         emu = self.server.emu
+        self.op = None          # stats op of this request (control.OPS), set for Web API calls
         split = urllib.parse.urlsplit(self.path)
         path, query = split.path, split.query
         try:
@@ -246,14 +252,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Apply probabilistic faults and latency.  Returns True if the request was consumed."""
         fault, status = emu.settings.draw_fault()
         if fault == "drop":
-            emu.stats.record(org_name, kind, "dropped")
+            emu.stats.record(org_name, kind, "dropped", op=self.op)
             self._drop()
             return True
         if fault is None:
             return False
         self._latency(emu)
         if fault == "server_error":
-            emu.stats.record(org_name, kind, status)
+            emu.stats.record(org_name, kind, status, op=self.op)
             bodies = {
                 503: (b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">"
                       b"\r\n<HTML><HEAD><TITLE>Service Unavailable</TITLE>\r\n<META HTTP-EQUIV=\"Content-Type\" "
@@ -268,7 +274,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return True
         if fault == "throttle":
             ra = str(int(emu.settings.get("retry_after")))
-            emu.stats.record(org_name, kind, 429)
+            emu.stats.record(org_name, kind, 429, op=self.op)
             if entra_style:
                 e = entra.EntraError(50196, "temporarily_unavailable",
                                      "The server terminated an operation because it encountered a client request "
@@ -409,14 +415,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- Web API (ref 1-9) ------------------------------------------------------------------
     def _common(self):
-        return [("OData-Version", "4.0"), ("REQ_ID", str(uuid.uuid4())),
-                ("x-ms-service-request-id", str(uuid.uuid4())), ("Cache-Control", "no-cache"),
-                ("Access-Control-Expose-Headers", "Preference-Applied,OData-EntityId,Location,ETag,OData-Version,"
-                                                  "Content-Encoding,Transfer-Encoding,Content-Length,Retry-After"),
-                ("Set-Cookie", "ARRAffinity=%s; path=/; secure; HttpOnly" % ("0" * 8 + "dvemu" + "0" * 51))]
+        out = [("OData-Version", "4.0"), ("REQ_ID", str(uuid.uuid4())),
+               ("x-ms-service-request-id", str(uuid.uuid4())), ("Cache-Control", "no-cache"),
+               ("Access-Control-Expose-Headers", "Preference-Applied,OData-EntityId,Location,ETag,OData-Version,"
+                                                 "Content-Encoding,Transfer-Encoding,Content-Length,Retry-After"),
+               ("Set-Cookie", "ARRAffinity=%s; path=/; secure; HttpOnly" % ("0" * 8 + "dvemu" + "0" * 51))]
+        dop = int(self.server.emu.settings.get("dop_hint") or 0)
+        if dop > 0:
+            out.append(("x-ms-dop-hint", str(dop)))   # suggested parallelism (ref 6.2, 13)
+        return out
 
     def _webapi(self, emu, org, version, rest, query, body):
         kind = webapi.classify(self.command, rest)
+        self.op = webapi.op_of(kind, rest, query)
         hdrs = {k.lower(): v for k, v in self.headers.items()}
         if "prefer" in hdrs:
             hdrs["prefer"] = ", ".join(self.headers.get_all("Prefer"))
@@ -440,13 +451,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 # ref 10.7: challenge naming the authority and the resource; empty body
                 challenge = "Bearer authorization_uri=%s/%s/oauth2/authorize, resource_id=%s/" % (
                     emu.base_url, org.tenant_id, org.url)
-                emu.stats.record(org.name, kind, 401)
+                emu.stats.record(org.name, kind, 401, op=self.op)
                 self._send(401, self._common() + [("WWW-Authenticate", challenge), ("Content-Length", "0")], b"")
                 return
         principal = claims.get("oid")
         if principal in org.not_members or claims.get("appid") in org.not_members:
             # no application user / systemuser for this principal in the environment (ref 5.3)
-            emu.stats.record(org.name, kind, 403)
+            emu.stats.record(org.name, kind, 403, op=self.op)
             self._send(403, self._common() + [("Content-Type", webapi.JSON_CT)],
                        odata.dumps({"error": {"code": "0x80072560",
                                               "message": "The user is not a member of the organization."}}))
@@ -454,17 +465,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         denied = emu.limiter.enter(principal)
         if denied is not None:
             retry, code, msg = denied
-            emu.stats.record(org.name, kind, 429)
+            emu.stats.record(org.name, kind, 429, op=self.op)
             self._send(429, self._common() + [("Content-Type", webapi.JSON_CT), ("Retry-After", str(retry))],
                        odata.dumps({"error": {"code": code, "message": msg}}))
             return
         start = time.monotonic()
+        emu.stats.enter()
         try:
             self._latency(emu)  # inside the concurrency window, like slow server work
             api = "%s/api/data/%s/" % (org.url, version)
             full = "%s%s%s" % (emu.base_url, self.path.split("?", 1)[0], ("?" + query) if query else "")
             call = webapi.Call(org, self.command, rest, query, hdrs, body, api, principal=claims,
-                               settings=emu.settings, full_url=full)
+                               settings=emu.settings, full_url=full, capacity=emu.capacity)
             try:
                 resp = webapi.handle(call)
             except Exception as e:  # pragma: no cover - emulator bug; keep serving
@@ -476,9 +488,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if call.kind == "update" and self.command == "PATCH" and "if-match" not in hdrs:
                 call.kind = "upsert"
         finally:
+            emu.stats.leave()
             emu.limiter.leave(principal, time.monotonic() - start)
         headers = self._common() + resp.headers + emu.limiter.headers(principal)
-        emu.stats.record(org.name, call.kind or kind, resp.status)
+        emu.stats.record(org.name, call.kind or kind, resp.status, op=call.op or self.op, records=call.records,
+                         nbytes=len(resp.body), server_s=float(emu.settings.get("latency_ms") or 0) / 1000.0
+                         + call.cost_s)
         self._send(resp.status, headers, resp.body)
 
     # -- Windows authentication (on-premises, ref 10.8) -------------------------------------------
@@ -498,7 +513,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         type 3 verified (NTLMv2) -> the connection is authenticated as the org's user for all
         later requests on it.  Returns the caller's claims, or None after answering 401."""
         def deny(challenges):
-            emu.stats.record(org.name, kind, 401)
+            emu.stats.record(org.name, kind, 401, op=self.op)
             self._send(401, [("Content-Type", "text/html"), ("X-Powered-By", "ASP.NET")]
                        + [("WWW-Authenticate", c) for c in challenges],
                        self.IIS_401)
@@ -816,7 +831,15 @@ def main(argv=None):
     ap.add_argument("--records", type=parse_records, default=dict(DEFAULT_RECORDS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--latency-ms", type=float, default=0)
-    ap.add_argument("--record-cost-us", type=float, default=0)
+    ap.add_argument("--record-cost-us", type=float, default=0,
+                    help="modelled server time per returned row, in microseconds")
+    ap.add_argument("--column-cost-us", type=float, default=0,
+                    help="modelled server time per returned row and rendered column, in microseconds")
+    ap.add_argument("--dop-hint", type=int, default=4, help="x-ms-dop-hint on Web API answers (0: none)")
+    ap.add_argument("--capacity", type=int, default=0,
+                    help="requests of one org whose row cost is worked on at once (0: unlimited)")
+    ap.add_argument("--ids", choices=sampledata.ID_MODES, default="mixed",
+                    help="ids of the sample rows: sequential (NEWSEQUENTIALID), random (v4) or mixed")
     ap.add_argument("--token-lifetime", type=int, default=3599)
     ap.add_argument("--onprem", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=[],
                     help="comma-separated orgs whose Web API requires Windows authentication (NTLM)")

@@ -109,10 +109,24 @@ def is_guid(s):
 
 
 def guid_sort_key(g):
-    """SQL Server uniqueidentifier ordering (bytes 10-15 are most significant, then 8-9, 6-7,
-    4-5, 0-3).  Dataverse orders by primary key like this when no $orderby is given; clients
-    must not assume textual GUID order."""
-    return (g[24:36], g[19:23], g[14:18], g[9:13], g[0:8])
+    """SQL Server ``uniqueidentifier`` order (ref 13) as a string that sorts like the GUIDs.
+
+    SQL Server compares the 16 bytes of a GUID in its storage (.NET ``Guid.ToByteArray``)
+    layout, in the byte order 10-15, 8-9, 6-7, 4-5, 0-3.  The first three string groups are
+    stored little-endian, so in terms of the lower-case string
+    ``00112233-4455-6677-8899-aabbccddeeff`` the key is
+    ``aabbccddeeff`` ``8899`` ``7766`` ``5544`` ``33221100``: the last group is the most
+    significant and the first two hex digits the least.  That is the order of the primary key
+    for paging and ``$orderby``, and of ``gt``/``lt`` on GUIDs in ``$filter``; clients must not
+    assume textual GUID order.  The key is a bijection, so equal keys mean equal GUIDs."""
+    return (g[24:36] + g[19:23] + g[16:18] + g[14:16] + g[11:13] + g[9:11]
+            + g[6:8] + g[4:6] + g[2:4] + g[0:2])
+
+
+def guid_from_sort_key(k):
+    """Inverse of guid_sort_key (tests and tools)."""
+    return "%s-%s-%s-%s-%s" % (k[30:32] + k[28:30] + k[26:28] + k[24:26], k[22:24] + k[20:22],
+                               k[18:20] + k[16:18], k[12:16], k[0:12])
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,6 +365,49 @@ def parse_filter(text):
     return _Parser(text).parse()
 
 
+def key_bounds(text, pk):
+    """Bounds that a $filter puts on the primary key ``pk``: ``(low, low_inclusive, high,
+    high_inclusive)`` in guid_sort_key space (None = unbounded), from comparisons of ``pk``
+    with a GUID literal ANDed at the top level; None when there are none.  Used only to narrow
+    the rows a page scans: the whole filter is still applied to each of them."""
+    try:
+        ast = parse_filter(text)
+    except ODataError:
+        return None
+    conj, todo = [], [ast]
+    while todo:
+        n = todo.pop()
+        if n[0] == "and":
+            todo += [n[1], n[2]]
+        else:
+            conj.append(n)
+    lo = hi = None
+    found = False
+    for n in conj:
+        if n[0] != "cmp":
+            continue
+        op, left, right = n[1], n[2], n[3]
+        if right[0] == "prop" and left[0] == "lit":
+            left, right = right, left
+            op = {"gt": "lt", "lt": "gt", "ge": "le", "le": "ge"}.get(op, op)
+        if left != ("prop", pk) or right[0] != "lit" or not is_guid(right[2]):
+            continue
+        k = guid_sort_key(right[2].lower())
+        if op in ("gt", "ge", "eq"):
+            b = (k, op != "gt")
+            if lo is None or b[0] > lo[0] or (b[0] == lo[0] and not b[1]):
+                lo = b
+            found = True
+        if op in ("lt", "le", "eq"):
+            b = (k, op != "lt")
+            if hi is None or b[0] < hi[0] or (b[0] == hi[0] and not b[1]):
+                hi = b
+            found = True
+    if not found:
+        return None
+    return (lo[0] if lo else None, lo[1] if lo else True, hi[0] if hi else None, hi[1] if hi else True)
+
+
 _NUMERIC = {"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.Byte", "Edm.Int16", "Edm.Single"}
 _OPNAMES = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
             "lt": "LessThan", "le": "LessThanOrEqual"}
@@ -386,7 +443,7 @@ def _norm_lit(ptype, ltype, v):
     if ptype == "Edm.Guid":
         if ltype == "Edm.String" and not is_guid(v):
             raise bad_query("Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).")
-        return v.lower()
+        return guid_sort_key(v.lower())  # gt/lt compare in uniqueidentifier order (ref 13)
     if ptype == "Edm.DateTimeOffset":
         return v + "T00:00:00Z" if ltype == "Edm.Date" else v
     if ptype == "Edm.Date":
@@ -399,7 +456,7 @@ def _norm_val(ptype, v):
         return None
     if isinstance(v, str):
         if ptype == "Edm.Guid":
-            return v.lower()
+            return guid_sort_key(v.lower())
         if ptype in ("Edm.DateTimeOffset", "Edm.Date"):
             return v
         return v.casefold()
@@ -614,10 +671,13 @@ class Rev:
         return other.v >= self.v
 
 
-def sort_value(v):
-    """Sort key element: NULL first (SQL Server ascending), strings case-insensitive."""
+def sort_value(v, edm=None):
+    """Sort key element: NULL first (SQL Server ascending), strings case-insensitive, GUIDs in
+    uniqueidentifier order (``edm`` = "Edm.Guid")."""
     if v is None:
         return (0,)
+    if edm == "Edm.Guid" and isinstance(v, str):
+        return (1, guid_sort_key(v.lower()))
     if isinstance(v, str):
         return (1, v.casefold())
     if isinstance(v, bool):

@@ -7,14 +7,22 @@ nulls from the table's column plan, which keeps 12,000 accounts cheap in memory 
 """
 
 import base64
+import calendar
 import datetime as _dt
 import random
 from decimal import Decimal
 
 from odata import fmt_datetime
-from store import DEC4, rng_guid
+from store import DEC4, SequentialIds, rng_guid
 
 EPOCH = _dt.datetime(2025, 1, 1, tzinfo=_dt.timezone.utc)  # fixed "now" for generated history
+
+ID_MODES = ("sequential", "random", "mixed")
+MIXED_RANDOM_SHARE = 0.2     # --ids mixed: this share of rows has a client-chosen (v4) id
+RUN_LENGTH = (1000, 20000)   # rows per run of the SQL server's sequence (node + clock seq)
+# lookups between generated rows, remapped when the sample ids are replaced
+LOOKUPS = ("_parentaccountid_value", "_primarycontactid_value", "_parentcustomerid_value", "_objectid_value",
+           "_new_accountid_value")
 
 COMPANY = ["Contoso", "Fabrikam", "Adventure Works", "Northwind Traders", "Tailspin Toys",
            "Wide World Importers", "Litware", "Proseware", "Woodgrove Bank", "Alpine Ski House",
@@ -87,9 +95,12 @@ def create_defaults(entity):
 
 
 class Generator:
-    def __init__(self, org, seed):
+    def __init__(self, org, seed, id_mode="mixed"):
+        if id_mode not in ID_MODES:
+            raise ValueError("id mode must be one of %s" % ", ".join(ID_MODES))
         self.org = org
         self.seed = seed
+        self.id_mode = id_mode
         self.cat = org.catalog
         self.defaults = {e: create_defaults(self.cat.get(e)) for e in self.cat.entities}
 
@@ -298,6 +309,50 @@ class Generator:
         return out
 
     # ----------------------------------------------------------------------------------------
+    def assign_ids(self, rows):
+        """Replace the generated rows' ids per ``id_mode`` (ref 13).
+
+        ``random``: keep the random v4 ids.  ``sequential``: every row gets a server-assigned
+        NEWSEQUENTIALID-style id in creation order, all tables sharing the org's SQL server,
+        which restarts (new node and clock sequence) every RUN_LENGTH rows.  ``mixed``
+        (default): MIXED_RANDOM_SHARE of the rows keep a client-chosen v4 id (imports,
+        migrations, upserts), the rest are sequential.  Lookups are remapped.  The org's
+        server-assigned ids (POST) continue the last run."""
+        org = self.org
+        rng = self.rng("ids")
+        seq = SequentialIds(rng)
+        org.ids = seq
+        if self.id_mode == "random":
+            return
+        share = MIXED_RANDOM_SHARE if self.id_mode == "mixed" else 0.0
+        flat = [(r["createdon"], pk, r) for _, pk, rs in rows for r in rs]
+        flat.sort(key=lambda t: (t[0], t[2][t[1]]))
+        remap = {}
+        left = rng.randint(*RUN_LENGTH)
+        stamp = None
+        secs = 0
+        for created, pk, r in flat:
+            if share and rng.random() < share:
+                continue
+            if left <= 0:
+                seq.new_run()
+                left = rng.randint(*RUN_LENGTH)
+            left -= 1
+            if created != stamp:
+                stamp = created
+                c = created
+                secs = calendar.timegm((int(c[0:4]), int(c[5:7]), int(c[8:10]), int(c[11:13]), int(c[14:16]),
+                                        int(c[17:19])))
+            new = seq.next(secs)
+            remap[r[pk]] = new
+            r[pk] = new
+        for _, _, rs in rows:
+            for r in rs:
+                for k in LOOKUPS:
+                    v = r.get(k)
+                    if v is not None and v in remap:
+                        r[k] = remap[v]
+
     def populate(self, counts):
         """Fill the org.  ``counts`` maps entity set name -> number of rows."""
         org = self.org
@@ -317,6 +372,7 @@ class Generator:
         cats = self.categories(counts.get("new_categories", 0), acc_ids)
         rows = [("account", "accountid", accs), ("contact", "contactid", cons),
                 ("annotation", "annotationid", anns), ("new_category", "new_categoryid", cats)]
+        self.assign_ids(rows)
         # versions follow modification order, like a real row-version column
         flat = [(r["@modified"], logical, pk, r) for logical, pk, rs in rows for r in rs]
         flat.sort(key=lambda t: (t[0], t[3][t[2]]))

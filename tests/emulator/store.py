@@ -17,7 +17,7 @@ import threading
 import uuid
 from decimal import Decimal
 
-from odata import fmt_datetime
+from odata import fmt_datetime, guid_sort_key
 
 DEC4 = Decimal("0.0001")
 RATE = Decimal("1.0000000000")
@@ -30,6 +30,46 @@ def det_guid(seed, *parts):
 
 def rng_guid(rng):
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+# 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch
+UUID_EPOCH_OFFSET = 0x01B21DD213814000
+AZURE_OUI = "000d3a"       # MAC prefix of Azure VMs; real Dataverse ids end in 000d3a......
+
+
+class SequentialIds:
+    """Server-assigned ids the way Dataverse makes them (ref 13): SQL Server NEWSEQUENTIALID.
+
+    NEWSEQUENTIALID is a version-1 (time + MAC) UUID whose first three groups are byte-swapped
+    so that SQL Server's uniqueidentifier order (odata.guid_sort_key) is creation order:
+    ``<time_low LE>-<time_mid LE>-<time_hi|1 LE>-<clock seq>-<node>``, e.g.
+    ``5531d753-95af-e711-a94e-000d3a11e605``.  The first group changes fastest; the clock
+    sequence and node (the last two groups) stay the same for a whole *run* of the SQL
+    server, and a restart (``new_run``) starts a new node and clock sequence."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.t = 0
+        self.new_run()
+
+    def new_run(self):
+        r = self.rng
+        self.node = AZURE_OUI + "%06x" % r.getrandbits(24)
+        self.clock_seq = 0x8000 | r.getrandbits(14)           # RFC 4122 variant 10xx
+        self.tail = "%04x-%s" % (self.clock_seq, self.node)
+
+    def next(self, unix_seconds=None):
+        """The next id; ``unix_seconds`` (creation time) moves the clock forward, never back."""
+        if unix_seconds is not None:
+            t = int(unix_seconds * 10000000) + UUID_EPOCH_OFFSET
+            self.t = t if t > self.t else self.t + 1
+        else:
+            self.t += 1
+        t = self.t
+        lo, mid, hi = t & 0xFFFFFFFF, (t >> 32) & 0xFFFF, ((t >> 48) & 0x0FFF) | 0x1000
+        return "%02x%02x%02x%02x-%02x%02x-%02x%02x-%s" % (
+            lo & 0xFF, (lo >> 8) & 0xFF, (lo >> 16) & 0xFF, lo >> 24,
+            mid & 0xFF, mid >> 8, hi & 0xFF, hi >> 8, self.tail)
 
 
 def now_utc():
@@ -75,6 +115,14 @@ class Org:
         self.user_ids = [self.admin_user_id]  # owners used by the sample data
         self.url = None            # set when the server knows its port
         self.secret_expired = False
+        # server-assigned ids (POST without an id), continuing the sample data's last run
+        self.ids = SequentialIds(random.Random("%s/%s/sequential-ids" % (seed, name)))
+        # full-projection JSON of each stored record: {logical: {id: (record, bytes)}},
+        # refreshed on write (``put``) and checked by identity (records are never mutated)
+        self.rendered = {logical: {} for logical in catalog.entities}
+        self.renderer = None       # fn(entity, record) -> bytes, set by webapi
+        # primary keys in uniqueidentifier order, rebuilt after a create or delete
+        self.index = {logical: None for logical in catalog.entities}
 
     # -- versions and journal ----------------------------------------------------------------
     def next_version(self):
@@ -95,6 +143,7 @@ class Org:
         if t is None:
             return
         for logical, rid, old in reversed(t.journal):
+            self.index[logical] = None
             if old is None:
                 self.tables[logical].pop(rid, None)
             else:
@@ -118,15 +167,58 @@ class Org:
     def put(self, logical, rid, rec):
         with self.lock:
             self._journal(logical, rid)
-            self.tables[logical][rid] = rec
+            table = self.tables[logical]
+            if rid not in table:
+                self.index[logical] = None
+            table[rid] = rec
+        if self.renderer is not None:
+            self.rendered[logical][rid] = (rec, self.renderer(self.catalog.get(logical), rec))
 
     def remove(self, logical, rid):
         with self.lock:
             self._journal(logical, rid)
             rec = self.tables[logical].pop(rid, None)
             if rec is not None:
+                self.index[logical] = None
+                self.rendered[logical].pop(rid, None)
                 self.deleted.append((self.next_version(), logical, rid))
             return rec
+
+    def full_json(self, ent, rec):
+        """The record's full-projection JSON (bytes, ``@odata.etag`` first), rendered once per
+        stored version of the record."""
+        rid = rec[ent.pk]
+        cache = self.rendered[ent.logical]
+        hit = cache.get(rid)
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        data = self.renderer(ent, rec)
+        cache[rid] = (rec, data)
+        return data
+
+    def sorted_ids(self, logical):
+        """``(keys, ids)``: the table's primary keys in uniqueidentifier order (keys are
+        odata.guid_sort_key strings, for bisect).  Rebuilt lazily after creates/deletes."""
+        idx = self.index[logical]
+        if idx is None:
+            with self.lock:
+                idx = self.index[logical]
+                if idx is None:
+                    pairs = sorted((guid_sort_key(rid), rid) for rid in self.tables[logical])
+                    idx = ([k for k, _ in pairs], [r for _, r in pairs])
+                    self.index[logical] = idx
+        return idx
+
+    def warm(self):
+        """Render every record and build every index (start-up), so first reads are cheap."""
+        for logical, table in self.tables.items():
+            ent = self.catalog.get(logical)
+            if self.renderer is not None:
+                cache = self.rendered[logical]
+                render = self.renderer
+                for rid, rec in table.items():
+                    cache[rid] = (rec, render(ent, rec))
+            self.sorted_ids(logical)
 
     # -- derived columns --------------------------------------------------------------------
     def derive(self, entity, rec):

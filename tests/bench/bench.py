@@ -1,0 +1,489 @@
+#!/usr/bin/python3
+"""make bench: back up one emulated table with dynfs + rsync, with a DynamicsWebApi export and
+(for small N) with one GET per record; then set dynfs against a trivial FUSE filesystem.
+
+    /usr/bin/python3 tests/bench/bench.py [--n 20000] [--rounds 3] [--dynfs ./dynfs]
+
+The emulator models a real org: 50 ms per request, 20 us per row + 2.62 us per row and column
+(a full account, 145 columns, costs 0.4 ms: a 5,000-row page about 2 s; a narrow
+accountid+versionnumber page 0.18 s), x-ms-dop-hint 4, row work of at most 8 requests at once
+(--capacity), the 52-concurrent limit.  Each round
+runs the methods one after the other (dynfs, export, naive) on a fresh destination; the
+emulator's counters are reset before each.  Results: tests/bench/results.md (table),
+results.png (time and requests against N) and results.json (every N measured, latest run
+each).  Needs root for the FUSE mounts and for installing missing Debian packages.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+DVEMU = os.path.join(REPO, "tests", "emulator", "dvemu.py")
+PYTHON = "/usr/bin/python3"
+ORG, SET, PK = "contoso", "accounts", "accountid"
+
+LATENCY_MS = 50
+FULL_RECORD_US = 400.0             # a full account on a real org (5,000 rows ~ 2 s)
+RECORD_COST_US = 20.0              # per row, whatever its width
+ACCOUNT_COLUMNS = 145
+COLUMN_COST_US = round((FULL_RECORD_US - RECORD_COST_US) / ACCOUNT_COLUMNS, 4)
+DOP_HINT = 4
+CAPACITY = 2 * DOP_HINT            # parallel row work an org does at once (throughput flattens beyond)
+
+# command -> Debian package that brings it
+TOOLS = {"rsync": "rsync", "gcc": "gcc", "pkg-config": "pkg-config", "fusermount3": "fuse3", "node": "nodejs",
+         "npm": "npm", "gnuplot": "gnuplot-nox", "find": "findutils", "du": "coreutils"}
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# --------------------------------------------------------------------------- set-up
+
+def ensure_tools():
+    """Install what is missing with apt-get (the bench is not part of make check)."""
+    missing = sorted({pkg for cmd, pkg in TOOLS.items() if shutil.which(cmd) is None})
+    if not shutil.which("pkg-config") or subprocess.run(["pkg-config", "--exists", "fuse3"]).returncode != 0:
+        missing.append("libfuse3-dev")
+    if not missing:
+        return
+    log("installing %s" % " ".join(missing))
+    if os.geteuid() != 0:
+        raise SystemExit("bench: missing %s; install them (apt-get install %s) or run as root"
+                         % (", ".join(missing), " ".join(missing)))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + missing, env=env, stdout=subprocess.DEVNULL)
+
+
+def npm_ci():
+    d = os.path.join(HERE, "export")
+    stamp = os.path.join(d, "node_modules", ".package-lock.json")
+    lock = os.path.join(d, "package-lock.json")
+    if os.path.exists(stamp) and os.path.getmtime(stamp) >= os.path.getmtime(lock):
+        return
+    log("npm ci (tests/bench/export)")
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=d, stdout=subprocess.DEVNULL)
+
+
+def build_floorfs(work):
+    out = os.path.join(work, "floorfs")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True, capture_output=True,
+                           text=True).stdout.split()
+    run(["gcc", "-O2", "-Wall", "-o", out, os.path.join(HERE, "floorfs.c")] + flags)
+    return out
+
+
+class Emu:
+    def __init__(self, work, n):
+        self.dir = os.path.join(work, "emu")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        argv = [PYTHON, DVEMU, "--state-dir", self.dir, "--records",
+                "%s=%d,contacts=0,annotations=0,new_categories=0" % (SET, n),
+                "--latency-ms", str(LATENCY_MS), "--record-cost-us", str(RECORD_COST_US),
+                "--column-cost-us", str(COLUMN_COST_US), "--dop-hint", str(DOP_HINT),
+                "--capacity", str(CAPACITY)]
+        t0 = time.monotonic()
+        self.err = open(os.path.join(work, "emulator.log"), "wb")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ready "):
+            self.stop()
+            raise SystemExit("bench: the emulator did not start (see %s)" % self.err.name)
+        self.base = line.split()[1]
+        self.startup_s = time.monotonic() - t0
+        self.info = os.path.join(self.dir, "emulator.json")
+        self.ini = os.path.join(self.dir, "dynfs.ini")
+
+    def control(self, path, body=None):
+        req = urllib.request.Request(self.base + "/_emulator/" + path,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     method="GET" if body is None else "POST")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+class Fuse:
+    """A FUSE daemon in the foreground (-f) on MNT; stopped with fusermount3 -u."""
+
+    def __init__(self, argv, mnt, logpath):
+        os.makedirs(mnt, exist_ok=True)
+        self.mnt = mnt
+        self.log = open(logpath, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not os.path.ismount(mnt):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("bench: %s did not mount (see %s)" % (argv[0], logpath))
+            time.sleep(0.01)
+
+    def vm(self, key):
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
+
+    def stop(self):
+        if os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-u", self.mnt], stderr=subprocess.DEVNULL)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+# --------------------------------------------------------------------------- methods
+
+def count_files(d):
+    return sum(1 for e in os.scandir(d) if e.is_file())
+
+
+def method_dynfs(ctx, dest, last_round):
+    mnt = os.path.join(ctx.work, "mnt")
+    t0 = time.monotonic()
+    fs = Fuse([ctx.dynfs, "-f", "-c", ctx.emu.ini, mnt], mnt, os.path.join(ctx.work, "dynfs.log"))
+    try:
+        run(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"])
+        wall = time.monotonic() - t0
+        out = {"wall_s": wall, "rss": fs.vm("VmHWM")}
+        if last_round:
+            ctx.floor_list = floor_list(ctx, dest)
+    finally:
+        fs.stop()
+    return out
+
+
+def method_export(ctx, dest, last_round):
+    t0 = time.monotonic()
+    p = subprocess.run(["node", os.path.join(HERE, "export", "export.js"), ctx.emu.info, ORG, SET, dest, PK],
+                       check=True, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    return {"wall_s": wall, "detail": json.loads(p.stdout.strip().splitlines()[-1])}
+
+
+def method_naive(ctx, dest, last_round):
+    limit = 0 if ctx.n <= ctx.naive_max else ctx.naive_sample
+    t0 = time.monotonic()
+    argv = [PYTHON, os.path.join(HERE, "naive.py"), ctx.emu.info, ORG, SET, dest, "--pk", PK]
+    if limit:
+        argv += ["--limit", str(limit)]
+    p = subprocess.run(argv, check=True, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    out = {"wall_s": wall, "detail": d}
+    if limit:
+        # estimate the whole table: the id listing plus every GET at the sampled rate
+        out["estimated"] = True
+        out["wall_s"] = wall - d["get_s"] + d["get_s"] * ctx.n / d["records"]
+    return out
+
+
+METHODS = [("dynfs", "dynfs + rsync -a", method_dynfs),
+           ("export", "DynamicsWebApi export (serial)", method_export),
+           ("naive", "one GET per record (serial)", method_naive)]
+
+
+# --------------------------------------------------------------------------- FUSE floor
+
+FLOOR_OPS = [("find -ls", lambda d, t: ["find", d, "-ls"]),
+             ("ls -l", lambda d, t: ["ls", "-l", d]),
+             ("du -s", lambda d, t: ["du", "-s", d]),
+             ("cp -r", lambda d, t: ["cp", "-r", d, t]),
+             ("rsync -a", lambda d, t: ["rsync", "-a", d + "/", t + "/"])]
+
+
+def floor_list(ctx, copy):
+    """floorfs's file list: the names and sizes of the files dynfs gave rsync."""
+    listing = os.path.join(ctx.work, "floor.list")
+    with open(listing, "w") as f:
+        for e in os.scandir(copy):
+            f.write("%d %s\n" % (e.stat().st_size, e.name))
+    return listing
+
+
+def floor(ctx):
+    """Time plain tools on floorfs (same names and sizes, from memory) and on dynfs's
+    already-listed folder; the emulator's requests during the dynfs side are counted.
+
+    dynfs gets its own mount for this, with cache_ttl raised to a day and the folder listed
+    once before: with the emulator's cache_ttl of 60 s the listing would lapse during the
+    measurements and dynfs would list again and GET each file it opens."""
+    ini = os.path.join(ctx.work, "dynfs-floor.ini")
+    with open(ctx.emu.ini) as f:
+        text = f.read()
+    fd = os.open(ini, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text.replace("cache_ttl = 60", "cache_ttl = 86400"))
+    dmnt = os.path.join(ctx.work, "mnt-floor")
+    dyn = Fuse([ctx.dynfs, "-f", "-c", ini, dmnt], dmnt, os.path.join(ctx.work, "dynfs-floor.log"))
+    dynfs_dir = os.path.join(dmnt, ORG, SET)
+    mnt = os.path.join(ctx.work, "floor")
+    fl = None
+    out = {}
+    try:
+        run(["ls", "-f", dynfs_dir], stdout=subprocess.DEVNULL)          # list it once
+        fl = Fuse([ctx.floorfs, ctx.floor_list, mnt, "-f", "-o", "max_threads=10"], mnt,
+                  os.path.join(ctx.work, "floorfs.log"))
+        for name, argv in FLOOR_OPS:
+            row = {}
+            for side, d in (("floor", mnt), ("dynfs", dynfs_dir)):
+                times = []
+                before = ctx.emu.control("stats")["total"]
+                for _ in range(ctx.floor_reps):
+                    tmp = tempfile.mkdtemp(dir=ctx.work, prefix="floor-copy-")
+                    t0 = time.monotonic()
+                    run(argv(d, os.path.join(tmp, "x")), stdout=subprocess.DEVNULL)
+                    times.append(time.monotonic() - t0)
+                    shutil.rmtree(tmp)
+                row[side] = statistics.median(times)
+                if side == "dynfs":
+                    row["dynfs_requests"] = ctx.emu.control("stats")["total"] - before
+            out[name] = row
+    finally:
+        if fl is not None:
+            fl.stop()
+        dyn.stop()
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+def summarize(rows):
+    walls = [r["wall_s"] for r in rows]
+    s = rows[-1]["stats"]
+    out = {"wall_median_s": statistics.median(walls), "wall_min_s": min(walls), "wall_max_s": max(walls),
+           "walls_s": walls, "requests": s["total"], "by_op": {k: v for k, v in s["by_op"].items() if v},
+           "records": s["records"], "bytes": s["bytes"], "server_s": s["server_s"],
+           "emulator_cpu_s": statistics.median(r["stats"]["cpu_s_since_reset"] for r in rows),
+           "peak_inflight": s["peak_inflight"], "files": rows[-1]["files"]}
+    rss = [r["rss"] for r in rows if r.get("rss")]
+    if rss:
+        out["peak_rss_bytes"] = max(rss)
+    if rows[-1].get("estimated"):
+        out["estimated"] = True
+        out["sample"] = rows[-1]["detail"]["records"]
+    return out
+
+
+def fmt_s(x):
+    return "%.1f" % x if x >= 10 else "%.2f" % x
+
+
+def markdown(all_results):
+    lines = ["# dynfs bench results", "",
+             "Written by `make bench` (tests/bench/bench.py); one section per table size N, the latest run of "
+             "each.  The emulator models a real org: %d ms per request, %g us per row + %g us per row and column "
+             "(a full account ~%g ms; a 5,000-row page ~2 s), `x-ms-dop-hint: %d`, row work of at most %d "
+             "requests at once.  Wall time = median of the rounds (min-max); requests and records from "
+             "`/_emulator/stats` (last round); emulator CPU = its process CPU time per run (median), to show it "
+             "stays far below the server time it models."
+             % (LATENCY_MS, RECORD_COST_US, COLUMN_COST_US, FULL_RECORD_US / 1000, DOP_HINT, CAPACITY), "",
+             "![time and requests against N](results.png)", ""]
+    for key in sorted(all_results, key=int):
+        res = all_results[key]
+        m = res["methods"]
+        lines += ["## N = {:,}".format(int(key)), "",
+                  "%s, %d round(s), %s, emulator start-up %.1f s." % (res["date"], res["rounds"],
+                                                                             res.get("dynfs_version", "?"),
+                                                                             res["emulator_startup_s"]), "",
+                  "| method | wall (s) | spread (s) | requests | by kind | modelled server time (s) | "
+                  "emulator CPU (s) | peak RSS | vs export |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+        base = m.get("export", {}).get("wall_median_s")
+        for name, label, _ in METHODS:
+            r = m.get(name)
+            if r is None:
+                continue
+            est = " (est. from %d)" % r["sample"] if r.get("estimated") else ""
+            ops = ", ".join("%s %d" % (k, v) for k, v in sorted(r["by_op"].items()))
+            rss = "%.0f MiB" % (r["peak_rss_bytes"] / 1048576) if r.get("peak_rss_bytes") else ""
+            ratio = "%.2f" % (r["wall_median_s"] / base) if base else ""
+            req = r["requests"]
+            if r.get("estimated"):
+                req = "%d of ~%d" % (req, int(key) + req - r["sample"])
+            lines.append("| %s%s | %s | %s-%s | %s | %s | %s | %.2f | %s | %s |" % (
+                label, est, fmt_s(r["wall_median_s"]), fmt_s(r["wall_min_s"]), fmt_s(r["wall_max_s"]), req, ops,
+                fmt_s(r["server_s"]), r["emulator_cpu_s"], rss, ratio))
+        fl = res.get("floor")
+        if fl:
+            lines += ["", "FUSE floor: the same tools on floorfs (tests/bench/floorfs.c: the same {:,} names and "
+                      "sizes served from memory) and on dynfs's already-listed folder (a mount of its own with "
+                      "cache_ttl = 86400, listed once before); median of {} runs."
+                      .format(int(key), res.get("floor_reps", 3)), "",
+                      "| command | floorfs (s) | dynfs (s) | dynfs / floor | dynfs requests |",
+                      "|---|---:|---:|---:|---:|"]
+            for name, _ in FLOOR_OPS:
+                row = fl[name]
+                lines.append("| `%s` | %s | %s | %.1f | %d |" % (name, fmt_s(row["floor"]), fmt_s(row["dynfs"]),
+                                                                  row["dynfs"] / max(row["floor"], 1e-6),
+                                                                  row["dynfs_requests"]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(all_results, png, work):
+    """results.png with gnuplot: wall time and requests against N (log-log)."""
+    data = os.path.join(work, "chart.dat")
+    with open(data, "w") as f:
+        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync\n")
+        for key in sorted(all_results, key=int):
+            m = all_results[key]["methods"]
+
+            def g(name, field):
+                r = m.get(name)
+                if r is None:
+                    return "NaN"
+                if field == "requests" and r.get("estimated"):
+                    return str(int(key) + r["requests"] - r["sample"])
+                return str(r[field])
+            fl = (all_results[key].get("floor") or {}).get("rsync -a", {}).get("floor")
+            f.write(" ".join([key] + [g(n, "wall_median_s") for n, _, _ in METHODS]
+                             + [g(n, "requests") for n, _, _ in METHODS]
+                             + [str(fl) if fl is not None else "NaN"]) + "\n")
+    script = """
+set terminal pngcairo size 1100,450 font ",10"
+set output '%s'
+set multiplot layout 1,2 title "dynfs bench: back up one table (50 ms/request, 0.4 ms per full record)"
+set logscale xy
+set grid
+set key top left
+set xlabel "records (N)"
+set format x "%%.0s%%c"
+set ylabel "wall time (s)"
+plot '%s' using 1:2 with linespoints lw 2 title "dynfs + rsync", \
+     '' using 1:3 with linespoints lw 2 title "DynamicsWebApi export", \
+     '' using 1:4 with linespoints lw 2 dt 2 title "one GET per record", \
+     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)"
+set ylabel "requests"
+plot '%s' using 1:5 with linespoints lw 2 title "dynfs + rsync", \
+     '' using 1:6 with linespoints lw 2 title "DynamicsWebApi export", \
+     '' using 1:7 with linespoints lw 2 dt 2 title "one GET per record"
+unset multiplot
+""" % (png, data, data)
+    p = os.path.join(work, "chart.gp")
+    with open(p, "w") as f:
+        f.write(script)
+    run(["gnuplot", p])
+
+
+# --------------------------------------------------------------------------- main
+
+class Ctx:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description="dynfs backup bench against the emulator")
+    ap.add_argument("--n", type=int, default=int(os.environ.get("N") or 20000), help="records (default 20000)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("R") or 3), help="rounds (default 3)")
+    ap.add_argument("--dynfs", default=os.environ.get("DYNFS_BIN") or os.path.join(REPO, "dynfs"))
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
+    ap.add_argument("--naive-max", type=int, default=5000,
+                    help="largest N the naive method fetches whole; above it a sample is timed")
+    ap.add_argument("--naive-sample", type=int, default=500)
+    ap.add_argument("--floor-reps", type=int, default=None, help="runs of each floor command (3; 1 above N=50000)")
+    ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
+    a = ap.parse_args()
+    if not os.access(a.dynfs, os.X_OK):
+        raise SystemExit("bench: no dynfs binary at %s (make, or DYNFS_BIN=...)" % a.dynfs)
+    ensure_tools()
+    npm_ci()
+    ctx = Ctx()
+    if a.floor_reps is None:
+        a.floor_reps = 3 if a.n <= 50000 else 1
+    ctx.n, ctx.dynfs, ctx.floor_reps = a.n, os.path.abspath(a.dynfs), a.floor_reps
+    ctx.naive_max, ctx.naive_sample = a.naive_max, a.naive_sample
+    ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
+    os.makedirs(ctx.work, exist_ok=True)
+    ctx.floor = ctx.floor_list = None
+    ctx.floorfs = build_floorfs(ctx.work)
+    log("work folder %s; starting the emulator with %d %s" % (ctx.work, a.n, SET))
+    ctx.emu = Emu(ctx.work, a.n)
+    rows = {name: [] for name, _, _ in METHODS}
+    try:
+        log("emulator ready in %.1f s" % ctx.emu.startup_s)
+        for rnd in range(a.rounds):
+            for name, label, fn in METHODS:
+                dest = os.path.join(ctx.work, "dest-" + name)
+                shutil.rmtree(dest, ignore_errors=True)
+                os.makedirs(dest)
+                ctx.emu.control("stats/reset", {})
+                r = fn(ctx, dest, rnd == a.rounds - 1)
+                if "stats" not in r:
+                    r["stats"] = ctx.emu.control("stats")
+                r["files"] = count_files(dest)
+                rows[name].append(r)
+                log("round %d/%d %-7s %7.2f s%s, %d requests, emulator CPU %.2f s, %d files" % (
+                    rnd + 1, a.rounds, name, r["wall_s"], " (est.)" if r.get("estimated") else "",
+                    r["stats"]["total"], r["stats"]["cpu_s_since_reset"], r["files"]))
+                shutil.rmtree(dest, ignore_errors=True)
+        log("FUSE floor: floorfs and an already-listed dynfs folder")
+        ctx.floor = floor(ctx)
+    finally:
+        ctx.emu.stop()
+        if not a.work:
+            shutil.rmtree(ctx.work, ignore_errors=True)
+    version = subprocess.run([ctx.dynfs, "--version"], capture_output=True, text=True).stdout.strip().splitlines()
+    result = {"date": time.strftime("%Y-%m-%d"), "rounds": a.rounds, "emulator_startup_s": ctx.emu.startup_s,
+              "dynfs_version": version[0] if version else "?", "floor_reps": a.floor_reps,
+              "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor}
+    os.makedirs(a.out, exist_ok=True)
+    jpath = os.path.join(a.out, "results.json")
+    try:
+        with open(jpath) as f:
+            everything = json.load(f)
+    except (OSError, ValueError):
+        everything = {}
+    everything[str(a.n)] = result
+    with open(jpath, "w") as f:
+        json.dump(everything, f, indent=1, sort_keys=True)
+        f.write("\n")
+    md = markdown(everything)
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write(md)
+    tmp = tempfile.mkdtemp(prefix="dynfs-bench-chart-")
+    try:
+        chart(everything, os.path.join(a.out, "results.png"), tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
