@@ -297,6 +297,7 @@ def test_vim_edit(temu, tmnt, rid, tool_env, tmp_path, backupcopy):
         "vim did not put its swap file in the set folder: %r" % opts
     assert re.search(r"\bswapfile\b", opts) and re.search(r"\bwritebackup\b", opts), opts
     assert_writes(r, update=1)
+    assert r["get"] == 0 and r["list"] == 0, "a vim save is one PATCH and nothing else: %r" % r
     after = server(temu, rid)
     assert after["name"] == new_name
     assert stable(after) == dict(stable(before), name=new_name), \
