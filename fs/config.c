@@ -607,7 +607,7 @@ static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int 
 	st.in = fopen(path, "re");
 	if (!st.in) {
 		report(&st, 0, "cannot open: %s", strerror(errno));
-		return -1;
+		return -EINVAL;
 	}
 	if (fstat(fileno(st.in), &sb) != 0) {
 		report(&st, 0, "cannot stat: %s", strerror(errno));
@@ -685,7 +685,7 @@ out:
 	if (st.errors) {
 		if (!keep || !cfg->path)
 			dfs_config_free(cfg);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }

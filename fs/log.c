@@ -51,11 +51,11 @@ int dfs_log_parse_level(const char *name)
 	size_t i;
 
 	if (!name)
-		return -1;
+		return -EINVAL;
 	for (i = 0; dfs_log_level_names[i]; i++)
 		if (strcmp(name, dfs_log_level_names[i]) == 0)
 			return (int)i;
-	return -1;
+	return -EINVAL;
 }
 
 void dfs_log_to_syslog(void)

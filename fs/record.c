@@ -38,7 +38,7 @@ static int get_digits(const char *s, int n, int *out)
 
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return -1;
+			return -EINVAL;
 		v = v * 10 + (s[i] - '0');
 	}
 	*out = v;
@@ -67,23 +67,23 @@ int dfs_record_parse_time(const char *s, time_t *out)
 	time_t t;
 
 	if (!s)
-		return -1;
+		return -EINVAL;
 	if (get_digits(s, 4, &year) || s[4] != '-' ||
 	    get_digits(s + 5, 2, &mon) || s[7] != '-' ||
 	    get_digits(s + 8, 2, &day))
-		return -1;
+		return -EINVAL;
 	s += 10;
 	if (*s != '\0') {
 		if (*s != 'T' ||
 		    get_digits(s + 1, 2, &hour) || s[3] != ':' ||
 		    get_digits(s + 4, 2, &min) || s[6] != ':' ||
 		    get_digits(s + 7, 2, &sec))
-			return -1;
+			return -EINVAL;
 		s += 9;
 		if (*s == '.') {
 			s++;
 			if (*s < '0' || *s > '9')
-				return -1;
+				return -EINVAL;
 			while (*s >= '0' && *s <= '9')
 				s++;
 		}
@@ -93,19 +93,19 @@ int dfs_record_parse_time(const char *s, time_t *out)
 			sign = *s == '+' ? 1 : -1;
 			if (get_digits(s + 1, 2, &oh) || s[3] != ':' ||
 			    get_digits(s + 4, 2, &om))
-				return -1;
+				return -EINVAL;
 			s += 6;
 		} else {
 			/* No zone: the instant would be ambiguous. */
-			return -1;
+			return -EINVAL;
 		}
 		if (*s != '\0')
-			return -1;
+			return -EINVAL;
 	}
 
 	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
 	    hour > 23 || min > 59 || sec > 59 || oh > 23 || om > 59)
-		return -1;
+		return -EINVAL;
 
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = year - 1900;
@@ -117,7 +117,7 @@ int dfs_record_parse_time(const char *s, time_t *out)
 	errno = 0;
 	t = timegm(&tm);
 	if (t == (time_t)-1 && errno)	/* -1 is also 1969-12-31T23:59:59Z */
-		return -1;
+		return -EINVAL;
 	/* "+02:00" is two hours ahead of UTC, so UTC is two hours earlier. */
 	*out = t - sign * (time_t)(oh * 3600 + om * 60);
 	return 0;

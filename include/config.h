@@ -80,7 +80,7 @@ char *dfs_config_find(void);
 /*
  * Load and validate PATH into CFG (zeroed by the caller).  Every problem is
  * printed to ERR as "PATH:LINE: message" or "PATH: [tenant]: message".
- * Returns 0 on success, -1 if the file is unreadable or invalid.
+ * Returns 0 on success, -EINVAL if the file is unreadable or invalid.
  * Secret files are read to check them but not kept: whoever needs the secret
  * reads its source again (dfs_secret_get), so a rotated secret is picked up.
  */
@@ -89,7 +89,7 @@ int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err);
 /*
  * As dfs_config_load, but for `dynfs --check`: when the file could be read,
  * CFG keeps every tenant even if there were problems, each with its count in
- * tc->problems.  Returns 0 if there was no problem at all, -1 otherwise
+ * tc->problems.  Returns 0 if there was no problem at all, -EINVAL otherwise
  * (CFG is then empty only if the file itself could not be read).
  */
 int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err);

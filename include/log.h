@@ -27,7 +27,7 @@ extern const char *const dfs_log_level_names[];
 void dfs_log_set_level(enum dfs_log_level level);
 enum dfs_log_level dfs_log_get_level(void);
 
-/* The level called NAME (one of dfs_log_level_names); returns -1 if unknown. */
+/* The level called NAME (one of dfs_log_level_names); returns -EINVAL if unknown. */
 int dfs_log_parse_level(const char *name);
 
 /* Switch from stderr to syslog (called right after fuse_daemonize). */

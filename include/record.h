@@ -21,7 +21,7 @@ int dfs_record_render(const cJSON *rec, struct dfs_buf *out);
 /*
  * Parse an Edm.DateTimeOffset such as "2018-05-02T13:31:46Z" (also with
  * fractional seconds or a +hh:mm offset) into seconds since the epoch.
- * Returns 0, or -1 if S is not such a timestamp.
+ * Returns 0, or -EINVAL if S is not such a timestamp.
  */
 int dfs_record_parse_time(const char *s, time_t *out);
 

@@ -9,6 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,23 +283,23 @@ static void test_secret_file(void)
 	dfs_config_free(&cfg);
 
 	write_file("secret", 0600, "\nsecret on line 2\n");
-	CHECK_COND(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == -EINVAL);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': the first line of '");
 	CHECK_ERR("/secret' is empty (it must hold the secret)");
 	CHECK_COND(cfg.tenants == NULL && cfg.n_tenants == 0);
 
 	write_file("secret", 0600, "");
-	CHECK_COND(load(&cfg, TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "")) == -EINVAL);
 	CHECK_ERR("is empty (it must hold the secret)");
 
 	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
-		   "client_secret_file = /nonexistent/secret\n") == -1);
+		   "client_secret_file = /nonexistent/secret\n") == -EINVAL);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': cannot read "
 		  "'/nonexistent/secret': No such file or directory\n");
 
 	/* A secret pasted into client_secret_file is not echoed. */
 	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
-		   "client_secret_file = Xy8Q~pasted.secret\n") == -1);
+		   "client_secret_file = Xy8Q~pasted.secret\n") == -EINVAL);
 	CHECK_ERR("%P:5: invalid value for 'client_secret_file': no such file in ");
 	CHECK_ERR(" (the value is the path of a file holding the secret)\n");
 	CHECK_NO_ERR("pasted");
@@ -317,11 +318,11 @@ static void test_inline_secret_mode(void)
 	CHECK_COND(load_mode(&cfg, 0400, text) == 0);
 	dfs_config_free(&cfg);
 
-	CHECK_COND(load_mode(&cfg, 0644, text) == -1);
+	CHECK_COND(load_mode(&cfg, 0644, text) == -EINVAL);
 	CHECK_ERR("%P:5: refusing inline 'client_secret': %P is accessible by group or others "
 		  "(mode 0644); run 'chmod 600 %P' or use client_secret_file\n");
 	CHECK_NO_ERR("hunter2");
-	CHECK_COND(load_mode(&cfg, 0640, text) == -1);
+	CHECK_COND(load_mode(&cfg, 0640, text) == -EINVAL);
 	CHECK_ERR("(mode 0640); run 'chmod 600 %P'");
 
 	/* A secret file is fine in a readable config. */
@@ -334,14 +335,14 @@ static void test_unknown_keys(void)
 	struct dfs_config cfg;
 
 	CHECK_COND(load(&cfg, "[global]\nbogus = 1\nurl = https://x.example\n"
-		   TENANT("contoso", "colour = blue\ncache_ttl = 5\n")) == -1);
+		   TENANT("contoso", "colour = blue\ncache_ttl = 5\n")) == -EINVAL);
 	CHECK_ERR("%P:2: unknown key 'bogus' in [global]\n");
 	CHECK_ERR("%P:3: unknown key 'url' in [global] (it belongs in a tenant section)\n");
 	CHECK_ERR("%P:9: unknown key 'colour' in [contoso]\n");
 	CHECK_ERR("%P:10: unknown key 'cache_ttl' in [contoso] (it belongs in [global])\n");
 	CHECK_LINES(4);
 
-	CHECK_COND(load(&cfg, "cache_ttl = 5\n" TENANT("a", "")) == -1);
+	CHECK_COND(load(&cfg, "cache_ttl = 5\n" TENANT("a", "")) == -EINVAL);
 	CHECK_ERR("%P:1: key 'cache_ttl' outside of any section");
 }
 
@@ -367,7 +368,7 @@ static void test_invalid_values(void)
 		   "ca_file = missing.pem\n"            /* 16 */
 		   "read_only = maybe\n"                /* 17 */
 		   "allow_delete = 2\n"                 /* 18 */
-		   "scope =\n") == -1);                 /* 19 */
+		   "scope =\n") == -EINVAL);                 /* 19 */
 	CHECK_ERR("%P:2: invalid value for 'cache_ttl': 'abc' (expected a whole number from 0 to 31536000)\n");
 	CHECK_ERR("%P:3: invalid value for 'log_level': 'verbose' (expected error, warn, info or debug)\n");
 	CHECK_ERR("%P:4: invalid value for 'connect_timeout': '0' (expected a whole number from 1 to 3600)\n");
@@ -391,10 +392,10 @@ static void test_invalid_values(void)
 	CHECK_LINES(16);
 
 	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://u.example/api/data/v9.2/\n"
-		   "tenant_id = t\nclient_id = c\nclient_secret_file = secret\n") == -1);
+		   "tenant_id = t\nclient_id = c\nclient_secret_file = secret\n") == -EINVAL);
 	CHECK_ERR("invalid value for 'url': 'https://u.example/api/data/v9.2' (give the environment URL");
 
-	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://\n") == -1);
+	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://\n") == -EINVAL);
 	CHECK_ERR("%P:8: invalid value for 'url': 'https://' (expected an http:// or https:// URL)");
 }
 
@@ -404,7 +405,7 @@ static void test_missing_keys(void)
 
 	CHECK_COND(load(&cfg, "[global]\ncache_ttl = 1\n[empty]\n[partial]\nurl = https://p.example\n"
 		   "[both]\nurl = https://b.example\ntenant_id = t\nclient_id = c\n"
-		   "client_secret = x\nclient_secret_file = secret\n") == -1);
+		   "client_secret = x\nclient_secret_file = secret\n") == -EINVAL);
 	CHECK_ERR("%P: [empty]: missing required key 'url'\n");
 	CHECK_ERR("%P: [empty]: missing required key 'client_id'\n");
 	CHECK_ERR("%P: [empty]: missing required key 'tenant_id' (or 'token_url')\n");
@@ -433,7 +434,7 @@ static void test_sections(void)
 	struct dfs_config cfg;
 
 	CHECK_COND(load(&cfg, TENANT("a", "") TENANT("b", "") TENANT("a", "colour = red\n")
-		   "[global]\n[global]\ncache_ttl = x\n") == -1);
+		   "[global]\n[global]\ncache_ttl = x\n") == -EINVAL);
 	CHECK_ERR("%P:11: duplicate section [a] (first on line 1)\n");
 	CHECK_NO_ERR("duplicate key");  /* the repeated section is reported once */
 	CHECK_ERR("%P:16: unknown key 'colour' in [a]\n");
@@ -441,7 +442,7 @@ static void test_sections(void)
 	CHECK_NO_ERR("cache_ttl");      /* keys of a repeated [global] are ignored */
 
 	CHECK_COND(load(&cfg, "[]\n[.]\n[..]\n[a/b]\n[ ok ]\n[x] junk\n[broken\nurl = y\n"
-		   TENANT("c", "")) == -1);
+		   TENANT("c", "")) == -EINVAL);
 	CHECK_ERR("%P:1: invalid section name []: it is empty");
 	CHECK_ERR("%P:2: invalid section name [.]: '.' and '..' are reserved");
 	CHECK_ERR("%P:3: invalid section name [..]: '.' and '..' are reserved");
@@ -476,7 +477,7 @@ static void test_syntax(void)
 	CHECK_COND(cfg.cache_ttl == 7);
 	dfs_config_free(&cfg);
 
-	CHECK_COND(load(&cfg, TENANT("a", "just some words\n= value\n")) == -1);
+	CHECK_COND(load(&cfg, TENANT("a", "just some words\n= value\n")) == -EINVAL);
 	CHECK_ERR("%P:6: syntax error: expected 'key = value', '[section]' or a comment\n");
 	CHECK_NO_ERR("just some words");
 	CHECK_ERR("%P:7: syntax error: missing key name before '='\n");
@@ -502,7 +503,7 @@ static void test_long_line(void)
 	dfs_config_free(&cfg);
 
 	snprintf(text, sizeof(text), TENANT("a", "bogus_key_on_a_long_line = %s\n"), list);
-	CHECK_COND(load(&cfg, text) == -1);
+	CHECK_COND(load(&cfg, text) == -EINVAL);
 	CHECK_ERR("%P:6: unknown key 'bogus_key_on_a_long_line' in [a]\n");
 }
 
@@ -520,7 +521,7 @@ static void test_too_long_line(void)
 	head = (size_t)snprintf(text, 256, TENANT("a", "entities = "));
 	memset(text + head, 'x', n);
 	snprintf(text + head + n, 256, " = y\n" TENANT("b", ""));
-	CHECK_COND(load(&cfg, text) == -1);
+	CHECK_COND(load(&cfg, text) == -EINVAL);
 	CHECK_ERR("%P:6: line too long (more than 65536 bytes)\n");
 	CHECK_LINES(1);
 	free(text);
@@ -530,9 +531,9 @@ static void test_no_tenants(void)
 {
 	struct dfs_config cfg;
 
-	CHECK_COND(load(&cfg, "") == -1);
+	CHECK_COND(load(&cfg, "") == -EINVAL);
 	CHECK_ERR("%P: no tenants configured");
-	CHECK_COND(load(&cfg, "[global]\ncache_ttl = 1\n") == -1);
+	CHECK_COND(load(&cfg, "[global]\ncache_ttl = 1\n") == -EINVAL);
 	CHECK_ERR("%P: no tenants configured");
 	CHECK_LINES(1);
 }
@@ -548,7 +549,7 @@ static void test_unreadable(void)
 	errtext = NULL;
 	err = open_memstream(&errtext, &len);
 	snprintf(p, sizeof(p), "%s/nonexistent.ini", dir);
-	CHECK_COND(dfs_config_load(p, &cfg, err) == -1);
+	CHECK_COND(dfs_config_load(p, &cfg, err) == -EINVAL);
 	fflush(err);
 	CHECK_COND(strstr(errtext, "nonexistent.ini: cannot open: No such file or directory") != NULL);
 	fclose(err);
@@ -556,13 +557,13 @@ static void test_unreadable(void)
 	free(errtext);
 	errtext = NULL;
 	err = open_memstream(&errtext, &len);
-	CHECK_COND(dfs_config_load(dir, &cfg, err) == -1);
+	CHECK_COND(dfs_config_load(dir, &cfg, err) == -EINVAL);
 	fflush(err);
 	CHECK_COND(strstr(errtext, ": cannot read: Is a directory") != NULL);
 	fclose(err);
 
 	/* A NULL error stream is allowed. */
-	CHECK_COND(dfs_config_load(p, &cfg, NULL) == -1);
+	CHECK_COND(dfs_config_load(p, &cfg, NULL) == -EINVAL);
 }
 
 static void set_env(const char *name, const char *value)
@@ -680,8 +681,8 @@ static void test_log_levels(void)
 		CHECK_COND(cfg.log_level == i);
 		dfs_config_free(&cfg);
 	}
-	CHECK_COND(dfs_log_parse_level("verbose") == -1);
-	CHECK_COND(dfs_log_parse_level(NULL) == -1);
+	CHECK_COND(dfs_log_parse_level("verbose") == -EINVAL);
+	CHECK_COND(dfs_log_parse_level(NULL) == -EINVAL);
 	CHECK_COND(dfs_log_get_level() == DFS_LOG_WARN);
 	dfs_log_set_level(DFS_LOG_DEBUG);
 	CHECK_COND(dfs_log_get_level() == DFS_LOG_DEBUG);
@@ -764,7 +765,7 @@ static void test_auth_problems(void)
 		   "client_secret_command = /nonexistent/prog --flag\n"
 		   BASE("d") "auth = oauth1\n"
 		   BASE("e") "auth = refresh_token\nclient_id = c\ntoken_url = https://x/t\n"
-		   "scope = s\nresource = r\n") == -1);
+		   "scope = s\nresource = r\n") == -EINVAL);
 	CHECK_ERR("%P:8: 'token_store' is not used with auth = password (remove it)");
 	CHECK_ERR("[a]: 'password' (line 6) and 'password_file' (line 7) exclude each other");
 	CHECK_ERR("[a]: missing required key 'username'");
@@ -784,7 +785,7 @@ static void test_auth_problems(void)
 	{
 		FILE *err = fopen("/dev/null", "w");
 
-		CHECK_COND(dfs_config_load_all(path, &cfg, err) == -1);
+		CHECK_COND(dfs_config_load_all(path, &cfg, err) == -EINVAL);
 		fclose(err);
 	}
 	CHECK_COND(cfg.n_tenants == 2);

@@ -866,9 +866,9 @@ static void test_parse_time(void)
 			      "parse_time(\"%s\") = %d, %lld; want %lld",
 			      cases[i].s, ret, (long long)t, cases[i].t);
 		else
-			CHECK(ret == -1 && t == 12345, "parse_time(\"%s\") accepted", cases[i].s);
+			CHECK(ret == -EINVAL && t == 12345, "parse_time(\"%s\") accepted", cases[i].s);
 	}
-	CHECK(dfs_record_parse_time(NULL, &(time_t){0}) == -1, "parse_time(NULL)");
+	CHECK(dfs_record_parse_time(NULL, &(time_t){0}) == -EINVAL, "parse_time(NULL)");
 }
 
 static void test_name_to_id(void)
