@@ -71,6 +71,8 @@ UNIT_test_schema := fs/schema.c fs/json.c fs/buf.c fs/log.c fs/http.c fs/util.c
 UNIT_test_schema_PKGS := libcjson libcurl
 UNIT_test_draft := fs/draft.c fs/buf.c fs/util.c
 UNIT_test_draft_PKGS := libcjson
+UNIT_test_jsonsplit := fs/jsonsplit.c fs/buf.c
+UNIT_test_jsonsplit_PKGS := libcjson
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
 UNIT_BINS := $(addprefix $(UNITDIR)/,$(UNIT_NAMES))
