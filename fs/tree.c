@@ -39,6 +39,7 @@ static void tenant_free(struct dfs_tenant *t)
 		dfs_cache_free(&t->sets[i].cache);
 		dfs_locals_free(&t->sets[i].locals);
 		dfs_schema_free(&t->sets[i].schema);
+		free(t->sets[i].delta_link);
 		pthread_mutex_destroy(&t->sets[i].list_lock);
 		pthread_mutex_destroy(&t->sets[i].schema_lock);
 	}
