@@ -270,8 +270,8 @@ int dfs_collection_get(struct dfs_dv *dv, struct dfs_collection *c)
 			  pg.number, pg.items, dfs_now() - t0);
 		if (pg.number == 1)
 			c->dop_hint = resp.dop_hint;
-		if (c->page)
-			c->page(c->ctx, pg.items);
+		if (c->page && (ret = c->page(c->ctx, pg.items, !pg.next)) < 0)
+			goto out;
 		if (!pg.next)
 			break;
 		if ((ret = check_link(&pg, &seen, pg.next)) < 0)

@@ -28,7 +28,9 @@ struct dfs_collection {
 	const char *prefer;      /* the Prefer header's value, or NULL */
 	const char *what;        /* for log lines: the entity set */
 	dfs_collection_item_fn *item;
-	void (*page)(void *ctx, size_t items); /* after each page, or NULL */
+	/* After each page, or NULL: ITEMS it held, LAST: no page follows.
+	 * 0, or a negative errno that stops the query. */
+	int (*page)(void *ctx, size_t items, int last);
 	void *ctx;
 	const int *stop;         /* read before each page: non-zero stops (-ECANCELED), or NULL */
 	/* what came back */

@@ -1,8 +1,9 @@
 """Listing big sets in parallel ranges of ids, and refreshing them through change tracking.
 
-One module emulator: 3000 sample accounts (random ids) plus 600 with NEWSEQUENTIALID-style ids
-(so ranges are cut across a dense run of ids), 300 notes (a table without change tracking).
-dynfs lists with page_size 250, so a listing has many pages and several ranges.  Requests are
+One module emulator: 3000 sample accounts plus 2600 with NEWSEQUENTIALID-style ids (so ranges
+are cut across a dense run of ids, and the ids fill two pages of 5000: the records are read
+while the ids still arrive), 300 notes (a table without change tracking).  dynfs lists with
+page_size 250, so a listing has many pages and several ranges.  Requests are
 counted with the emulator's stats; what a listing did is read from its info log line
 "<set>: listed N record(s) in T s: R request(s), P at a time".
 """
@@ -22,7 +23,7 @@ import pytest
 from lib.mount import Ini, get_raw, list_raw, render, start_emulator, stats_delta, strip_annotations
 
 N_SAMPLE = 3000
-N_SEQ = 600
+N_SEQ = 2600
 PAGE = 250
 DEFAULT_DOP = 4          # without x-ms-dop-hint
 TTL = 1
