@@ -82,6 +82,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_SRCS := tests/unit/fuzz_json.c $(UNIT_test_json)
+UNIT_test_jsonsplit := fs/jsonsplit.c fs/buf.c
+UNIT_test_jsonsplit_PKGS := libcjson
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
 UNIT_BINS := $(addprefix $(UNITDIR)/,$(UNIT_NAMES))

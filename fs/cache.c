@@ -169,34 +169,6 @@ size_t dfs_cache_pool_spilled(struct dfs_cache_pool *pool)
 
 /* ---- ids and ETags ------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static int id_pack(const char *id, uint8_t out[16])
-{
-	char g[DFS_GUID_LEN + 1];
-	int i, j;
-
-	if (dfs_guid_parse(id, strlen(id), 0, g) < 0)
-		return -EINVAL;
-	for (i = 0, j = 0; i < 16; i++, j += 2) {
-		if (g[j] == '-')
-			j++;
-		out[i] = (uint8_t)(hexval(g[j]) << 4 | hexval(g[j + 1]));
-	}
-	return 0;
-}
-
-static void id_unpack(const uint8_t in[16], char out[DFS_GUID_LEN + 1])
-{
-	snprintf(out, DFS_GUID_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10],
-		 in[11], in[12], in[13], in[14], in[15]);
-}
-
 /* Dataverse's ETags are W/"<versionnumber>": kept as the number. */
 static int etag_version(const char *etag, uint64_t *out)
 {
@@ -383,7 +355,7 @@ static struct entry *find(struct dfs_cache *c, const char *id)
 {
 	uint8_t bin[16];
 
-	return id_pack(id, bin) < 0 ? NULL : *find_bin(c, bin);
+	return dfs_guid_pack(id, bin) < 0 ? NULL : *find_bin(c, bin);
 }
 
 /* Keep chains short as a set grows to hundreds of thousands of records. */
@@ -431,7 +403,7 @@ int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
 	uint8_t bin[16];
 	int ret = 0;
 
-	if (id_pack(id, bin) < 0)
+	if (dfs_guid_pack(id, bin) < 0)
 		return -EINVAL;
 	if (blob->len > UINT32_MAX)
 		return -EFBIG;
@@ -523,7 +495,7 @@ int dfs_cache_get(struct dfs_cache *c, const char *id, struct dfs_rec_info *out)
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (id_pack(id, bin) < 0)
+	if (dfs_guid_pack(id, bin) < 0)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	if (!(e = *find_bin(c, bin))) {
@@ -596,7 +568,7 @@ void dfs_cache_remove(struct dfs_cache *c, const char *id)
 	struct entry **pp, *e;
 	uint8_t bin[16];
 
-	if (id_pack(id, bin) < 0)
+	if (dfs_guid_pack(id, bin) < 0)
 		return;
 	pthread_mutex_lock(&c->lock);
 	pp = find_bin(c, bin);
@@ -745,7 +717,7 @@ int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx)
 		for (e = c->buckets[i]; e && ret == 0; e = e->next) {
 			if (!e->listed)
 				continue;
-			id_unpack(e->id, id);
+			dfs_guid_unpack(e->id, id);
 			ret = fn(ctx, id, e->size, (time_t)e->mtime);
 		}
 	pthread_mutex_unlock(&c->lock);

@@ -83,6 +83,8 @@ const struct dfs_key dfs_keys[] = {
 	{ "ca_file", T(ca_file), STRING(READABLE) },
 	{ "read_only", T(read_only), .type = DFS_KEY_BOOL, .def = "false" },
 	{ "allow_delete", T(allow_delete), .type = DFS_KEY_BOOL, .def = "false" },
+	/* Dataverse refuses more than 52 concurrent requests of a user. */
+	{ "max_connections", T(max_connections), UINT(1, 52), .def = "8" },
 };
 
 _Static_assert(sizeof(dfs_keys) / sizeof(dfs_keys[0]) == DFS_N_KEYS,

@@ -3,8 +3,8 @@
  * Layout: dfs_dv_request() is the one road to the server: standard headers,
  * a token from auth.c (renewed once on 401), the retry policy of http.h
  * (warn_retry() words its warning), and log_failure() for a request that
- * fails for good.  The rest are its callers: WhoAmI, entity metadata,
- * paged listings, and single-record reads and writes.
+ * fails for good.  The rest are its callers: WhoAmI, entity metadata, and
+ * single-record reads and writes (listings: collection.c and listing.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@
 #include "banned.h"
 
 #define API_PATH "/api/data/v9.2/"
-#define MAX_BODY (1024UL * 1024 * 1024) /* a 5000-record page is ~75 MB; allow headroom */
+#define MAX_BODY (1024UL * 1024 * 1024) /* metadata can be large; pages of records are streamed */
 #define MAX_STD_HEADERS 8
 #define MAX_HEADERS 24
 
@@ -91,6 +91,16 @@ struct dfs_auth *dfs_dv_auth(const struct dfs_dv *dv)
 	return dv->auth;
 }
 
+const struct dfs_tenant_config *dfs_dv_tenant(const struct dfs_dv *dv)
+{
+	return dv->tc;
+}
+
+const struct dfs_config *dfs_dv_config(const struct dfs_dv *dv)
+{
+	return dv->cfg;
+}
+
 static int has_header(const char *const *headers, const char *name)
 {
 	size_t n = strlen(name), i;
@@ -150,17 +160,19 @@ static void log_failure(const struct request_desc *d, const char *const *headers
 		return;
 	}
 	/* A missing record is an everyday answer (stat of a new name), and so
-	 * is "it exists" to a create that must not overwrite: not errors. */
-	dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match"))
-		? DFS_LOG_DEBUG : DFS_LOG_ERR,
+	 * is "it exists" to a create that must not overwrite, and an expired
+	 * change-tracking token (the caller lists the set anew): not errors. */
+	dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match")) ||
+		strcmp(resp->err.code, DFS_DV_EXPIRED_TOKEN) == 0 ? DFS_LOG_DEBUG : DFS_LOG_ERR,
 		"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", d->dv->tc->name, d->method, shown,
 		resp->status, resp->err.code, resp->err.code[0] ? " " : "", resp->err.message,
 		hint ? " - " : "", hint ? hint : "");
 }
 
-int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
+/* dfs_dv_request, with a 2xx body going to SINK when there is one. */
+static int request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
-		   struct dfs_http_resp *resp)
+		   dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp)
 {
 	const char *hdrs[MAX_HEADERS];
 	struct dfs_http_req req = { 0 };
@@ -194,6 +206,8 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 	req.body = body;
 	req.body_len = body_len;
 	req.content_type = body ? "application/json; charset=utf-8" : NULL;
+	req.sink = sink;
+	req.sink_ctx = sink_ctx;
 
 	for (;;) {
 		dfs_secret_free(token);
@@ -219,11 +233,26 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
-	log_failure(&desc, headers, resp);
+	/* A sink that stopped the transfer has said why itself. */
+	if (!sink || resp->curl_code != CURLE_WRITE_ERROR)
+		log_failure(&desc, headers, resp);
 out:
 	dfs_secret_free(token);
 	free(url);
 	return ret;
+}
+
+int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
+		   const char *const *headers, const char *body, size_t body_len,
+		   struct dfs_http_resp *resp)
+{
+	return request(dv, method, path, headers, body, body_len, NULL, NULL, resp);
+}
+
+int dfs_dv_stream(struct dfs_dv *dv, const char *path, const char *const *headers,
+		  dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp)
+{
+	return request(dv, "GET", path, headers, NULL, 0, sink, sink_ctx, resp);
 }
 
 int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err)
@@ -389,66 +418,6 @@ out:
 	free(esc);
 	dfs_buf_free(&q);
 	dfs_buf_free(&filter);
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
-int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent, dfs_dv_record_cb cb, void *ctx)
-{
-	char prefer[64], errbuf[160];
-	const char *hdrs[] = { prefer, NULL };
-	struct dfs_http_resp resp;
-	cJSON *root = NULL, *value, *rec, *next;
-	char *link = NULL, *prev = NULL;
-	int ret, page = 0;
-
-	dfs_http_resp_init(&resp);
-	snprintf(prefer, sizeof(prefer), "Prefer: odata.maxpagesize=%u", dv->cfg->page_size);
-	/* No $select: the page carries every column, so listing a set also
-	 * delivers the content of every file in it. */
-	if (!(link = strdup(ent->set_name)))
-		return -ENOMEM;
-	for (;;) {
-		page++;
-		ret = dfs_dv_request(dv, "GET", link, hdrs, NULL, 0, &resp);
-		if (ret < 0)
-			goto out;
-		root = dfs_json_parse(resp.body.data, resp.body.len, errbuf, sizeof(errbuf));
-		value = root ? cJSON_GetObjectItemCaseSensitive(root, "value") : NULL;
-		if (!cJSON_IsArray(value)) {
-			dfs_err("%s: %s: page %d is not an OData collection%s%s", dv->tc->name,
-				ent->set_name, page, root ? "" : ": ", root ? "" : errbuf);
-			ret = -EIO;
-			goto out;
-		}
-		cJSON_ArrayForEach(rec, value)
-			if ((ret = cb(ctx, rec)) != 0)
-				goto out;
-		next = cJSON_GetObjectItemCaseSensitive(root, "@odata.nextLink");
-		if (!cJSON_IsString(next))
-			break;
-		/* A paging cookie that does not advance would loop for ever. */
-		if (prev && strcmp(prev, next->valuestring) == 0) {
-			dfs_err("%s: %s: server repeated the same @odata.nextLink, stopping",
-				dv->tc->name, ent->set_name);
-			ret = -EIO;
-			goto out;
-		}
-		free(prev);
-		prev = link;
-		if (!(link = strdup(next->valuestring))) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		cJSON_Delete(root);
-		root = NULL;
-	}
-	dfs_debug("%s: listed %s in %d page(s)", dv->tc->name, ent->set_name, page);
-	ret = 0;
-out:
-	cJSON_Delete(root);
-	free(link);
-	free(prev);
 	dfs_http_resp_free(&resp);
 	return ret;
 }

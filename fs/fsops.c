@@ -77,5 +77,6 @@ const struct fuse_operations dfs_fs_operations = {
 	.utimens = dfs_op_utimens,
 	.getxattr = dfs_op_getxattr,
 	.listxattr = dfs_op_listxattr,
+	.setxattr = dfs_op_setxattr,
 	.statfs = dfs_op_statfs,
 };

@@ -141,6 +141,7 @@ void dfs_http_resp_init(struct dfs_http_resp *resp)
 {
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
+	resp->dop_hint = -1;
 }
 
 void dfs_http_resp_free(struct dfs_http_resp *resp)
@@ -151,10 +152,28 @@ void dfs_http_resp_free(struct dfs_http_resp *resp)
 	dfs_http_resp_init(resp);
 }
 
+/* What the body and header callbacks of one attempt share. */
+struct transfer {
+	struct dfs_http_resp *resp;
+	const struct dfs_http_req *req;
+	int sink_err;            /* why the sink stopped the transfer */
+};
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *u)
 {
-	struct dfs_http_resp *resp = u;
+	struct transfer *tr = u;
+	struct dfs_http_resp *resp = tr->resp;
+	int ret;
 
+	/* The status line came first: only a success is streamed, an error
+	 * body is kept for parse_error_body. */
+	if (tr->req->sink && resp->status >= 200 && resp->status < 300) {
+		if ((ret = tr->req->sink(tr->req->sink_ctx, ptr, size * nmemb)) < 0) {
+			tr->sink_err = ret;
+			return 0;
+		}
+		return size * nmemb;
+	}
 	if (dfs_buf_append(&resp->body, ptr, size * nmemb) < 0)
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	return size * nmemb;
@@ -178,8 +197,9 @@ static char *header_value(const char *line, size_t len, const char *name)
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 {
-	struct dfs_http_resp *resp = u;
+	struct dfs_http_resp *resp = ((struct transfer *)u)->resp;
 	size_t len = size * nmemb;
+	const char *sp;
 	char *v;
 
 	/* A new status line (after 100-continue or a redirect) starts afresh. */
@@ -189,6 +209,10 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 		resp->etag = resp->entity_id = NULL;
 		resp->retry_after = -1;
 		resp->request_id[0] = '\0';
+		resp->dop_hint = -1;
+		/* Known before the body, so on_body can tell a success. */
+		sp = memchr(line, ' ', len);
+		resp->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return len;
 	}
 	if ((v = header_value(line, len, "ETag"))) {
@@ -210,6 +234,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 		/* Dataverse sends whole seconds; an HTTP date is treated as absent. */
 		if (end != v && *end == '\0' && s >= 0)
 			resp->retry_after = s;
+		free(v);
+	} else if ((v = header_value(line, len, "x-ms-dop-hint"))) {
+		long n = strtol(v, NULL, 10);
+
+		resp->dop_hint = n > 0 && n < 10000 ? (int)n : -1;
 		free(v);
 	}
 	return len;
@@ -387,6 +416,7 @@ void dfs_http_failure_clear(void)
 int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp)
 {
+	struct transfer tr = { resp, req, 0 };
 	struct curl_slist *hdrs = NULL, *tmp;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char *auth = NULL;
@@ -415,9 +445,9 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "dynfs/" DFS_VERSION);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &tr);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &tr);
 	if (http->opts.ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, http->opts.ca_file);
 
@@ -461,8 +491,18 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
+	if (req->sink && (ret = req->sink(req->sink_ctx, NULL, 0)) < 0)
+		goto out;
 	rc = curl_easy_perform(h);
 	resp->curl_code = rc;
+	if (rc != CURLE_OK && tr.sink_err) {
+		/* The reader of the stream said why: its error, not a transport one. */
+		snprintf(resp->err.message, sizeof(resp->err.message),
+			 "reading the answer failed: %s", strerror(-tr.sink_err));
+		resp->status = 0;
+		ret = tr.sink_err;
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		if (rc == CURLE_WRITE_ERROR && http->opts.max_body &&
 		    resp->body.len + 1 >= http->opts.max_body)

@@ -1,5 +1,5 @@
 /* ops_attr.c - attributes: getattr, chmod, chown, utimens and the
- * user.dynfs.* extended attributes.
+ * user.dynfs.* extended attributes (setting one: a set folder's refresh).
  *
  * Dataverse has no modes, owners or settable times: on records they are
  * accepted (so cp -p, rsync -a and tar succeed) and change nothing on the
@@ -18,6 +18,7 @@
 #define XATTR_URL "user.dynfs.url"
 #define XATTR_ID "user.dynfs.id"
 #define XATTR_ERROR "user.dynfs.error"
+#define XATTR_REFRESH "user.dynfs.refresh"
 
 /* fstat of an open file: what this handle sees. */
 static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
@@ -244,4 +245,26 @@ int dfs_op_listxattr(const char *path, char *buf, size_t size)
 		return -ERANGE;
 	memcpy(buf, names, n);
 	return (int)n;
+}
+
+/*
+ * `setfattr -n user.dynfs.refresh -v 1 FOLDER` on a set folder: its listing
+ * is out of date, so the next access refreshes it (by delta where the table
+ * is tracked); `-v full` lists it whole again.  Nothing else can be set.
+ */
+int dfs_op_setxattr(const char *path, const char *name, const char *value, size_t size,
+		    int flags)
+{
+	struct dfs_path p;
+	int ret, full;
+
+	if ((ret = dfs_resolve(dfs_ops_fs(), path, &p)) < 0)
+		return ret;
+	if (p.depth != 2 || strcmp(name, XATTR_REFRESH) != 0)
+		return -ENOTSUP;
+	full = size == 4 && memcmp(value, "full", 4) == 0;
+	if (!full && !(size == 1 && value[0] == '1'))
+		return -EINVAL;
+	dfs_content_expire(p.s, full);
+	return 0;
 }

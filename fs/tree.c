@@ -36,6 +36,7 @@ static void free_sets(struct dfs_set *sets, size_t n)
 		dfs_cache_free(&sets[i].cache);
 		dfs_locals_free(&sets[i].locals);
 		dfs_schema_free(&sets[i].schema);
+		free(sets[i].delta_link);
 		pthread_mutex_destroy(&sets[i].list_lock);
 		pthread_mutex_destroy(&sets[i].schema_lock);
 	}

@@ -70,6 +70,46 @@ int dfs_guid_new(char id[DFS_GUID_LEN + 1])
 	return 0;
 }
 
+static int hexval(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+int dfs_guid_pack(const char *id, uint8_t out[16])
+{
+	char g[DFS_GUID_LEN + 1];
+	int i, j;
+
+	if (dfs_guid_parse(id, strlen(id), 0, g) < 0)
+		return -EINVAL;
+	for (i = 0, j = 0; i < 16; i++, j += 2) {
+		if (g[j] == '-')
+			j++;
+		out[i] = (uint8_t)(hexval(g[j]) << 4 | hexval(g[j + 1]));
+	}
+	return 0;
+}
+
+void dfs_guid_unpack(const uint8_t in[16], char out[DFS_GUID_LEN + 1])
+{
+	snprintf(out, DFS_GUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9], in[10],
+		 in[11], in[12], in[13], in[14], in[15]);
+}
+
+int dfs_guid_cmp_sql(const uint8_t a[16], const uint8_t b[16])
+{
+	/* Most significant first, as SqlGuid.CompareTo and ORDER BY do. */
+	static const uint8_t order[16] = { 10, 11, 12, 13, 14, 15, 8, 9, 7, 6, 5, 4, 3, 2, 1, 0 };
+	int i;
+
+	for (i = 0; i < 16; i++)
+		if (a[order[i]] != b[order[i]])
+			return a[order[i]] < b[order[i]] ? -1 : 1;
+	return 0;
+}
+
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap)
 {
 	size_t n, i;

@@ -51,6 +51,7 @@ struct dfs_tenant_config {
 	char *ca_file;           /* extra CA bundle for TLS verification; NULL = system */
 	int read_only;           /* read_only = true: refuse writes with EROFS */
 	int allow_delete;        /* allow_delete = true: rm deletes the record */
+	unsigned max_connections;/* requests at once while listing a set; default 8 (1..52) */
 };
 
 struct dfs_config {

@@ -36,6 +36,13 @@ const char *dfs_dv_api_url(const struct dfs_dv *dv);
 /* The tenant's transport and token source, for .status and SIGHUP. */
 struct dfs_http *dfs_dv_http(const struct dfs_dv *dv);
 struct dfs_auth *dfs_dv_auth(const struct dfs_dv *dv);
+/* The configuration the client was made with. */
+const struct dfs_tenant_config *dfs_dv_tenant(const struct dfs_dv *dv);
+const struct dfs_config *dfs_dv_config(const struct dfs_dv *dv);
+
+/* The error code of a change-tracking token the server no longer knows
+ * (ExpiredVersionStamp, HTTP 400): a full listing is due. */
+#define DFS_DV_EXPIRED_TOKEN "0x80044352"
 
 /*
  * One Web API call.  PATH is relative to the API root ("accounts(<id>)") or an
@@ -49,6 +56,14 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
 		   struct dfs_http_resp *resp);
 
+/*
+ * dfs_dv_request for a GET whose 2xx body goes to SINK piece by piece as it
+ * arrives (see dfs_http_sink_fn) instead of into resp->body, which then only
+ * holds an error's body.
+ */
+int dfs_dv_stream(struct dfs_dv *dv, const char *path, const char *const *headers,
+		  dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp);
+
 /* GET WhoAmI: proves URL, TLS and credentials.  On failure ERR says why. */
 int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err);
 
@@ -60,15 +75,6 @@ int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err);
 int dfs_dv_entities(struct dfs_dv *dv, struct dfs_entity **out, size_t *n,
 		    struct dfs_http_error *err);
 void dfs_dv_entities_free(struct dfs_entity *ents, size_t n);
-
-/*
- * Page through the whole entity set (full records, odata.maxpagesize from the
- * config, following @odata.nextLink), calling CB for each record.  CB returns
- * 0 to go on, or a negative errno that stops the listing and is returned.
- */
-typedef int (*dfs_dv_record_cb)(void *ctx, const cJSON *rec);
-int dfs_dv_list(struct dfs_dv *dv, const struct dfs_entity *ent,
-		dfs_dv_record_cb cb, void *ctx);
 
 /*
  * GET one record.  Returns 0 with *REC the parsed record (numbers kept

@@ -31,6 +31,14 @@ struct dfs_http_opts {
 	size_t max_body;         /* response cap in bytes */
 };
 
+/*
+ * Where a streamed response body goes: called with each piece of a 2xx body
+ * as it arrives, and with DATA NULL when an attempt begins (a retry starts
+ * the body again).  Returns 0, or a negative errno that stops the transfer
+ * and becomes dfs_http_perform's result.
+ */
+typedef int dfs_http_sink_fn(void *ctx, const char *data, size_t len);
+
 struct dfs_http_req {
 	const char *method;      /* "GET", "POST", "PATCH", "DELETE" */
 	const char *url;         /* absolute */
@@ -42,6 +50,8 @@ struct dfs_http_req {
 	long httpauth;           /* CURLAUTH_NTLM / CURLAUTH_NEGOTIATE instead of a bearer, or 0 */
 	const char *username;    /* with httpauth */
 	const char *password;    /* with httpauth; never logged */
+	dfs_http_sink_fn *sink;  /* a 2xx body goes here instead of resp->body, or NULL */
+	void *sink_ctx;
 };
 
 /* A Dataverse / Entra error, parsed from whatever body came back. */
@@ -60,6 +70,7 @@ struct dfs_http_resp {
 	char *etag;              /* ETag header, malloc'd, or NULL */
 	char *entity_id;         /* OData-EntityId header, or NULL */
 	long retry_after;        /* seconds from Retry-After, -1 if absent */
+	int dop_hint;            /* x-ms-dop-hint: the parallelism the server suggests, -1 if absent */
 	struct dfs_http_error err; /* filled for status >= 400 and transport errors */
 };
 

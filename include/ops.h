@@ -3,7 +3,7 @@
  *   ops_file.c   open, create, read, write, flush, fsync, release, truncate
  *   ops_dir.c    opendir, readdir, releasedir, mkdir, rmdir
  *   ops_name.c   unlink, rename, symlink, readlink, link
- *   ops_attr.c   getattr, chmod, chown, utimens, getxattr, listxattr
+ *   ops_attr.c   getattr, chmod, chown, utimens, getxattr, listxattr, setxattr
  *   fsops.c      init, statfs and the table
  *
  * Every handler is dfs_op_<op> and returns 0 (or a count) or a negative
@@ -53,5 +53,7 @@ int dfs_op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *
 int dfs_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi);
 int dfs_op_getxattr(const char *path, const char *name, char *buf, size_t size);
 int dfs_op_listxattr(const char *path, char *buf, size_t size);
+int dfs_op_setxattr(const char *path, const char *name, const char *value, size_t size,
+		    int flags);
 
 #endif

@@ -28,6 +28,8 @@ struct dfs_set {
 	struct dfs_cache *cache;
 	struct dfs_locals *locals;
 	pthread_mutex_t list_lock;   /* one listing of this set at a time */
+	char *delta_link;            /* under list_lock: where a refresh reads the changes
+					since the listing (change tracking), or NULL */
 	pthread_mutex_t schema_lock;
 	struct dfs_schema *schema;   /* columns, fetched at the first save */
 };

@@ -10,6 +10,7 @@
 #define DFS_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The most bytes one file may hold in memory: a record being written, a
@@ -37,6 +38,20 @@ int dfs_guid_parse(const char *s, size_t len, int lower_only, char id[DFS_GUID_L
 
 /* A fresh random (version 4) GUID in lower case.  0 or -EIO. */
 int dfs_guid_new(char id[DFS_GUID_LEN + 1]);
+
+/* GUID ID (either case) as its 16 bytes in the order written; 0 or -EINVAL. */
+int dfs_guid_pack(const char *id, uint8_t out[16]);
+/* The lower-case text of packed GUID ID. */
+void dfs_guid_unpack(const uint8_t id[16], char out[DFS_GUID_LEN + 1]);
+
+/*
+ * Compare packed GUIDs A and B (<0, 0, >0) the way SQL Server orders
+ * uniqueidentifier values, which is how Dataverse sorts and compares ids:
+ * the last group first (bytes 10-15), then the fourth (bytes 8-9), then the
+ * third, second and first, each of these three from its last written byte
+ * (they are stored little-endian).
+ */
+int dfs_guid_cmp_sql(const uint8_t a[16], const uint8_t b[16]);
 
 /* ---- text for messages ------------------------------------------------------ */
 

@@ -184,6 +184,7 @@ static void test_minimal_and_defaults(void)
 		CHECK_COND(t->ca_file == NULL);
 		CHECK_COND(t->read_only == 0);
 		CHECK_COND(t->allow_delete == 0);
+		CHECK_COND(t->max_connections == 8);
 	}
 	dfs_config_free(&cfg);
 	CHECK_COND(cfg.tenants == NULL && cfg.n_tenants == 0 && cfg.path == NULL);
@@ -216,6 +217,7 @@ static void test_all_keys(void)
 		   "ca_file = ca.pem\n"
 		   "read_only = Yes\n"
 		   "allow_delete = on\n"
+		   "max_connections = 52\n"
 		   "[second]\n"
 		   "url = https://second.crm4.dynamics.com/\n"
 		   "tenant_id = contoso.onmicrosoft.com\n"
@@ -253,6 +255,7 @@ static void test_all_keys(void)
 		CHECK_STR(t->ca_file, want);
 		CHECK_COND(t->read_only == 1);
 		CHECK_COND(t->allow_delete == 1);
+		CHECK_COND(t->max_connections == 52);
 
 		t = &cfg.tenants[1];
 		CHECK_STR(t->name, "second");
@@ -390,6 +393,9 @@ static void test_invalid_values(void)
 	/* A bad value is not also "missing". */
 	CHECK_NO_ERR("missing required key 'client_id'");
 	CHECK_LINES(16);
+
+	CHECK_COND(load(&cfg, TENANT("t", "max_connections = 53\n")) == -EINVAL);
+	CHECK_ERR("invalid value for 'max_connections': '53' (expected a whole number from 1 to 52)\n");
 
 	CHECK_COND(load(&cfg, TENANT("t", "url2 = x\n") "[u]\nurl = https://u.example/api/data/v9.2/\n"
 		   "tenant_id = t\nclient_id = c\nclient_secret_file = secret\n") == -EINVAL);
