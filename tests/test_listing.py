@@ -20,7 +20,8 @@ import uuid
 
 import pytest
 
-from lib.mount import Ini, get_raw, list_raw, render, start_emulator, stats_delta, strip_annotations
+from lib.fixtures import emulator_fixture
+from lib.mount import Ini, get_raw, list_raw, render, stats_delta, strip_annotations
 
 N_SAMPLE = 3000
 N_SEQ = 2600
@@ -38,20 +39,17 @@ def sequential_ids(n, node="000d3a2265b1"):
             for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def lemu():
-    e = start_emulator(orgs="contoso", records={"accounts": N_SAMPLE, "contacts": 10,
-                                                "annotations": 300, "new_categories": 5},
-                       seed=23, timeout=300)
-    try:
-        targets = [{"accountid": i, "name": "Sequential %d" % n}
-                   for n, i in enumerate(sequential_ids(N_SEQ))]
-        r = e.api("contoso").request("POST", "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
-                                     {"Targets": targets})
-        assert r.status == 200, r
-        yield e
-    finally:
-        e.stop()
+def add_sequential_accounts(e):
+    targets = [{"accountid": i, "name": "Sequential %d" % n}
+               for n, i in enumerate(sequential_ids(N_SEQ))]
+    r = e.api("contoso").request("POST", "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+                                 {"Targets": targets})
+    assert r.status == 200, r
+
+
+lemu = emulator_fixture(orgs="contoso", records={"accounts": N_SAMPLE, "contacts": 10,
+                                                 "annotations": 300, "new_categories": 5},
+                        seed=23, timeout=300, setup=add_sequential_accounts)
 
 
 def config(emu, tmp_path, name="listing.ini", ttl=60, tenant=None, **glob):
@@ -346,3 +344,26 @@ def test_a_table_without_change_tracking_lists_whole_each_time(lemu, mount_facto
     assert len(listings(m, "annotations")) == 2 and "annotations: refreshed" not in m.log_text()
     assert read(os.path.join(folder, note + ".json")) == server_files(
         api, "annotations", "annotationid")[note + ".json"]
+
+
+def test_without_change_tracking_a_long_copy_is_served_from_the_listing(lemu, mount_factory,
+                                                                        tmp_path):
+    """A table without change tracking cannot be refreshed cheaply: what came with its
+    listing is served until a readdir lists it again, so a copy that outlives cache_ttl
+    still makes no request per record."""
+    m = mount_factory(config(lemu, tmp_path, ttl=TTL), emu=lemu)
+    folder = set_dir(m, "annotations")
+    names = sorted(os.listdir(folder))
+    want = server_files(lemu.api("contoso"), "annotations", "annotationid")
+
+    def slow_copy():
+        got = {}
+        for i, n in enumerate(names):
+            got[n] = read(os.path.join(folder, n))
+            if i % 100 == 0:
+                time.sleep(AFTER_TTL / 2)
+        return got
+
+    d = stats_delta(lemu, slow_copy)
+    assert d.result == want
+    assert sum(d.values()) == 0, "requests during the copy: %r" % d
