@@ -197,8 +197,6 @@ def method_dynfs(ctx, dest, last_round):
                               ctx.timeout - (time.monotonic() - t0))
         wall = time.monotonic() - t0
         out = {"wall_s": wall, "rss": fs.vm("VmHWM"), "timed_out": done is None}
-        if last_round:
-            ctx.floor_list = floor_list(ctx, dest)
     finally:
         fs.stop()
     return out
@@ -247,11 +245,11 @@ FLOOR_OPS = [("find -ls", lambda d, t: ["find", d, "-ls"]),
              ("rsync -a", lambda d, t: ["rsync", "-a", d + "/", t + "/"])]
 
 
-def floor_list(ctx, copy):
-    """floorfs's file list: the names and sizes of the files dynfs gave rsync."""
+def floor_list(ctx, folder):
+    """floorfs's file list: the names and sizes of the files in FOLDER (dynfs's, listed)."""
     listing = os.path.join(ctx.work, "floor.list")
     with open(listing, "w") as f:
-        for e in os.scandir(copy):
+        for e in os.scandir(folder):
             f.write("%d %s\n" % (e.stat().st_size, e.name))
     return listing
 
@@ -277,7 +275,8 @@ def floor(ctx):
     out = {}
     try:
         run(["ls", "-f", dynfs_dir], stdout=subprocess.DEVNULL)          # list it once
-        fl = Fuse([ctx.floorfs, ctx.floor_list, mnt, "-f", "-o", "max_threads=10"], mnt,
+        listing = floor_list(ctx, dynfs_dir)                               # from the cache: no requests
+        fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt,
                   os.path.join(ctx.work, "floorfs.log"))
         for name, argv in FLOOR_OPS:
             row = {}
@@ -387,7 +386,7 @@ def chart(all_results, png, work):
     """results.png with gnuplot: wall time and requests against N (log-log)."""
     data = os.path.join(work, "chart.dat")
     with open(data, "w") as f:
-        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync\n")
+        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync stopped(any method)\n")
         for key in sorted(all_results, key=int):
             m = all_results[key]["methods"]
 
@@ -399,9 +398,11 @@ def chart(all_results, png, work):
                     return str(int(key) + r["requests"] - r["sample"])
                 return str(r[field])
             fl = (all_results[key].get("floor") or {}).get("rsync -a", {}).get("floor")
+            stopped = [r["wall_median_s"] for r in m.values() if r.get("timed_out")]
             f.write(" ".join([key] + [g(n, "wall_median_s") for n, _, _ in METHODS]
                              + [g(n, "requests") for n, _, _ in METHODS]
-                             + [str(fl) if fl is not None else "NaN"]) + "\n")
+                             + [str(fl) if fl is not None else "NaN", str(max(stopped)) if stopped else "NaN"])
+                    + "\n")
     script = """
 set terminal pngcairo size 1100,450 font ",10"
 set output '%s'
@@ -415,7 +416,8 @@ set ylabel "wall time (s)"
 plot '%s' using 1:2 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:3 with linespoints lw 2 title "DynamicsWebApi export", \
      '' using 1:4 with linespoints lw 2 dt 2 title "one GET per record", \
-     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)"
+     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)", \
+     '' using 1:9 with points pt 6 ps 3 lc rgb "red" title "stopped at the time limit"
 set ylabel "requests"
 plot '%s' using 1:5 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:6 with linespoints lw 2 title "DynamicsWebApi export", \
@@ -446,6 +448,8 @@ def main():
     ap.add_argument("--method-timeout", type=float, default=600,
                     help="seconds a method may take before it is stopped and reported as such (600)")
     ap.add_argument("--floor-reps", type=int, default=None, help="runs of each floor command (3; 1 above N=50000)")
+    ap.add_argument("--floor-only", action="store_true",
+                    help="measure only the FUSE floor; keep the methods of the last run at this N")
     ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
     a = ap.parse_args()
     if not os.access(a.dynfs, os.X_OK):
@@ -460,14 +464,14 @@ def main():
     ctx.naive_max, ctx.naive_sample = a.naive_max, a.naive_sample
     ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
     os.makedirs(ctx.work, exist_ok=True)
-    ctx.floor = ctx.floor_list = None
+    ctx.floor = None
     ctx.floorfs = build_floorfs(ctx.work)
     log("work folder %s; starting the emulator with %d %s" % (ctx.work, a.n, SET))
     ctx.emu = Emu(ctx.work, a.n)
     rows = {name: [] for name, _, _ in METHODS}
     try:
         log("emulator ready in %.1f s" % ctx.emu.startup_s)
-        for rnd in range(a.rounds):
+        for rnd in range(0 if a.floor_only else a.rounds):
             for name, label, fn in METHODS:
                 dest = os.path.join(ctx.work, "dest-" + name)
                 shutil.rmtree(dest, ignore_errors=True)
@@ -501,6 +505,12 @@ def main():
             everything = json.load(f)
     except (OSError, ValueError):
         everything = {}
+    if a.floor_only:
+        if str(a.n) not in everything:
+            raise SystemExit("bench: --floor-only needs an earlier run at N=%d in %s" % (a.n, jpath))
+        prev = everything[str(a.n)]
+        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"]})
+        result = prev
     everything[str(a.n)] = result
     with open(jpath, "w") as f:
         json.dump(everything, f, indent=1, sort_keys=True)
