@@ -54,6 +54,21 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
+def run_limited(argv, timeout, **kw):
+    """Run ARGV in its own process group; after TIMEOUT seconds kill that group.
+    Returns (completed process or None if timed out, stdout text)."""
+    p = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, text=True, **kw)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return None, ""
+    if p.returncode != 0:
+        raise subprocess.CalledProcessError(p.returncode, argv)
+    return p, out
+
+
 # --------------------------------------------------------------------------- set-up
 
 def ensure_tools():
@@ -178,11 +193,10 @@ def method_dynfs(ctx, dest, last_round):
     t0 = time.monotonic()
     fs = Fuse([ctx.dynfs, "-f", "-c", ctx.emu.ini, mnt], mnt, os.path.join(ctx.work, "dynfs.log"))
     try:
-        run(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"])
+        done, _ = run_limited(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"],
+                              ctx.timeout - (time.monotonic() - t0))
         wall = time.monotonic() - t0
-        out = {"wall_s": wall, "rss": fs.vm("VmHWM")}
-        if last_round:
-            ctx.floor_list = floor_list(ctx, dest)
+        out = {"wall_s": wall, "rss": fs.vm("VmHWM"), "timed_out": done is None}
     finally:
         fs.stop()
     return out
@@ -190,10 +204,12 @@ def method_dynfs(ctx, dest, last_round):
 
 def method_export(ctx, dest, last_round):
     t0 = time.monotonic()
-    p = subprocess.run(["node", os.path.join(HERE, "export", "export.js"), ctx.emu.info, ORG, SET, dest, PK],
-                       check=True, capture_output=True, text=True)
+    done, text = run_limited(["node", os.path.join(HERE, "export", "export.js"), ctx.emu.info, ORG, SET, dest, PK],
+                             ctx.timeout)
     wall = time.monotonic() - t0
-    return {"wall_s": wall, "detail": json.loads(p.stdout.strip().splitlines()[-1])}
+    if done is None:
+        return {"wall_s": wall, "timed_out": True}
+    return {"wall_s": wall, "detail": json.loads(text.strip().splitlines()[-1])}
 
 
 def method_naive(ctx, dest, last_round):
@@ -202,9 +218,11 @@ def method_naive(ctx, dest, last_round):
     argv = [PYTHON, os.path.join(HERE, "naive.py"), ctx.emu.info, ORG, SET, dest, "--pk", PK]
     if limit:
         argv += ["--limit", str(limit)]
-    p = subprocess.run(argv, check=True, capture_output=True, text=True)
+    done, text = run_limited(argv, ctx.timeout)
     wall = time.monotonic() - t0
-    d = json.loads(p.stdout.strip().splitlines()[-1])
+    if done is None:
+        return {"wall_s": wall, "timed_out": True}
+    d = json.loads(text.strip().splitlines()[-1])
     out = {"wall_s": wall, "detail": d}
     if limit:
         # estimate the whole table: the id listing plus every GET at the sampled rate
@@ -227,11 +245,11 @@ FLOOR_OPS = [("find -ls", lambda d, t: ["find", d, "-ls"]),
              ("rsync -a", lambda d, t: ["rsync", "-a", d + "/", t + "/"])]
 
 
-def floor_list(ctx, copy):
-    """floorfs's file list: the names and sizes of the files dynfs gave rsync."""
+def floor_list(ctx, folder):
+    """floorfs's file list: the names and sizes of the files in FOLDER (dynfs's, listed)."""
     listing = os.path.join(ctx.work, "floor.list")
     with open(listing, "w") as f:
-        for e in os.scandir(copy):
+        for e in os.scandir(folder):
             f.write("%d %s\n" % (e.stat().st_size, e.name))
     return listing
 
@@ -257,7 +275,8 @@ def floor(ctx):
     out = {}
     try:
         run(["ls", "-f", dynfs_dir], stdout=subprocess.DEVNULL)          # list it once
-        fl = Fuse([ctx.floorfs, ctx.floor_list, mnt, "-f", "-o", "max_threads=10"], mnt,
+        listing = floor_list(ctx, dynfs_dir)                               # from the cache: no requests
+        fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt,
                   os.path.join(ctx.work, "floorfs.log"))
         for name, argv in FLOOR_OPS:
             row = {}
@@ -291,6 +310,8 @@ def summarize(rows):
            "records": s["records"], "bytes": s["bytes"], "server_s": s["server_s"],
            "emulator_cpu_s": statistics.median(r["stats"]["cpu_s_since_reset"] for r in rows),
            "peak_inflight": s["peak_inflight"], "files": rows[-1]["files"]}
+    if any(r.get("timed_out") for r in rows):
+        out["timed_out"] = sum(1 for r in rows if r.get("timed_out"))
     rss = [r["rss"] for r in rows if r.get("rss")]
     if rss:
         out["peak_rss_bytes"] = max(rss)
@@ -330,6 +351,10 @@ def markdown(all_results):
             if r is None:
                 continue
             est = " (est. from %d)" % r["sample"] if r.get("estimated") else ""
+            if r.get("timed_out"):
+                est += " **stopped at the %g s limit in %d of %d round(s), %s of %s files**" % (
+                    res.get("timeout_s", 0), r["timed_out"], res["rounds"], "{:,}".format(r["files"]),
+                    "{:,}".format(int(key)))
             ops = ", ".join("%s %d" % (k, v) for k, v in sorted(r["by_op"].items()))
             rss = "%.0f MiB" % (r["peak_rss_bytes"] / 1048576) if r.get("peak_rss_bytes") else ""
             ratio = "%.2f" % (r["wall_median_s"] / base) if base else ""
@@ -337,7 +362,8 @@ def markdown(all_results):
             if r.get("estimated"):
                 req = "%d of ~%d" % (req, int(key) + req - r["sample"])
             lines.append("| %s%s | %s | %s-%s | %s | %s | %s | %.2f | %s | %s |" % (
-                label, est, fmt_s(r["wall_median_s"]), fmt_s(r["wall_min_s"]), fmt_s(r["wall_max_s"]), req, ops,
+                label, est, ("≥ " if r.get("timed_out") else "") + fmt_s(r["wall_median_s"]), fmt_s(r["wall_min_s"]),
+                fmt_s(r["wall_max_s"]), req, ops,
                 fmt_s(r["server_s"]), r["emulator_cpu_s"], rss, ratio))
         fl = res.get("floor")
         if fl:
@@ -360,7 +386,7 @@ def chart(all_results, png, work):
     """results.png with gnuplot: wall time and requests against N (log-log)."""
     data = os.path.join(work, "chart.dat")
     with open(data, "w") as f:
-        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync\n")
+        f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync stopped(any method)\n")
         for key in sorted(all_results, key=int):
             m = all_results[key]["methods"]
 
@@ -372,9 +398,11 @@ def chart(all_results, png, work):
                     return str(int(key) + r["requests"] - r["sample"])
                 return str(r[field])
             fl = (all_results[key].get("floor") or {}).get("rsync -a", {}).get("floor")
+            stopped = [r["wall_median_s"] for r in m.values() if r.get("timed_out")]
             f.write(" ".join([key] + [g(n, "wall_median_s") for n, _, _ in METHODS]
                              + [g(n, "requests") for n, _, _ in METHODS]
-                             + [str(fl) if fl is not None else "NaN"]) + "\n")
+                             + [str(fl) if fl is not None else "NaN", str(max(stopped)) if stopped else "NaN"])
+                    + "\n")
     script = """
 set terminal pngcairo size 1100,450 font ",10"
 set output '%s'
@@ -388,7 +416,8 @@ set ylabel "wall time (s)"
 plot '%s' using 1:2 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:3 with linespoints lw 2 title "DynamicsWebApi export", \
      '' using 1:4 with linespoints lw 2 dt 2 title "one GET per record", \
-     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)"
+     '' using 1:8 with linespoints lw 1 dt 3 lc rgb "gray40" title "rsync -a from floorfs (FUSE floor)", \
+     '' using 1:9 with points pt 6 ps 3 lc rgb "red" title "stopped at the time limit"
 set ylabel "requests"
 plot '%s' using 1:5 with linespoints lw 2 title "dynfs + rsync", \
      '' using 1:6 with linespoints lw 2 title "DynamicsWebApi export", \
@@ -416,7 +445,11 @@ def main():
     ap.add_argument("--naive-max", type=int, default=5000,
                     help="largest N the naive method fetches whole; above it a sample is timed")
     ap.add_argument("--naive-sample", type=int, default=500)
+    ap.add_argument("--method-timeout", type=float, default=600,
+                    help="seconds a method may take before it is stopped and reported as such (600)")
     ap.add_argument("--floor-reps", type=int, default=None, help="runs of each floor command (3; 1 above N=50000)")
+    ap.add_argument("--floor-only", action="store_true",
+                    help="measure only the FUSE floor; keep the methods of the last run at this N")
     ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
     a = ap.parse_args()
     if not os.access(a.dynfs, os.X_OK):
@@ -427,17 +460,18 @@ def main():
     if a.floor_reps is None:
         a.floor_reps = 3 if a.n <= 50000 else 1
     ctx.n, ctx.dynfs, ctx.floor_reps = a.n, os.path.abspath(a.dynfs), a.floor_reps
+    ctx.timeout = a.method_timeout
     ctx.naive_max, ctx.naive_sample = a.naive_max, a.naive_sample
     ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
     os.makedirs(ctx.work, exist_ok=True)
-    ctx.floor = ctx.floor_list = None
+    ctx.floor = None
     ctx.floorfs = build_floorfs(ctx.work)
     log("work folder %s; starting the emulator with %d %s" % (ctx.work, a.n, SET))
     ctx.emu = Emu(ctx.work, a.n)
     rows = {name: [] for name, _, _ in METHODS}
     try:
         log("emulator ready in %.1f s" % ctx.emu.startup_s)
-        for rnd in range(a.rounds):
+        for rnd in range(0 if a.floor_only else a.rounds):
             for name, label, fn in METHODS:
                 dest = os.path.join(ctx.work, "dest-" + name)
                 shutil.rmtree(dest, ignore_errors=True)
@@ -449,7 +483,8 @@ def main():
                 r["files"] = count_files(dest)
                 rows[name].append(r)
                 log("round %d/%d %-7s %7.2f s%s, %d requests, emulator CPU %.2f s, %d files" % (
-                    rnd + 1, a.rounds, name, r["wall_s"], " (est.)" if r.get("estimated") else "",
+                    rnd + 1, a.rounds, name, r["wall_s"],
+                    " (est.)" if r.get("estimated") else " (stopped: time limit)" if r.get("timed_out") else "",
                     r["stats"]["total"], r["stats"]["cpu_s_since_reset"], r["files"]))
                 shutil.rmtree(dest, ignore_errors=True)
         log("FUSE floor: floorfs and an already-listed dynfs folder")
@@ -461,6 +496,7 @@ def main():
     version = subprocess.run([ctx.dynfs, "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     result = {"date": time.strftime("%Y-%m-%d"), "rounds": a.rounds, "emulator_startup_s": ctx.emu.startup_s,
               "dynfs_version": version[0] if version else "?", "floor_reps": a.floor_reps,
+              "timeout_s": a.method_timeout,
               "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor}
     os.makedirs(a.out, exist_ok=True)
     jpath = os.path.join(a.out, "results.json")
@@ -469,6 +505,12 @@ def main():
             everything = json.load(f)
     except (OSError, ValueError):
         everything = {}
+    if a.floor_only:
+        if str(a.n) not in everything:
+            raise SystemExit("bench: --floor-only needs an earlier run at N=%d in %s" % (a.n, jpath))
+        prev = everything[str(a.n)]
+        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"]})
+        result = prev
     everything[str(a.n)] = result
     with open(jpath, "w") as f:
         json.dump(everything, f, indent=1, sort_keys=True)

@@ -4,7 +4,8 @@
 Usage:
   /usr/bin/python3 tests/emulator/dvemu.py --state-dir DIR [--port 0] [--tls]
       [--orgs contoso,fabrikam] [--records accounts=2000,contacts=500] [--seed N]
-      [--latency-ms N] [--record-cost-us N] [--token-lifetime S] [-v]
+      [--latency-ms N] [--record-cost-us N] [--column-cost-us N] [--dop-hint N] [--capacity N]
+      [--ids sequential|random|mixed] [--token-lifetime S] [--onprem a,b] [-v]
 
 When ready it writes DIR/emulator.json and DIR/dynfs.ini (atomically), then prints exactly
 one line "ready <base url>" on stdout.  See README.md for the contract and the control
