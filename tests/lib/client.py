@@ -366,6 +366,22 @@ class EmulatorClient:
     def get_faults(self):
         return self._control("GET", "faults")
 
+    def rule(self, **spec):
+        """Add a targeted fault (POST /_emulator/rules, see tests/emulator/faultrules.py);
+        returns the rule with its id and counters."""
+        return self._control("POST", "rules", spec)["rules"][0]
+
+    def rules(self):
+        """Every rule with its counters (matched, fired, active)."""
+        return self._control("GET", "rules")["rules"]
+
+    def rule_state(self, rid):
+        return self._control("GET", "rules/%d" % rid)
+
+    def clear_rules(self, rid=None):
+        """Delete rule RID, or all rules (waiting answers end at once)."""
+        return self._control("DELETE", "rules" if rid is None else "rules/%d" % rid)
+
     def revoke_refresh_tokens(self, org=None):
         if org is None:
             org = self.org_names()[0]
