@@ -148,6 +148,7 @@ void dfs_http_resp_free(struct dfs_http_resp *resp)
 	dfs_buf_free(&resp->body);
 	free(resp->etag);
 	free(resp->entity_id);
+	free(resp->location);
 	dfs_http_resp_init(resp);
 }
 
@@ -186,7 +187,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
 		free(resp->etag);
 		free(resp->entity_id);
-		resp->etag = resp->entity_id = NULL;
+		free(resp->location);
+		resp->etag = resp->entity_id = resp->location = NULL;
 		resp->retry_after = -1;
 		resp->request_id[0] = '\0';
 		return len;
@@ -204,6 +206,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 	} else if ((v = header_value(line, len, "OData-EntityId"))) {
 		free(resp->entity_id);
 		resp->entity_id = v;
+	} else if ((v = header_value(line, len, "Location"))) {
+		free(resp->location);
+		resp->location = v;
 	} else if ((v = header_value(line, len, "Retry-After"))) {
 		char *end;
 		long s = strtol(v, &end, 10);
@@ -307,13 +312,29 @@ static void shown_path(const char *url, char *buf, size_t cap)
 	snprintf(buf, cap, "%.*s%s", (int)n, s, s[n] ? "?..." : "");
 }
 
+/*
+ * A 3xx is never the Web API's answer: a proxy or a sign-in page stands in
+ * the way.  Where it points is shown without its query, which may carry a
+ * session or a return address.
+ */
+static void redirect_message(struct dfs_http_resp *resp)
+{
+	char where[200];
+
+	if (resp->location)
+		shown_path(resp->location, where, sizeof(where));
+	snprintf(resp->err.message, sizeof(resp->err.message),
+		 "redirected (HTTP %ld) to %s: a sign-in page or a proxy stands in the way",
+		 resp->status, resp->location ? where : "nowhere");
+}
+
 static int is_failure(const struct dfs_http_req *req, const struct dfs_http_resp *resp)
 {
 	size_t i;
 
 	if (!resp->status)
 		return 1;
-	if (resp->status < 400 || resp->status == 404)
+	if ((resp->status < 300 || resp->status == 304) || resp->status == 404)
 		return 0;
 	if (resp->status == 401 && req->bearer)
 		return 0;
@@ -392,6 +413,7 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	char *auth = NULL;
 	CURL *h = NULL;
 	CURLcode rc;
+	long sent = 0;
 	int ret = 0;
 	size_t i;
 	double t0 = dfs_now();
@@ -463,6 +485,10 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 
 	rc = curl_easy_perform(h);
 	resp->curl_code = rc;
+	/* Bytes of the request that went out: none means the server cannot
+	 * have acted on it (see dfs_http_may_have_applied). */
+	if (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0)
+		resp->sent = 1;
 	if (rc != CURLE_OK) {
 		if (rc == CURLE_WRITE_ERROR && http->opts.max_body &&
 		    resp->body.len + 1 >= http->opts.max_body)
@@ -478,6 +504,8 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (resp->status >= 400)
 		parse_error_body(resp);
+	else if (resp->status >= 300 && resp->status != 304)
+		redirect_message(resp);
 	goto out;
 
 nomem:
@@ -553,6 +581,26 @@ int dfs_http_errno(long status, CURLcode curl_code)
 	}
 }
 
+int dfs_http_may_have_applied(const struct dfs_http_resp *resp)
+{
+	if (resp->status)
+		return resp->status == 502 || resp->status == 504 ||
+		       (resp->status >= 300 && resp->status < 400 && resp->status != 304);
+	if (!resp->sent)
+		return 0;
+	switch (resp->curl_code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_OUT_OF_MEMORY:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 /* Is RESP a failure that may well go away by itself? */
 static int is_transient(const struct dfs_http_resp *resp)
 {
@@ -592,9 +640,16 @@ static long retry_delay_ms(const struct dfs_http_resp *resp, int done)
 
 int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp)
 {
+	if (!is_transient(resp))
+		return 0;
+	return dfs_retry_resend(r, resp);
+}
+
+int dfs_retry_resend(struct dfs_retry *r, const struct dfs_http_resp *resp)
+{
 	long ms;
 
-	if (r->done >= r->max || !is_transient(resp))
+	if (r->done >= r->max)
 		return 0;
 	ms = retry_delay_ms(resp, r->done);
 	r->done++;

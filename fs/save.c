@@ -134,6 +134,19 @@ static int choose_id(const cJSON *file, const struct dfs_entity *ent, struct dfs
 	return dfs_guid_new(w->id);
 }
 
+/* What a write sent, for telling whether the record on the server shows it. */
+struct sent {
+	const struct dfs_schema *schema;
+	const cJSON *body;
+};
+
+static int shows_change(void *ctx, const cJSON *rec)
+{
+	const struct sent *sent = ctx;
+
+	return dfs_schema_applied(sent->schema, sent->body, rec);
+}
+
 /*
  * One update or create of record W->id from FILE.  The base of an update
  * is the version the edit started from, else the cached one (REREAD: the
@@ -147,6 +160,8 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	struct dfs_path p = { .depth = 3, .t = t, .s = s, .is_record = 1 };
 	struct dfs_http_error err = { "", "" };
 	struct dfs_rec_info info = { 0 };
+	struct sent sent = { schema, NULL };
+	struct dfs_dv_check check = { shows_change, &sent, 0, 0 };
 	cJSON *base = NULL, *body = NULL, *rec = NULL;
 	const char *etag = w->base_etag;
 	char errbuf[256];
@@ -193,10 +208,12 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 		goto out;
 	}
 	w->sent = 1;
+	sent.body = body;
 	if (creating)
-		ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err);
+		ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err, &check);
 	else
-		ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err);
+		ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err,
+				    &check);
 	/* It exists after all (created meanwhile, or the listing was old). */
 	if (creating && ret == -ESTALE && !reread) {
 		ret = EXISTS_AFTER_ALL;
@@ -204,7 +221,12 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	}
 	if (ret == -ESTALE) {
 		snprintf(w->why, sizeof(w->why), "conflict: the record was changed on the server"
-			 " since it was read (%s %s)", err.code, err.message);
+			 " since it was read (%s%s%s)", err.code, err.code[0] ? " " : "", err.message);
+		goto out;
+	}
+	/* Settled by reading the record back: the message says all. */
+	if (ret < 0 && check.read_back) {
+		snprintf(w->why, sizeof(w->why), "%s", err.message);
 		goto out;
 	}
 	if (ret < 0) {

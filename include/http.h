@@ -59,7 +59,9 @@ struct dfs_http_resp {
 	struct dfs_buf body;
 	char *etag;              /* ETag header, malloc'd, or NULL */
 	char *entity_id;         /* OData-EntityId header, or NULL */
+	char *location;          /* Location header of a 3xx, or NULL */
 	long retry_after;        /* seconds from Retry-After, -1 if absent */
+	int sent;                /* some of the request went out (the server may have acted on it) */
 	struct dfs_http_error err; /* filled for status >= 400 and transport errors */
 };
 
@@ -78,7 +80,18 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp);
 
 /*
- * Map an outcome to a negative errno: 0 for 2xx/304; 404 -ENOENT; 401/403
+ * Might the server have carried out the request of the failed attempt RESP?
+ * Yes when it went out and no answer came back (a reset, a timeout, a body
+ * cut short), when a gateway answered 502 or 504 (the server behind it may
+ * have finished), and for a redirect other than 304 (whoever sent it, the
+ * answer is not the server's).  An attempt that never connected, and the
+ * server's own refusals (4xx, 429, 503), were not carried out.  Writes that
+ * must not be applied twice ask this before sending again.  1 or 0.
+ */
+int dfs_http_may_have_applied(const struct dfs_http_resp *resp);
+
+/*
+ * Map an outcome to a negative errno: 0 for 2xx/304; other 3xx -EIO; 404 -ENOENT; 401/403
  * -EACCES; 400 -EINVAL; 409 -EBUSY; 412 -ESTALE; 413 -EFBIG; 429 -EAGAIN; timeouts
  * -ETIMEDOUT; unresolvable hosts -EHOSTUNREACH; refused connections
  * -ECONNREFUSED; anything else -EIO.
@@ -181,6 +194,13 @@ struct dfs_retry {
  * and 1 is returned.  No (not transient, or R->max retries made): 0 at once.
  */
 int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp);
+
+/*
+ * As dfs_retry_again for a failure the caller has found out was not carried
+ * out (a write it read back): yes whatever the failure was, while R->max
+ * retries are not used up.  1 or 0.
+ */
+int dfs_retry_resend(struct dfs_retry *r, const struct dfs_http_resp *resp);
 
 
 /* Percent-encode S for a query string or form body (malloc'd). */

@@ -764,11 +764,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 call = webapi.Call(org, "GET", action, "", {}, b"", org.api_root, settings=None)
                 if len(parts) == 4:
                     rec = org.get(ent.logical, parts[3].lower())
+                    writes = [("X-Dvemu-Writes", str(org.writes.get((ent.logical, parts[3].lower()), 0)))]
                     if rec is None:
-                        return self._json(404, {"error": "not found"})
+                        return self._json(404, {"error": "not found"}, writes)
                     out = {"@odata.context": webapi.context_for(call, ent, None, "/$entity")}
                     out.update(webapi.render(call, ent, rec))
-                    return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
+                    return self._send(200, [("Content-Type", "application/json; charset=utf-8")] + writes,
+                                      odata.dumps(out))
                 rows = sorted(org.snapshot(ent.logical), key=lambda r: odata.guid_sort_key(r[ent.pk]))
                 out = {"@odata.context": webapi.context_for(call, ent, None),
                        "value": [webapi.render(call, ent, r) for r in rows]}

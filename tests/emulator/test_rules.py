@@ -151,19 +151,23 @@ def test_stats_count_spoilt_requests(emu, api, rid):
 # --------------------------------------------------------------------------- the ways of failing
 
 def test_applied_then_reply_lost(emu, api, rid):
+    w0 = emu.writes(ORG, "accounts", rid)
     emu.rule(method="PATCH", path=r"accounts\(", apply=True, deliver="reset")
     got, err, _ = raw(emu, api, "PATCH", "accounts(%s)" % rid, {"name": "landed, reply lost"},
                       {"If-Match": "*"})
     assert got == b"" and isinstance(err, ConnectionResetError), (got, err)
     assert name_of(emu, rid) == "landed, reply lost"            # carried out
+    assert emu.writes(ORG, "accounts", rid) == w0 + 1
 
 
 def test_reset_before_carried_out(emu, api, rid):
     before = name_of(emu, rid)
+    w0 = emu.writes(ORG, "accounts", rid)
     emu.rule(method="PATCH", deliver="reset")
     got, err, _ = raw(emu, api, "PATCH", "accounts(%s)" % rid, {"name": "never"}, {"If-Match": "*"})
     assert got == b"" and isinstance(err, ConnectionResetError), (got, err)
     assert name_of(emu, rid) == before
+    assert emu.writes(ORG, "accounts", rid) == w0
 
 
 def test_closed_without_answer(emu, api, rid):

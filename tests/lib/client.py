@@ -401,6 +401,15 @@ class EmulatorClient:
             raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
         return r.body
 
+    def writes(self, org, entity_set, record_id):
+        """How many creates and updates the Web API carried out on the record since the
+        emulator started (0 for a sample row never written; counted after a delete too)."""
+        r = self.http("GET", "/_emulator/orgs/%s/%s/%s" % (org, entity_set, record_id), None,
+                      {"Accept": "application/json"})
+        if r.status not in (200, 404):
+            raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
+        return int(r.headers.get("X-Dvemu-Writes") or 0)
+
     def records(self, org, entity_set):
         """All records of a set as the Web API returns them (control endpoint, else paging)."""
         r = self.http("GET", "/_emulator/orgs/%s/%s" % (org, entity_set), None,

@@ -49,3 +49,21 @@ def assert_writes(d, update=0, create=0, delete=0, what=""):
     got = writes(d)
     assert got == want, "%swrite requests %r, expected %r (all requests: %r)" % (
         what + ": " if what else "", got, want, d)
+
+
+def write_close(p, data, o_trunc=False):
+    """What a script does to a file: open(O_WRONLY) and ftruncate(0) (or open with O_TRUNC),
+    write DATA, close.  Returns None, or the OSError close raised (a failed save)."""
+    fd = os.open(p, os.O_WRONLY | (os.O_TRUNC if o_trunc else 0))
+    try:
+        if not o_trunc:
+            os.ftruncate(fd, 0)
+        os.write(fd, data)
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        os.close(fd)
+    except OSError as e:
+        return e
+    return None
