@@ -293,6 +293,7 @@ static const struct {
 	{ "connect_timeout", "SECONDS", "to set up a connection" },
 	{ "timeout", "SECONDS", "for one whole request" },
 	{ "max_retries", "N", "retries of throttled and failing requests" },
+	{ "op_timeout", "SECONDS", "for a request with its retries and waits" },
 	{ "page_size", "N", "records per listing page" },
 };
 

@@ -52,6 +52,7 @@ const struct dfs_key dfs_keys[] = {
 	{ "connect_timeout", G(connect_timeout), UINT(1, 3600), .def = "10" },
 	{ "timeout", G(timeout), UINT(1, 86400), .def = "300" },
 	{ "max_retries", G(max_retries), UINT(0, 100), .def = "5" },
+	{ "op_timeout", G(op_timeout), UINT(1, 86400), .def = "30" },
 	{ "page_size", G(page_size), UINT(1, 5000), .def = "5000" },
 	/* [tenant] */
 	{ "url", T(url), STRING(ENV_URL) },

@@ -186,6 +186,7 @@ int dfs_dv_send(struct dfs_dv *dv, const char *method, const char *path,
 	char *url = NULL, *token = NULL;
 	int ret, renewed = 0;
 	size_t n = 0, i;
+	double outer;
 
 	if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
 		url = strdup(path);
@@ -212,6 +213,8 @@ int dfs_dv_send(struct dfs_dv *dv, const char *method, const char *path,
 	req.body_len = body_len;
 	req.content_type = body ? "application/json; charset=utf-8" : NULL;
 
+	/* One request, its token, retries and waits: op_timeout in all. */
+	outer = dfs_http_deadline_set(dfs_now() + dv->cfg->op_timeout);
 	for (;;) {
 		dfs_secret_free(token);
 		token = NULL;
@@ -241,10 +244,17 @@ int dfs_dv_send(struct dfs_dv *dv, const char *method, const char *path,
 
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
+	if (retry.past_deadline) {
+		size_t used = strlen(resp->err.message);
+
+		snprintf(resp->err.message + used, sizeof(resp->err.message) - used, "%s%s",
+			 used ? "; " : "", retry.why);
+	}
 	/* What the caller settles (above, and a 412 it reads back) is its to log. */
 	if (!(flags & DFS_DV_ONCE) || (resp->status != 412 && !dfs_http_may_have_applied(resp)))
 		log_failure(&desc, headers, resp);
 out:
+	dfs_http_deadline_restore(outer);
 	dfs_secret_free(token);
 	free(url);
 	return ret;

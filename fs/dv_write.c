@@ -29,6 +29,13 @@
 /* settle()'s "not carried out, and the record is as it was: send it again". */
 #define RESEND 1
 
+/*
+ * Seconds a write whose caller was killed may still spend reading the
+ * record back: the interrupt is answered soon, and the outcome, which the
+ * user will look for in user.dynfs.error, is known more often than not.
+ */
+#define SETTLE_GRACE 3
+
 #define BODY_SHOWN 80
 
 static const char *tenant_name(const struct dfs_dv *dv)
@@ -97,10 +104,20 @@ static int settle(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 {
 	cJSON *now = NULL;
 	const char *have;
-	int ret;
+	double outer = 0;
+	int ret, held = 0;
 
 	check->read_back = 1;
+	if (dfs_http_cancelled()) {
+		held = 1;
+		dfs_http_cancel_hold(1);
+		outer = dfs_http_deadline_set(dfs_now() + SETTLE_GRACE);
+	}
 	ret = dfs_dv_get(dv, ent, id, NULL, &now);
+	if (held) {
+		dfs_http_deadline_restore(outer);
+		dfs_http_cancel_hold(0);
+	}
 	if (ret == -ENOENT && creating)
 		return RESEND;
 	if (ret == -ENOENT) {
@@ -187,6 +204,12 @@ static int patch_record(struct dfs_dv *dv, const struct dfs_entity *ent, const c
 		}
 		if (ret != RESEND)
 			goto out;
+		if (dfs_http_cancelled()) {
+			snprintf(err->message, sizeof(err->message), "interrupted (the program saving "
+				 "it is gone): %.900s; the record does not show the change", what);
+			ret = -EINTR;
+			goto out;
+		}
 		if (!dfs_retry_resend(&again, &resp)) {
 			snprintf(err->message, sizeof(err->message), "the server did not take the "
 				 "change: %.900s", what);

@@ -99,7 +99,10 @@ static int op_end(const char *op, const char *path, struct fuse_file_info *fi, i
 
 	if (ret >= 0 || !(f = dfs_http_last_failure()))
 		return ret;
-	if (f->status)
+	/* Its caller was killed: nobody waits for this failure. */
+	if (ret == -EINTR)
+		dfs_info("%s %s: interrupted", op, op_path(path, fi, buf, sizeof(buf)));
+	else if (f->status)
 		dfs_err("%s %s failed: %s: HTTP %ld%s%s '%s' (request id %s)", op,
 			op_path(path, fi, buf, sizeof(buf)), strerror(-ret), f->status,
 			f->err.code[0] ? " " : "", f->err.code, f->err.message,

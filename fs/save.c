@@ -224,6 +224,11 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 			 " since it was read (%s%s%s)", err.code, err.code[0] ? " " : "", err.message);
 		goto out;
 	}
+	if (ret == -EINTR && !check.read_back) {
+		snprintf(w->why, sizeof(w->why), "interrupted before the change was sent (the "
+			 "program saving it is gone)");
+		goto out;
+	}
 	/* Settled by reading the record back: the message says all. */
 	if (ret < 0 && check.read_back) {
 		snprintf(w->why, sizeof(w->why), "%s", err.message);

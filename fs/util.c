@@ -1,6 +1,8 @@
 /* util.c - the clock, GUIDs and printable text (see util.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
@@ -68,6 +70,38 @@ int dfs_guid_new(char id[DFS_GUID_LEN + 1])
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 		 b[13], b[14], b[15]);
 	return 0;
+}
+
+int dfs_pid_dying(int pid)
+{
+	unsigned long long bits, kill = 1ULL << (SIGKILL - 1);
+	char path[64], line[256], state;
+	int dying = 0;
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;	/* a caller in another pid namespace: no way to tell */
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "re")))
+		return errno == ENOENT || errno == ESRCH;
+	while (!dying && fgets(line, sizeof(line), f)) {
+		/* "State:\tZ (zombie)", "SigPnd:\t0000000000000100" (thread), "ShdPnd:" (process) */
+		if (sscanf(line, "State: %c", &state) == 1)
+			dying = state == 'Z' || state == 'X';
+		else if (strncmp(line, "SigPnd:", 7) == 0 || strncmp(line, "ShdPnd:", 7) == 0)
+			dying = sscanf(line + 7, "%llx", &bits) == 1 && (bits & kill);
+	}
+	fclose(f);
+	return dying;
+}
+
+const char *dfs_utc_text(time_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%lld", (long long)t);
+	return buf;
 }
 
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap)

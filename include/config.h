@@ -65,6 +65,8 @@ struct dfs_config {
 	unsigned connect_timeout; /* seconds; default 10 */
 	unsigned timeout;         /* seconds for one whole request; default 300 */
 	unsigned max_retries;     /* retries of transient failures; default 5 */
+	unsigned op_timeout;      /* seconds one request may take, its retries and waits
+				   (Retry-After included) together; default 30 */
 	unsigned page_size;       /* odata.maxpagesize for listings; default 5000 (1..5000) */
 };
 

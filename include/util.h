@@ -10,6 +10,7 @@
 #define DFS_UTIL_H
 
 #include <stddef.h>
+#include <time.h>
 
 /*
  * The most bytes one file may hold in memory: a record being written, a
@@ -38,7 +39,18 @@ int dfs_guid_parse(const char *s, size_t len, int lower_only, char id[DFS_GUID_L
 /* A fresh random (version 4) GUID in lower case.  0 or -EIO. */
 int dfs_guid_new(char id[DFS_GUID_LEN + 1]);
 
+/*
+ * Is process (or thread) PID gone, or on its way out: a SIGKILL pending,
+ * which is also how the kernel ends a process on a signal it does not
+ * handle (Ctrl-C of cat)?  1 or 0.  A program that handles the signal
+ * (an editor and SIGWINCH) is not dying.
+ */
+int dfs_pid_dying(int pid);
+
 /* ---- text for messages ------------------------------------------------------ */
+
+/* T as "2026-12-06T16:02:13Z" in BUF (CAP >= 21).  Returns BUF. */
+const char *dfs_utc_text(time_t t, char *buf, size_t cap);
 
 /*
  * S (LEN bytes, or up to its NUL when LEN is (size_t)-1) made safe to quote

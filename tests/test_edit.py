@@ -24,7 +24,7 @@ import pytest
 from lib.fixtures import emulator_fixture, mount_fixture
 from lib.mount import (Ini, RawNumber, get_raw, loads_verbatim, normalise_numbers, render, stats_delta,
                        strip_annotations)
-from lib.tools import write_close
+from lib.tools import write_close, xattr as getxattr
 
 ORG = "contoso"
 SET = "accounts"
@@ -85,15 +85,6 @@ def edited(p, **changes):
     obj = loads_verbatim(read(p))
     obj.update(changes)
     return render(obj)
-
-
-def getxattr(p, name):
-    try:
-        return os.getxattr(p, name).decode("utf-8")
-    except OSError as e:
-        if e.errno == errno.ENODATA:
-            return None
-        raise
 
 
 def rescues(state_home, rid):

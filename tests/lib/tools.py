@@ -1,6 +1,7 @@
 """Running the tools users edit with (vim, sed, rsync, tar...) against a mount, and counting
 the write requests they cause.  Shared by test_tools.py and test_restore.py."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -67,3 +68,13 @@ def write_close(p, data, o_trunc=False):
     except OSError as e:
         return e
     return None
+
+
+def xattr(p, name="user.dynfs.error"):
+    """Extended attribute NAME of P as text, or None when it is not set."""
+    try:
+        return os.getxattr(p, name).decode("utf-8")
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return None
+        raise
