@@ -74,6 +74,8 @@ UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson
 UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/retry.c
 UNIT_test_metadata_PKGS := libcjson libcurl
+UNIT_test_util := fs/util.c fs/log.c
+UNIT_test_util_PKGS := libcjson
 UNIT_test_draft := fs/draft.c fs/buf.c fs/util.c
 UNIT_test_draft_PKGS := libcjson
 # make fuzz: tests/unit/fuzz_json.c (libFuzzer) over the parser and renderers,

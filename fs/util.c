@@ -104,25 +104,58 @@ const char *dfs_utc_text(time_t t, char *buf, size_t cap)
 	return buf;
 }
 
+size_t dfs_escape_byte(unsigned char c, char out[5])
+{
+	switch (c) {
+	case '\n':
+		memcpy(out, "\\n", 3);
+		return 2;
+	case '\r':
+		memcpy(out, "\\r", 3);
+		return 2;
+	case '\t':
+		memcpy(out, "\\t", 3);
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		snprintf(out, 5, "\\x%02x", c);
+		return 4;
+	}
+	return 0;
+}
+
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap)
 {
-	size_t n, i;
+	size_t i, k, n = 0, full = 0, boundary = 0;
+	char esc[5];
 
 	if (!s)
 		s = "";
 	if (len == (size_t)-1)
 		len = strlen(s);
-	n = len;
-	if (n > cap - 4) {
-		n = cap - 4;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
+	for (i = 0; i < len; i++)
+		full += (k = dfs_escape_byte((unsigned char)s[i], esc)) ? k : 1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		k = dfs_escape_byte(c, esc);
+		/* All of it fits, or this piece and "..." must. */
+		if (full > cap - 1 && n + (k ? k : 1) > cap - 4) {
+			/* Never half a UTF-8 character. */
+			if ((c & 0xc0) == 0x80)
+				n = boundary;
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if ((c & 0xc0) != 0x80)
+			boundary = n;
+		if (k) {
+			memcpy(buf + n, esc, k);
+			n += k;
+		} else {
+			buf[n++] = (char)c;
+		}
 	}
 	buf[n] = '\0';
 	return buf;

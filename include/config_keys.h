@@ -117,7 +117,7 @@ struct dfs_config_parse {
 void dfs_config_report(struct dfs_config_parse *st, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* S quoted in a message: control characters as '?', cut after 60 bytes with "...". */
+/* S quoted in a message: control characters escaped (\n, \x1b), cut to fit 64 bytes with "...". */
 #define DFS_PRINTABLE(s) dfs_printable((s), (size_t)-1, (char[64]){ 0 }, 64)
 
 /*

@@ -54,10 +54,15 @@ const char *dfs_utc_text(time_t t, char *buf, size_t cap);
 
 /*
  * S (LEN bytes, or up to its NUL when LEN is (size_t)-1) made safe to quote
- * in a one-line message: control characters become '?', and text longer
- * than CAP - 4 bytes is cut on a UTF-8 character boundary and ends in
- * "...".  Returns BUF (CAP >= 4).
+ * in a one-line message: control characters are escaped as C writes them
+ * (\n, \r, \t, \x1b, \x00, DEL \x7f), so a name can neither break a log line
+ * nor send a terminal escape; text that does not fit in CAP bytes is cut on
+ * a UTF-8 character boundary and ends in "...".  Returns BUF (CAP >= 5).
  */
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap);
+
+/* The escape of byte C as dfs_printable writes it into OUT (NUL-ended),
+ * and its length; 0 when C stands for itself. */
+size_t dfs_escape_byte(unsigned char c, char out[5]);
 
 #endif

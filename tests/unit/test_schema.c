@@ -537,10 +537,10 @@ static void test_unknown(const struct dfs_schema *s)
 	snprintf(want, sizeof(want), "unknown column '%.*s...': entity 'contact' has no such column",
 		 160, key + 2);
 	FAILS(s, J(key), base_text, &r, -EINVAL, want);
-	/* Control characters would break the one line. */
+	/* Control characters would break the one line: escaped. */
 	FAILS(s, J("{'a\\nb':1,'_transactioncurrencyid_value':'x\\ty'}"), base_text, &r, -EINVAL,
-	      "unknown column 'a?b': entity 'contact' has no such column; "
-	      "lookup 'transactioncurrencyid': 'x?y' is not a record id (a GUID)");
+	      "unknown column 'a\\nb': entity 'contact' has no such column; "
+	      "lookup 'transactioncurrencyid': 'x\\ty' is not a record id (a GUID)");
 	FAILS(s, J("{'':1}"), base_text, &r, -EINVAL,
 	      "unknown column '': entity 'contact' has no such column");
 }
