@@ -167,10 +167,11 @@ check:
 check-nodeps: $(BIN) unit
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/ $(PYTEST_ARGS)
 
-# The token soak of make check for ten minutes (tests/test_auth_soak.py).
+# The soaks of make check for ten minutes each: tokens (tests/test_auth_soak.py) and
+# saves under faults (tests/test_save_soak.py, whose summary -rP prints).
 soak: $(BIN)
-	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q \
-		tests/test_auth_soak.py $(PYTEST_ARGS)
+	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q -rP \
+		tests/test_auth_soak.py tests/test_save_soak.py $(PYTEST_ARGS)
 
 # Back up N emulated accounts with dynfs + rsync, a DynamicsWebApi export and one GET per
 # record; R rounds; results in tests/bench/results.md and results.png (tests/bench/README.md).
@@ -222,7 +223,8 @@ help:
 	@echo '  unit           build and run the unit tests only'
 	@echo '  fuzz           fuzz the JSON parser and renderers (clang, libFuzzer) for'
 	@echo '                 FUZZ_SECONDS, from the seeds in tests/unit/corpus/json'
-	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
+	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
+	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'

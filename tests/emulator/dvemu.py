@@ -765,6 +765,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if len(parts) == 4:
                     rec = org.get(ent.logical, parts[3].lower())
                     writes = [("X-Dvemu-Writes", str(org.writes.get((ent.logical, parts[3].lower()), 0)))]
+                    column = dict(urllib.parse.parse_qsl(query)).get("history")
+                    if column:
+                        # what each write carried out on the record left in COLUMN, oldest first
+                        hist = org.history.get((ent.logical, parts[3].lower()), [])
+                        return self._json(200, {"writes": len(hist), "history": [r.get(column) for r in hist]},
+                                          writes)
                     if rec is None:
                         return self._json(404, {"error": "not found"}, writes)
                     out = {"@odata.context": webapi.context_for(call, ent, None, "/$entity")}

@@ -10,8 +10,9 @@ is "the update is carried out, then the connection is reset before the answer ar
 
 A rule is matched against the method and the decoded request target (path and query) of every
 request except the control surface's.  Each matching request counts towards the rule's
-``after`` (let that many through first), ``every`` (then every Nth fires) and ``count`` (fires
-that many times; 0 = no limit).  When several rules fire on one request the oldest wins; every
+``after`` (let that many through first), ``every`` (then every Nth fires), ``probability``
+(then it fires with that chance, from its own PRNG seeded with ``seed``, default its id, so a
+soak is repeatable) and ``count`` (fires that many times; 0 = no limit).  When several rules fire on one request the oldest wins; every
 rule that matched still counts the request.
 
 What a firing rule does:
@@ -34,6 +35,7 @@ so a test's clean-up never leaves a handler asleep.
 """
 
 import json
+import random
 import re
 import threading
 
@@ -66,6 +68,8 @@ _SPEC = {
     "interval_ms": ((int, float), lambda v: v >= 0),
     "content_length": ((int,), lambda v: v >= 0),
     "delay_ms": ((int, float), lambda v: v >= 0),
+    "probability": ((int, float), lambda v: 0 <= v <= 1),
+    "seed": ((int,), None),
     "note": ((str,), None),
 }
 
@@ -105,6 +109,8 @@ class Rule:
         self.after = spec.get("after", 0)
         self.apply = spec.get("apply", False)
         self.deliver = spec.get("deliver", "full")
+        self.probability = spec.get("probability")
+        self.rng = random.Random(spec.get("seed", rid))
         self.matched = 0
         self.fired = 0
         self.release = threading.Event()    # set when the rule is deleted: waits end
@@ -122,6 +128,8 @@ class Rule:
         if not may_fire or n <= 0 or n % self.every:
             return False
         if self.count and self.fired >= self.count:
+            return False
+        if self.probability is not None and self.rng.random() >= self.probability:
             return False
         self.fired += 1
         return True

@@ -355,3 +355,24 @@ def test_applied_create_reply_lost_then_retry_is_412(emu, api):
 def test_control_client_raises_on_refusal(emu):
     with pytest.raises(EmulatorError):
         emu.rule(deliver="nope")
+
+
+def test_probability_is_repeatable(emu, api):
+    def run():
+        emu.clear_rules()
+        emu.rule(method="GET", path=r"/WhoAmI$", probability=0.3, seed=7, count=0, status=503)
+        return [api.get("WhoAmI").status for _ in range(40)]
+    first, second = run(), run()
+    assert first == second, "the same seed must strike the same requests"
+    assert 3 <= first.count(503) <= 25, first
+
+
+def test_history_counts_each_write(emu, api, rid):
+    before = emu.history(ORG, "accounts", rid, "name")
+    patch(api, rid, "one")
+    emu.rule(method="PATCH", apply=True, deliver="reset")
+    with pytest.raises(OSError):
+        patch(api, rid, "two")
+    patch(api, rid, "two")                       # a blind resend applies it again
+    assert emu.history(ORG, "accounts", rid, "name") == before + ["one", "two", "two"]
+    assert emu.writes(ORG, "accounts", rid) == len(before) + 3

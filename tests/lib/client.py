@@ -401,6 +401,16 @@ class EmulatorClient:
             raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
         return r.body
 
+    def history(self, org, entity_set, record_id, column):
+        """The value COLUMN had after each create or update the Web API carried out on the
+        record, oldest first: a value set once appears once."""
+        r = self.http("GET", "/_emulator/orgs/%s/%s/%s?history=%s" % (org, entity_set, record_id,
+                                                                      column), None,
+                      {"Accept": "application/json"})
+        if r.status != 200:
+            raise EmulatorError("history of %s/%s/%s -> %r" % (org, entity_set, record_id, r))
+        return r.body["history"]
+
     def writes(self, org, entity_set, record_id):
         """How many creates and updates the Web API carried out on the record since the
         emulator started (0 for a sample row never written; counted after a delete too)."""

@@ -52,12 +52,13 @@ def assert_writes(d, update=0, create=0, delete=0, what=""):
         what + ": " if what else "", got, want, d)
 
 
-def write_close(p, data, o_trunc=False):
-    """What a script does to a file: open(O_WRONLY) and ftruncate(0) (or open with O_TRUNC),
-    write DATA, close.  Returns None, or the OSError close raised (a failed save)."""
-    fd = os.open(p, os.O_WRONLY | (os.O_TRUNC if o_trunc else 0))
+def write_close(p, data, o_trunc=False, flags=0):
+    """What a script does to a file: open(O_WRONLY | FLAGS) and ftruncate(0) (or open with
+    O_TRUNC; FLAGS O_CREAT | O_EXCL: a new file), write DATA, close.  Returns None, or the
+    OSError close raised (a failed save)."""
+    fd = os.open(p, os.O_WRONLY | flags | (os.O_TRUNC if o_trunc else 0), 0o644)
     try:
-        if not o_trunc:
+        if not o_trunc and not flags & os.O_CREAT:
             os.ftruncate(fd, 0)
         os.write(fd, data)
     except OSError:
