@@ -64,7 +64,22 @@ int dfs_draft_write(struct dfs_draft *d, const char *buf, size_t size, size_t of
 		d->dirty = 1;
 		d->emptied = 0;
 		touch(d);
+	} else if (ret == -EFBIG) {
+		/* The close must fail too, and rescue what there is. */
+		d->overflow = 1;
+		d->dirty = 1;
+		d->emptied = 0;
 	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+int dfs_draft_overflowed(struct dfs_draft *d)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	ret = d->overflow;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
 }
@@ -77,6 +92,8 @@ int dfs_draft_truncate(struct dfs_draft *d, size_t len)
 	if ((ret = dfs_buf_resize(&d->bytes, len)) == 0) {
 		d->emptied = len == 0;
 		d->dirty = len != 0;
+		if (!len)
+			d->overflow = 0;
 		touch(d);
 	}
 	pthread_mutex_unlock(&d->lock);

@@ -424,9 +424,8 @@ out:
 	return ret;
 }
 
-/* The lookup whose navigation property is NAV[0..LEN), or NULL. */
-static const struct dfs_column *column_of_nav(const struct dfs_schema *s, const char *nav,
-					      size_t len)
+const struct dfs_column *dfs_schema_nav_column(const struct dfs_schema *s, const char *nav,
+					       size_t len)
 {
 	size_t i, j;
 
@@ -469,7 +468,7 @@ int dfs_schema_applied(const struct dfs_schema *s, const cJSON *body, const cJSO
 	cJSON_ArrayForEach(item, body) {
 		n = strlen(item->string);
 		if (dfs_has_suffix(item->string, BIND_SUFFIX)) {
-			col = column_of_nav(s, item->string, n - strlen(BIND_SUFFIX));
+			col = dfs_schema_nav_column(s, item->string, n - strlen(BIND_SUFFIX));
 			if (!col || !bind_shows(col, item, rec))
 				return 0;
 		} else if (!dfs_json_same_value(item, cJSON_GetObjectItemCaseSensitive(rec,

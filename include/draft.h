@@ -22,6 +22,8 @@ struct dfs_draft {
 	struct dfs_buf bytes;    /* capped at DFS_FILE_MAX */
 	int dirty;               /* written since the last save */
 	int emptied;             /* truncated to nothing and not written since */
+	int overflow;            /* a write went past DFS_FILE_MAX: the bytes are not the whole
+				    file, and are never saved as if they were */
 	unsigned long wgen;      /* counts writes, so a save knows if it saw the last one */
 	struct timespec mtime;
 	struct timespec ctime;
@@ -37,10 +39,14 @@ int dfs_draft_fill(struct dfs_draft *d, const char *data, size_t len);
 
 /* Copy up to SIZE bytes at OFF into BUF; returns how many (0 at the end). */
 size_t dfs_draft_read(struct dfs_draft *d, char *buf, size_t size, size_t off);
-/* Write SIZE bytes at OFF: dirty, not emptied.  0 or -EFBIG/-ENOMEM. */
+/* Write SIZE bytes at OFF: dirty, not emptied.  0 or -EFBIG (past
+ * DFS_FILE_MAX: nothing written, and the draft is marked overflowed until
+ * truncated to nothing) or -ENOMEM. */
 int dfs_draft_write(struct dfs_draft *d, const char *buf, size_t size, size_t off);
 /* Truncate or extend to LEN: emptied when LEN is 0, else dirty. */
 int dfs_draft_truncate(struct dfs_draft *d, size_t len);
+/* Did a write go past DFS_FILE_MAX since the draft was last emptied? */
+int dfs_draft_overflowed(struct dfs_draft *d);
 /* How many bytes, and (if EMPTIED is given) whether emptied. */
 size_t dfs_draft_size(struct dfs_draft *d, int *emptied);
 

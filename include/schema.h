@@ -214,4 +214,8 @@ int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *
  */
 int dfs_schema_applied(const struct dfs_schema *s, const cJSON *body, const cJSON *rec);
 
+/* The lookup whose navigation property is NAV[0..LEN) ("parentcustomerid_account"), or NULL. */
+const struct dfs_column *dfs_schema_nav_column(const struct dfs_schema *s, const char *nav,
+					       size_t len);
+
 #endif
