@@ -32,7 +32,8 @@ struct dfs_write {
 	struct dfs_blob *base;   /* an in-place edit: the version read at open */
 	const char *base_etag;
 	const char *name;        /* for messages */
-	int overflow;            /* the bytes are what fit before a write went past the cap */
+	int failed_write;        /* -EFBIG, -ENOSPC: the bytes are what there was when a write
+				    was refused (draft.h) */
 	char id[37];             /* out: the record written */
 	int sent;                /* out: a write request went out */
 	int created;             /* out: the record was created */
@@ -326,11 +327,20 @@ static int write_record(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set 
 	char errbuf[256];
 	int ret;
 
-	if (w->overflow) {
+	if (w->failed_write == -EFBIG) {
 		snprintf(w->why, sizeof(w->why), "the file grew past %lu MiB, the most one file may "
 			 "hold: nothing was sent, and the bytes kept are the first %zu",
 			 DFS_FILE_MAX >> 20, len);
 		return -EFBIG;
+	}
+	if (w->failed_write == -ENOSPC) {
+		size_t limit;
+
+		dfs_drafts_used(&limit);
+		snprintf(w->why, sizeof(w->why), "a write was refused: local files and files being "
+			 "written hold local_size (%zu MiB) already; nothing was sent, and the bytes "
+			 "kept are the %zu written before", limit >> 20, len);
+		return -ENOSPC;
 	}
 	file = dfs_json_parse(data ? data : "", len, errbuf, sizeof(errbuf));
 	if (!file) {
@@ -377,7 +387,7 @@ static char *report_failure(struct dfs_tenant *t, struct dfs_set *s, const char 
 static int save_record_handle(struct dfs_fs *fs, struct dfs_fh *fh)
 {
 	struct dfs_write w = { .name_id = fh->id, .base = fh->base, .base_etag = fh->base_etag,
-			       .name = fh->name, .overflow = dfs_draft_overflowed(fh->draft) };
+			       .name = fh->name, .failed_write = dfs_draft_failed_write(fh->draft) };
 	struct dfs_rec_info info;
 	unsigned long gen;
 	size_t len;
@@ -433,7 +443,7 @@ static int save_local(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s
 		return ret;
 	dfs_local_id(l, fallback);
 	w.fallback_id = fallback;
-	w.overflow = dfs_draft_overflowed(d);
+	w.failed_write = dfs_draft_failed_write(d);
 	ret = write_record(fs, t, s, data, len, &w);
 	if (ret < 0 && !(msg = report_failure(t, s, name, data, len, w.why)))
 		msg = strdup(w.why);

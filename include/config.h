@@ -61,6 +61,8 @@ struct dfs_config {
 	unsigned cache_ttl;       /* seconds a folder's listing, or a record read alone, is
 				   served without asking; default 60 */
 	size_t cache_size;        /* bytes of record content kept in memory; default 256M */
+	size_t local_size;        /* bytes local files and files being written hold in all;
+				   default 1G */
 	int log_level;            /* enum dfs_log_level; default warn */
 	unsigned connect_timeout; /* seconds; default 10 */
 	unsigned timeout;         /* seconds for one whole request; default 300 */

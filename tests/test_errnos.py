@@ -137,3 +137,42 @@ def test_who_hears_a_failed_save(eemu, emnt, tmp_path, tool, cmd, reports):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert (r.returncode != 0) == reports, (r.returncode, r.stderr)
     assert xattr(p).startswith("save failed: invalid JSON")
+
+
+small = mount_fixture("eemu", ini={"global": {"local_size": "2M"}}, state_home=True)
+
+
+def test_local_files_are_bounded_in_all(eemu, small, state_home):
+    """local_size bounds what local files and files being written hold together: past it a
+    write fails with ENOSPC, the save of that file fails and keeps its bytes, and df tells."""
+    d = os.path.join(small.path, ORG, SET)
+    v = os.statvfs(small.path)
+    assert v.f_blocks * v.f_frsize == 2 << 20, v
+    free0 = v.f_bavail
+    with open(os.path.join(d, "notes.swp"), "wb") as f:
+        f.write(b"s" * (1536 * 1024))
+    v = os.statvfs(small.path)
+    assert free0 - v.f_bavail == 1536 * 1024 // v.f_frsize, (free0, v.f_bavail)
+    p = os.path.join(d, "big.json")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    written, write_err, close_err = 0, None, None
+    try:
+        while written < 4 << 20:
+            written += os.write(fd, b'{"name": "' + b"x" * 65536)
+    except OSError as e:
+        write_err = e
+    try:
+        os.close(fd)
+    except OSError as e:
+        close_err = e
+    assert write_err is not None and write_err.errno == errno.ENOSPC, write_err
+    assert 0 < written <= 512 * 1024, written
+    assert close_err is not None and close_err.errno == errno.ENOSPC, close_err
+    assert "local_size" in xattr(p)
+    found = rescues(state_home, "big")
+    assert len(found) == 1 and os.path.getsize(found[0]) == written, found
+    v = os.statvfs(small.path)
+    assert v.f_bavail * v.f_frsize < 65546, "df shows room the write did not get"
+    os.unlink(p)
+    os.unlink(os.path.join(d, "notes.swp"))
+    assert os.statvfs(small.path).f_bavail == free0
