@@ -300,10 +300,11 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	dfs_cache_set_error(s->cache, w->id, NULL);
 	dfs_cache_forget_opened(s->cache, w->id);
 out:
-	/* A write that failed after it went out may have landed all the same
-	 * ("may or may not"), or met someone else's change: what we hold is
-	 * asked about again before it is served or edited. */
-	if (ret < 0 && w->sent)
+	/* A write that may have landed all the same ("may or may not"), or
+	 * that met someone else's change: what we hold is asked about again
+	 * before it is served or edited.  A refusal changed nothing, and the
+	 * file must stay readable (user.dynfs.error) while the server refuses. */
+	if (ret < 0 && w->sent && (check.unknown || ret == -ESTALE))
 		dfs_cache_touch(s->cache, w->id, -1e9);
 	dfs_rec_info_clear(&info);
 	dfs_buf_free(&out);
