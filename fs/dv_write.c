@@ -246,21 +246,22 @@ int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 	struct dfs_retry again = DFS_RETRY_INIT((int)dfs_dv_config(dv)->max_retries, NULL, NULL);
 	struct dfs_http_resp resp;
 	char path[256], what[900];
-	int ret, unsure = 0;
+	int ret;
 
 	dfs_http_resp_init(&resp);
 	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
 	for (;;) {
 		ret = dfs_dv_send(dv, "DELETE", path, NULL, NULL, 0, &resp, DFS_DV_ONCE);
-		/* Gone after an attempt that may have removed it: that was us. */
-		if (ret == -ENOENT && unsure)
+		/* Gone: after an attempt that may have removed it, that was us --
+		 * and so it may be the first time too, libcurl resending a request
+		 * whose kept-alive connection died unanswered. */
+		if (ret == -ENOENT)
 			ret = 0;
 		if (ret == 0 || !dfs_http_may_have_applied(&resp)) {
 			if (ret < 0 && err)
 				*err = resp.err;
 			goto out;
 		}
-		unsure = 1;
 		describe(&resp, what, sizeof(what));
 		dfs_warn("%s: DELETE %s: %s; asking whether the record is gone", tenant_name(dv),
 			 path, what);

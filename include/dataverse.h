@@ -144,8 +144,10 @@ int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *i
 		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err,
 		  struct dfs_dv_check *check);
 
-/* DELETE record ID.  Returns 0 or a negative errno with ERR filled.  A
- * delete whose answer was lost is settled by asking whether ID is gone. */
+/* DELETE record ID.  Returns 0 -- also when the server says it is not
+ * there (404): gone is what a delete wants, and the 404 may answer our own
+ * earlier attempt -- or a negative errno with ERR filled.  A delete whose
+ * answer was lost is settled by asking whether ID is gone. */
 int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 		  struct dfs_http_error *err);
 

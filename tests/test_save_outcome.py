@@ -28,7 +28,7 @@ import uuid
 import pytest
 
 from lib.fixtures import emulator_fixture, mount_fixture
-from lib.mount import get_raw, loads_verbatim, render, stats_delta, strip_annotations
+from lib.mount import Ini, get_raw, loads_verbatim, render, stats_delta, strip_annotations
 from lib.tools import run_tool, write_close
 
 ORG = "contoso"
@@ -299,3 +299,18 @@ def test_cp_create_portal_for_good_fails_loudly(semu, smnt, state_home, tmp_path
     assert len(found) == 1 and read(found[0]) == read(src), found
     x = getfattr(dest)
     assert x and x.startswith("save failed: ") and re.search(r"sign-in|proxy", x), x
+
+
+# --------------------------------------------------------------------------- deletes
+
+def test_rm_whose_reply_is_lost_is_done_once(semu, mount_factory, tmp_path, _ids):
+    """allow_delete: the DELETE is carried out, its reply lost; the record is gone, so rm
+    succeeds (no ENOENT from a blind resend)."""
+    rid = next(_ids)
+    ini = Ini.load(semu.config_path)
+    ini[ORG]["allow_delete"] = "true"
+    m = mount_factory(ini.write(str(tmp_path / "delete.ini")), emu=semu)
+    semu.rule(method="DELETE", path=PATCH_RECORD, apply=True, deliver="reset")
+    r = sh(["rm", fpath(m, rid)])
+    assert r.returncode == 0, r.stderr
+    assert server(semu, rid) is None
