@@ -69,11 +69,13 @@ UNIT_JSON := fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
 UNIT_test_json := $(UNIT_JSON) fs/record.c
 UNIT_test_json_PKGS := libcjson
 UNIT_test_config := fs/config.c fs/config_keys.c fs/log.c fs/secret.c fs/state.c fs/util.c
-UNIT_test_config_PKGS := inih
+UNIT_test_config_PKGS := inih libcurl
 UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson
-UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c
+UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/retry.c
 UNIT_test_metadata_PKGS := libcjson libcurl
+UNIT_test_util := fs/util.c fs/log.c
+UNIT_test_util_PKGS := libcjson
 UNIT_test_draft := fs/draft.c fs/buf.c fs/util.c
 UNIT_test_draft_PKGS := libcjson
 # make fuzz: tests/unit/fuzz_json.c (libFuzzer) over the parser and renderers,
@@ -167,10 +169,11 @@ check:
 check-nodeps: $(BIN) unit
 	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/ $(PYTEST_ARGS)
 
-# The token soak of make check for ten minutes (tests/test_auth_soak.py).
+# The soaks of make check for ten minutes each: tokens (tests/test_auth_soak.py) and
+# saves under faults (tests/test_save_soak.py, whose summary -rP prints).
 soak: $(BIN)
-	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q \
-		tests/test_auth_soak.py $(PYTEST_ARGS)
+	$(CHECK_ENV) DYNFS_BIN=$(abspath $(BIN)) DYNFS_SOAK_SECONDS=600 $(PYTHON) -m pytest -q -rP \
+		tests/test_auth_soak.py tests/test_save_soak.py $(PYTEST_ARGS)
 
 # Back up N emulated accounts with dynfs + rsync, a DynamicsWebApi export and one GET per
 # record; R rounds; results in tests/bench/results.md and results.png (tests/bench/README.md).
@@ -222,7 +225,8 @@ help:
 	@echo '  unit           build and run the unit tests only'
 	@echo '  fuzz           fuzz the JSON parser and renderers (clang, libFuzzer) for'
 	@echo '                 FUZZ_SECONDS, from the seeds in tests/unit/corpus/json'
-	@echo '  soak           ten minutes of 5-second tokens under parallel reads'
+	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
+	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'

@@ -425,6 +425,9 @@ int dfs_auth_token(struct dfs_auth *a, char **token, struct dfs_http_error *err)
 	a->renewing = 0;
 	pthread_cond_broadcast(&a->cond);
 	now = dfs_now();
+	/* Its caller was killed: that says nothing about the token endpoint. */
+	if (ret == -EINTR)
+		goto out;
 	if (ret < 0) {
 		a->last_errno = ret;
 		a->failed_at = now;

@@ -289,10 +289,12 @@ static const struct {
 } key_help[] = {
 	{ "cache_ttl", "SECONDS", "listings and records served without asking again" },
 	{ "cache_size", "SIZE", "record content kept in memory (K, M or G)" },
+	{ "local_size", "SIZE", "memory for local files and files being written" },
 	{ "log_level", "LEVEL", "error, warn, info or debug" },
 	{ "connect_timeout", "SECONDS", "to set up a connection" },
 	{ "timeout", "SECONDS", "for one whole request" },
 	{ "max_retries", "N", "retries of throttled and failing requests" },
+	{ "op_timeout", "SECONDS", "for a request with its retries and waits" },
 	{ "page_size", "N", "records per listing page" },
 };
 

@@ -3,8 +3,9 @@
  * Layout: dfs_dv_request() is the one road to the server: standard headers,
  * a token from auth.c (renewed once on 401), the retry policy of http.h
  * (warn_retry() words its warning), and log_failure() for a request that
- * fails for good.  The rest are its callers: WhoAmI, entity metadata, and
- * single-record reads and writes (listings: collection.c and listing.c).
+ * fails for good.  The rest are its callers: WhoAmI, entity metadata and
+ * single-record reads (listings: collection.c and listing.c; the writes are
+ * in dv_write.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -169,10 +170,11 @@ static void log_failure(const struct request_desc *d, const char *const *headers
 		hint ? " - " : "", hint ? hint : "");
 }
 
-/* dfs_dv_request, with a 2xx body going to SINK when there is one. */
+/* dfs_dv_send, with a 2xx body going to SINK when there is one. */
 static int request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
-		   dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp)
+		   dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp,
+		   unsigned flags)
 {
 	const char *hdrs[MAX_HEADERS];
 	struct dfs_http_req req = { 0 };
@@ -181,6 +183,7 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 	char *url = NULL, *token = NULL;
 	int ret, renewed = 0;
 	size_t n = 0, i;
+	double outer;
 
 	if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
 		url = strdup(path);
@@ -209,6 +212,8 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 	req.sink = sink;
 	req.sink_ctx = sink_ctx;
 
+	/* One request, its token, retries and waits: op_timeout in all. */
+	outer = dfs_http_deadline_set(dfs_now() + dv->cfg->op_timeout);
 	for (;;) {
 		dfs_secret_free(token);
 		token = NULL;
@@ -225,18 +230,32 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 			renewed = 1;
 			continue;
 		}
-		if (ret == 0 && resp->status < 400)
+		/* A 3xx other than 304 is not the Web API's answer (http.h). */
+		if (ret == 0 && (resp->status < 300 || resp->status == 304))
 			goto out;
+		/* Sent again, a write that was carried out would be carried out
+		 * twice, or meet the 412 it caused itself: the caller finds out. */
+		if ((flags & DFS_DV_ONCE) && dfs_http_may_have_applied(resp))
+			break;
 		if (!dfs_retry_again(&retry, resp))
 			break;
 	}
 
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
-	/* A sink that stopped the transfer has said why itself. */
-	if (!sink || resp->curl_code != CURLE_WRITE_ERROR)
+	if (retry.past_deadline) {
+		size_t used = strlen(resp->err.message);
+
+		snprintf(resp->err.message + used, sizeof(resp->err.message) - used, "%s%s",
+			 used ? "; " : "", retry.why);
+	}
+	/* What the caller settles (above, and a 412 it reads back) is its to log;
+	 * a sink that stopped the transfer has said why itself. */
+	if ((!(flags & DFS_DV_ONCE) || (resp->status != 412 && !dfs_http_may_have_applied(resp))) &&
+	    (!sink || resp->curl_code != CURLE_WRITE_ERROR))
 		log_failure(&desc, headers, resp);
 out:
+	dfs_http_deadline_restore(outer);
 	dfs_secret_free(token);
 	free(url);
 	return ret;
@@ -246,13 +265,20 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t body_len,
 		   struct dfs_http_resp *resp)
 {
-	return request(dv, method, path, headers, body, body_len, NULL, NULL, resp);
+	return request(dv, method, path, headers, body, body_len, NULL, NULL, resp, 0);
+}
+
+int dfs_dv_send(struct dfs_dv *dv, const char *method, const char *path,
+		const char *const *headers, const char *body, size_t body_len,
+		struct dfs_http_resp *resp, unsigned flags)
+{
+	return request(dv, method, path, headers, body, body_len, NULL, NULL, resp, flags);
 }
 
 int dfs_dv_stream(struct dfs_dv *dv, const char *path, const char *const *headers,
 		  dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp)
 {
-	return request(dv, "GET", path, headers, NULL, 0, sink, sink_ctx, resp);
+	return request(dv, "GET", path, headers, NULL, 0, sink, sink_ctx, resp, 0);
 }
 
 int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err)
@@ -451,82 +477,6 @@ int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 		ret = -EIO;
 	}
 out:
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
-/* Parse a write's return=representation answer, if there is one. */
-static cJSON *representation(const struct dfs_http_resp *resp)
-{
-	char errbuf[160];
-	cJSON *rec;
-
-	if (!resp->body.len)
-		return NULL;
-	rec = dfs_json_parse(resp->body.data, resp->body.len, errbuf, sizeof(errbuf));
-	if (!cJSON_IsObject(rec)) {
-		cJSON_Delete(rec);
-		return NULL;
-	}
-	return rec;
-}
-
-/*
- * PATCH record ID under the precondition header CONDITION (If-Match or
- * If-None-Match), asking for the new version back.  Update and create
- * differ only in that header (the upsert table, protocol reference 3.3).
- */
-static int patch_record(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-			const char *condition, const char *body, size_t body_len, cJSON **rec,
-			struct dfs_http_error *err)
-{
-	const char *hdrs[] = { "Prefer: return=representation", condition, NULL };
-	struct dfs_http_resp resp;
-	char path[256];
-	int ret;
-
-	*rec = NULL;
-	dfs_http_resp_init(&resp);
-	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
-	ret = dfs_dv_request(dv, "PATCH", path, hdrs, body, body_len, &resp);
-	if (ret < 0 && err)
-		*err = resp.err;
-	if (ret == 0)
-		*rec = representation(&resp);
-	dfs_http_resp_free(&resp);
-	return ret;
-}
-
-int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  const char *etag, const char *body, size_t body_len, cJSON **rec,
-		  struct dfs_http_error *err)
-{
-	char if_match[160];
-
-	/* Without an ETag, If-Match: * still refuses to create a record that
-	 * was deleted meanwhile (upsert table, protocol reference 3.3). */
-	snprintf(if_match, sizeof(if_match), "If-Match: %s", etag ? etag : "*");
-	return patch_record(dv, ent, id, if_match, body, body_len, rec, err);
-}
-
-int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err)
-{
-	return patch_record(dv, ent, id, "If-None-Match: *", body, body_len, rec, err);
-}
-
-int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  struct dfs_http_error *err)
-{
-	struct dfs_http_resp resp;
-	char path[256];
-	int ret;
-
-	dfs_http_resp_init(&resp);
-	snprintf(path, sizeof(path), "%s(%s)", ent->set_name, id);
-	ret = dfs_dv_request(dv, "DELETE", path, NULL, NULL, 0, &resp);
-	if (ret < 0 && err)
-		*err = resp.err;
 	dfs_http_resp_free(&resp);
 	return ret;
 }

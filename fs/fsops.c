@@ -8,7 +8,9 @@
 #include <sys/statvfs.h>
 
 #include "fsops.h"
+#include "http.h"
 #include "ops.h"
+#include "util.h"
 #include "banned.h"
 
 struct dfs_fs *dfs_ops_fs(void)
@@ -23,6 +25,22 @@ static int dfs_op_statfs(const char *path, struct statvfs *sv)
 	sv->f_frsize = 4096;
 	sv->f_namemax = 255;
 	return 0;
+}
+
+/*
+ * Has the caller of the calling thread's operation been killed?  The kernel
+ * sends FUSE an interrupt for any signal to a process blocked in it; only
+ * one that ends the process ends the operation (http.h: the transfer or
+ * wait stops with -EINTR).  An editor that catches SIGWINCH mid-save keeps
+ * its save.  Polled, so libfuse's `intr` signals are not needed.
+ */
+static int caller_gone(void)
+{
+	struct fuse_context *ctx;
+
+	if (!fuse_interrupted() || !(ctx = fuse_get_context()))
+		return 0;
+	return dfs_pid_dying((int)ctx->pid);
 }
 
 static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
@@ -48,6 +66,7 @@ static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* O_TRUNC arrives with open(), so a truncating open is one edit. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	dfs_http_set_cancel_check(caller_gone);
 	return dfs_ops_fs();
 }
 

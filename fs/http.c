@@ -1,6 +1,8 @@
 /* http.c - libcurl transport for one tenant: pooled connections, one attempt
- * per call, the single mapping from HTTP/transport outcomes to errno, and
- * the retry policy every request shares (see include/http.h).
+ * per call (held back while the tenant is throttled, cut at the thread's
+ * deadline or when its operation is cancelled), and the single mapping from
+ * HTTP/transport outcomes to errno (see include/http.h).  The retry policy,
+ * deadlines and cancellation are retry.c's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,9 +20,6 @@
 #include "banned.h"
 
 #define HTTP_POOL_MAX 64     /* idle easy handles kept per tenant */
-#define RETRY_AFTER_MAX 300  /* never sleep longer than this on one 429 */
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS 30000
 
 struct dfs_http {
 	struct dfs_http_opts opts;
@@ -32,6 +31,9 @@ struct dfs_http {
 	int n_pool;
 	pthread_mutex_t stats_lock;
 	struct dfs_http_stats stats;
+	/* The server's Retry-After, under stats_lock: nothing is sent before it. */
+	double throttled_mono;   /* dfs_now() seconds */
+	time_t throttled_wall;
 };
 
 const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
@@ -43,6 +45,16 @@ const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
 /* The calling thread's last failed request (see dfs_http_last_failure). */
 static __thread struct dfs_http_failure last_failure;
 static __thread int has_last_failure;
+
+time_t dfs_http_throttled_until(struct dfs_http *http)
+{
+	time_t until;
+
+	pthread_mutex_lock(&http->stats_lock);
+	until = http->throttled_mono > dfs_now() ? http->throttled_wall : 0;
+	pthread_mutex_unlock(&http->stats_lock);
+	return until;
+}
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
 {
@@ -149,6 +161,7 @@ void dfs_http_resp_free(struct dfs_http_resp *resp)
 	dfs_buf_free(&resp->body);
 	free(resp->etag);
 	free(resp->entity_id);
+	free(resp->location);
 	dfs_http_resp_init(resp);
 }
 
@@ -206,7 +219,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
 		free(resp->etag);
 		free(resp->entity_id);
-		resp->etag = resp->entity_id = NULL;
+		free(resp->location);
+		resp->etag = resp->entity_id = resp->location = NULL;
 		resp->retry_after = -1;
 		resp->request_id[0] = '\0';
 		resp->dop_hint = -1;
@@ -228,6 +242,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *u)
 	} else if ((v = header_value(line, len, "OData-EntityId"))) {
 		free(resp->entity_id);
 		resp->entity_id = v;
+	} else if ((v = header_value(line, len, "Location"))) {
+		free(resp->location);
+		resp->location = v;
 	} else if ((v = header_value(line, len, "Retry-After"))) {
 		char *end;
 		long s = strtol(v, &end, 10);
@@ -336,13 +353,29 @@ static void shown_path(const char *url, char *buf, size_t cap)
 	snprintf(buf, cap, "%.*s%s", (int)n, s, s[n] ? "?..." : "");
 }
 
+/*
+ * A 3xx is never the Web API's answer: a proxy or a sign-in page stands in
+ * the way.  Where it points is shown without its query, which may carry a
+ * session or a return address.
+ */
+static void redirect_message(struct dfs_http_resp *resp)
+{
+	char where[200];
+
+	if (resp->location)
+		shown_path(resp->location, where, sizeof(where));
+	snprintf(resp->err.message, sizeof(resp->err.message),
+		 "redirected (HTTP %ld) to %s: a sign-in page or a proxy stands in the way",
+		 resp->status, resp->location ? where : "nowhere");
+}
+
 static int is_failure(const struct dfs_http_req *req, const struct dfs_http_resp *resp)
 {
 	size_t i;
 
 	if (!resp->status)
 		return 1;
-	if (resp->status < 400 || resp->status == 404)
+	if ((resp->status < 300 || resp->status == 304) || resp->status == 404)
 		return 0;
 	if (resp->status == 401 && req->bearer)
 		return 0;
@@ -396,6 +429,13 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 	pthread_mutex_unlock(&http->stats_lock);
 }
 
+void dfs_http_count_retry(struct dfs_http *http)
+{
+	pthread_mutex_lock(&http->stats_lock);
+	http->stats.retried++;
+	pthread_mutex_unlock(&http->stats_lock);
+}
+
 void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out)
 {
 	pthread_mutex_lock(&http->stats_lock);
@@ -413,6 +453,71 @@ void dfs_http_failure_clear(void)
 	has_last_failure = 0;
 }
 
+/* libcurl asks about once a second, also while nothing arrives. */
+static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	return dfs_http_cancelled();
+}
+
+/*
+ * What stops a request before it is sent: a cancelled operation, a spent
+ * deadline, a tenant throttled until later (RESP then holds a 429 of our
+ * own making).  Returns 1 with RESP and *RET filled, or 0 to send.
+ */
+static int held_back(struct dfs_http *http, const struct dfs_http_req *req,
+		     struct dfs_http_resp *resp, int *ret)
+{
+	double now = dfs_now(), left = dfs_http_deadline_left(), wait = 0;
+	char when[32];
+	time_t wall = 0;
+
+	if (dfs_http_cancelled()) {
+		resp->curl_code = CURLE_ABORTED_BY_CALLBACK;
+		snprintf(resp->err.message, sizeof(resp->err.message),
+			 "interrupted: the program waiting for it is gone");
+		*ret = -EINTR;
+		return 1;
+	}
+	if (left <= 0) {
+		resp->curl_code = CURLE_OPERATION_TIMEDOUT;
+		snprintf(resp->err.message, sizeof(resp->err.message),
+			 "op_timeout reached before it could be sent");
+		*ret = -ETIMEDOUT;
+		return 1;
+	}
+	if (req_kind(req) == DFS_REQ_TOKEN)
+		return 0;
+	pthread_mutex_lock(&http->stats_lock);
+	if (http->throttled_mono > now) {
+		wait = http->throttled_mono - now;
+		wall = http->throttled_wall;
+	}
+	pthread_mutex_unlock(&http->stats_lock);
+	if (!wall)
+		return 0;
+	dfs_utc_text(wall, when, sizeof(when));
+	resp->status = 429;
+	resp->retry_after = (long)wait + 1;
+	snprintf(resp->err.message, sizeof(resp->err.message),
+		 "throttled by the server until %s (its Retry-After): not sent", when);
+	*ret = 0;
+	return 1;
+}
+
+/* The server said when to come back: nothing of this tenant goes out before. */
+static void note_throttle(struct dfs_http *http, const struct dfs_http_req *req,
+			  const struct dfs_http_resp *resp)
+{
+	if ((resp->status != 429 && resp->status != 503) || resp->retry_after <= 0 ||
+	    req_kind(req) == DFS_REQ_TOKEN)
+		return;
+	pthread_mutex_lock(&http->stats_lock);
+	http->throttled_mono = dfs_now() + (double)resp->retry_after;
+	http->throttled_wall = time(NULL) + resp->retry_after;
+	pthread_mutex_unlock(&http->stats_lock);
+}
+
 int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp)
 {
@@ -422,13 +527,20 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	char *auth = NULL;
 	CURL *h = NULL;
 	CURLcode rc;
+	long sent = 0, timeout_ms;
 	int ret = 0;
 	size_t i;
-	double t0 = dfs_now();
+	double t0 = dfs_now(), left;
 
 	dfs_http_resp_free(resp);
 	dfs_buf_init(&resp->body, http->opts.max_body);
 	resp->http = http;
+	if (held_back(http, req, resp, &ret))
+		return ret;
+	left = dfs_http_deadline_left();
+	timeout_ms = (long)http->opts.timeout * 1000;
+	if (left * 1000 < timeout_ms)
+		timeout_ms = left * 1000 < 1 ? 1 : (long)(left * 1000);
 	h = pool_get(http);
 	if (!h) {
 		ret = -ENOMEM;
@@ -439,7 +551,9 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, http->opts.connect_timeout);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, http->opts.timeout);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "dynfs/" DFS_VERSION);
@@ -495,6 +609,10 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		goto out;
 	rc = curl_easy_perform(h);
 	resp->curl_code = rc;
+	/* Bytes of the request that went out: none means the server cannot
+	 * have acted on it (see dfs_http_may_have_applied). */
+	if (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0)
+		resp->sent = 1;
 	if (rc != CURLE_OK && tr.sink_err) {
 		/* The reader of the stream said why: its error, not a transport one. */
 		snprintf(resp->err.message, sizeof(resp->err.message),
@@ -508,6 +626,13 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		    resp->body.len + 1 >= http->opts.max_body)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "response larger than %zu bytes", http->opts.max_body);
+		else if (rc == CURLE_ABORTED_BY_CALLBACK)
+			snprintf(resp->err.message, sizeof(resp->err.message),
+				 "interrupted: the program waiting for it is gone");
+		else if (rc == CURLE_OPERATION_TIMEDOUT && timeout_ms < (long)http->opts.timeout * 1000)
+			snprintf(resp->err.message, sizeof(resp->err.message),
+				 "no complete answer within op_timeout (%s)",
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		else
 			snprintf(resp->err.message, sizeof(resp->err.message), "%s",
 				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -516,8 +641,11 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	note_throttle(http, req, resp);
 	if (resp->status >= 400)
 		parse_error_body(resp);
+	else if (resp->status >= 300 && resp->status != 304)
+		redirect_message(resp);
 	goto out;
 
 nomem:
@@ -561,6 +689,8 @@ int dfs_http_errno(long status, CURLcode curl_code)
 			return -ENOMEM;
 		case CURLE_WRITE_ERROR:
 			return -EFBIG;
+		case CURLE_ABORTED_BY_CALLBACK:
+			return -EINTR;
 		default:
 			return -EIO;
 		}
@@ -593,62 +723,6 @@ int dfs_http_errno(long status, CURLcode curl_code)
 	}
 }
 
-/* Is RESP a failure that may well go away by itself? */
-static int is_transient(const struct dfs_http_resp *resp)
-{
-	if (resp->status)
-		return resp->status == 429 || resp->status == 502 || resp->status == 503 ||
-		       resp->status == 504;
-	switch (resp->curl_code) {
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* Milliseconds to wait before retry number DONE + 1 of a transient failure. */
-static long retry_delay_ms(const struct dfs_http_resp *resp, int done)
-{
-	long ms;
-
-	/* The server says when it will take us again: believe it (within reason). */
-	if (resp->status == 429 && resp->retry_after >= 0)
-		return (resp->retry_after > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
-							    : resp->retry_after) * 1000L;
-	ms = BACKOFF_BASE_MS << (done < 10 ? done : 10);
-	if (ms > BACKOFF_CAP_MS)
-		ms = BACKOFF_CAP_MS;
-	/* Jitter keeps a tenant's threads from retrying in lock step. */
-	ms += random() % (ms / 4 + 1);
-	return ms;
-}
-
-int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp)
-{
-	long ms;
-
-	if (r->done >= r->max || !is_transient(resp))
-		return 0;
-	ms = retry_delay_ms(resp, r->done);
-	r->done++;
-	if (resp->http) {
-		pthread_mutex_lock(&resp->http->stats_lock);
-		resp->http->stats.retried++;
-		pthread_mutex_unlock(&resp->http->stats_lock);
-	}
-	if (r->warn)
-		r->warn(r->ctx, resp, r->done, ms);
-	dfs_http_sleep_ms(ms);
-	return 1;
-}
-
 char *dfs_http_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
@@ -660,12 +734,3 @@ char *dfs_http_escape(const char *s)
 	curl_free(e);
 	return r;
 }
-
-void dfs_http_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-

@@ -354,8 +354,9 @@ int dfs_local_create_from(struct dfs_locals *tab, const char *name, const char *
 		dfs_local_unlink(tab, name);
 	if ((ret = dfs_local_create(tab, name, S_IFREG | 0644, &l)) < 0)
 		return ret;
+	/* Through the draft: its bytes count towards local_size. */
+	ret = dfs_draft_fill(&l->draft, data, len);
 	pthread_mutex_lock(&l->draft.lock);
-	ret = dfs_buf_append(&l->draft.bytes, data, len);
 	l->draft.mtime.tv_sec = mtime;
 	l->draft.mtime.tv_nsec = 0;
 	if (id)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "banned.h"
 
 #define LOG_PREFIX "dynfs: "
@@ -126,6 +127,47 @@ static size_t format_timestamp(char *buf, size_t size)
 	return n + (size_t)m;
 }
 
+/*
+ * LINE (LEN bytes) with the control characters of its message (after HEAD)
+ * escaped: names and server messages come from anyone, and neither a
+ * newline (a forged log line) nor an escape sequence (a terminal reading
+ * stderr) may pass.  Returns LINE itself when there are none, else a
+ * malloc'd copy (LINE freed unless it is STACK); *LEN follows.  Out of
+ * memory, control characters become '?' in place.
+ */
+static char *escaped(char *line, size_t head, size_t *len, char *stack)
+{
+	size_t i, k, more = 0, n = 0;
+	char esc[5], *out;
+
+	for (i = head; i < *len; i++)
+		if ((k = dfs_escape_byte((unsigned char)line[i], esc)))
+			more += k - 1;
+	if (!more)
+		return line;
+	/* +2: room for the newline stderr lines get, and the NUL. */
+	if (!(out = malloc(*len + more + 2))) {
+		for (i = head; i < *len; i++)
+			if (dfs_escape_byte((unsigned char)line[i], esc))
+				line[i] = '?';
+		return line;
+	}
+	memcpy(out, line, head);
+	for (n = head, i = head; i < *len; i++) {
+		if ((k = dfs_escape_byte((unsigned char)line[i], esc))) {
+			memcpy(out + n, esc, k);
+			n += k;
+		} else {
+			out[n++] = line[i];
+		}
+	}
+	out[n] = '\0';
+	*len = n;
+	if (line != stack)
+		free(line);
+	return out;
+}
+
 void dfs_log(enum dfs_log_level level, const char *fmt, ...)
 {
 	char stack[LOG_LINE_STACK];
@@ -171,6 +213,7 @@ void dfs_log(enum dfs_log_level level, const char *fmt, ...)
 	while (len > head && line[len - 1] == '\n')
 		len--;
 	line[len] = '\0';
+	line = escaped(line, head, &len, stack);
 
 	if (to_syslog) {
 		syslog(syslog_priority(level), "%s", line);

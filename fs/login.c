@@ -640,13 +640,67 @@ out:
 	return ret;
 }
 
+/*
+ * --check: does every set in TC's `entities` exist at the tenant?  The
+ * mount would refuse to start otherwise; say which do not, with the name
+ * that differs only in case when there is one.  0, or -ENOENT with WHY
+ * naming them, or another -errno with WHY.
+ */
+static int check_entities(struct dfs_dv *dv, const struct dfs_tenant_config *tc, char *why,
+			  size_t cap)
+{
+	struct dfs_http_resp resp;
+	const cJSON *def;
+	cJSON *root = NULL;
+	size_t i, used = 0;
+	int ret, missing = 0;
+
+	dfs_http_resp_init(&resp);
+	ret = dfs_dv_request(dv, "GET", "EntityDefinitions?$select=EntitySetName", NULL, NULL, 0,
+			     &resp);
+	if (ret < 0) {
+		snprintf(why, cap, "cannot list the entity sets: %.900s", resp.err.message[0] ?
+			 resp.err.message : strerror(-ret));
+		goto out;
+	}
+	root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	for (i = 0; i < tc->n_entities; i++) {
+		const char *like = NULL, *name;
+		int found = 0;
+
+		cJSON_ArrayForEach(def, cJSON_GetObjectItemCaseSensitive(root, "value")) {
+			if (!(name = dfs_cjson_str(def, "EntitySetName")))
+				continue;
+			if (strcmp(name, tc->entities[i]) == 0)
+				found = 1;
+			else if (strcasecmp(name, tc->entities[i]) == 0)
+				like = name;
+		}
+		if (found)
+			continue;
+		missing++;
+		used += (size_t)snprintf(why + used, cap > used ? cap - used : 0,
+					 "%sno entity set named '%s'%s%s%s", missing > 1 ? "; " : "",
+					 tc->entities[i], like ? " (did you mean '" : "",
+					 like ? like : "", like ? "'?)" : "");
+		if (used >= cap)
+			used = cap;
+	}
+	ret = missing ? -ENOENT : 0;
+out:
+	cJSON_Delete(root);
+	dfs_http_resp_free(&resp);
+	return ret;
+}
+
 int dfs_check_main(const char *config_path)
 {
 	struct dfs_config cfg = { 0 };
 	struct dfs_http_error err;
+	char why[1024];
 	const char *hint;
 	size_t i;
-	int clean = 0, failed = 0;
+	int clean = 0, failed = 0, ret;
 
 	/* The report is on stdout, every problem once: no log lines besides. */
 	dfs_log_set_level(DFS_LOG_NONE);
@@ -673,9 +727,14 @@ int dfs_check_main(const char *config_path)
 			failed++;
 			continue;
 		}
-		if (dfs_dv_whoami(dv, &err) == 0) {
-			printf("%s: ok (auth = %s, WhoAmI answered)\n", tc->name,
-			       dfs_auth_kind_name(tc->auth));
+		ret = dfs_dv_whoami(dv, &err);
+		if (ret == 0 && tc->n_entities && check_entities(dv, tc, why, sizeof(why)) < 0) {
+			printf("%s: FAILED: entities: %s\n", tc->name, why);
+			failed++;
+		} else if (ret == 0) {
+			printf("%s: ok (auth = %s, WhoAmI answered%s)\n", tc->name,
+			       dfs_auth_kind_name(tc->auth),
+			       tc->n_entities ? ", every entity set found" : "");
 		} else if (DFS_AUTH_IS_HTTP(tc->auth) && strncmp(err.message, "HTTP 401", 8) == 0) {
 			/* IIS answers with an HTML page: say what it means instead. */
 			printf("%s: FAILED: HTTP 401: the server refused the Windows credentials - "

@@ -4,8 +4,8 @@
  *   (status.h): read-only snapshots taken at open, never listed;
  * - the user.dynfs.* attributes of a tenant folder (and the mount's root),
  *   one per member of its status;
- * - statfs: a large fixed size, and the listed records as files, as rclone
- *   does, so that file managers agree to copy onto the mount;
+ * - statfs: local_size, the memory files being written may hold, and what
+ *   they hold; the listed records as files;
  * - one log line per failed operation that a server answer explains
  *   (operation, path, HTTP status, Dataverse code, message, request id);
  * - a tenant that is not connected yet is tried when its folder is read,
@@ -33,7 +33,7 @@
 
 #define XATTR_PREFIX "user.dynfs."
 #define STATFS_BLOCK 4096
-#define STATFS_SIZE (1ULL << 50)        /* 1 PiB: "plenty", never "full" */
+#define STATFS_SIZE (1ULL << 50)        /* without a bound: 1 PiB, "plenty" */
 #define STATFS_FREE_FILES (1ULL << 30)
 
 static const struct fuse_operations *base = &dfs_fs_operations;
@@ -99,7 +99,10 @@ static int op_end(const char *op, const char *path, struct fuse_file_info *fi, i
 
 	if (ret >= 0 || !(f = dfs_http_last_failure()))
 		return ret;
-	if (f->status)
+	/* Its caller was killed: nobody waits for this failure. */
+	if (ret == -EINTR)
+		dfs_info("%s %s: interrupted", op, op_path(path, fi, buf, sizeof(buf)));
+	else if (f->status)
 		dfs_err("%s %s failed: %s: HTTP %ld%s%s '%s' (request id %s)", op,
 			op_path(path, fi, buf, sizeof(buf)), strerror(-ret), f->status,
 			f->err.code[0] ? " " : "", f->err.code, f->err.message,
@@ -384,18 +387,27 @@ static int m_listxattr(const char *path, char *buf, size_t size)
 
 /* ---- df -------------------------------------------------------------------- */
 
+/*
+ * The space writes can use: what files being written and local files may
+ * hold in memory (local_size), and what they hold now.  Records saved go
+ * to the server and give their bytes back, so a copy larger than this
+ * works as long as no more than this is held at once -- but once it is,
+ * writes fail with ENOSPC, and df says why.
+ */
 static int m_statfs(const char *path, struct statvfs *sv)
 {
 	struct dfs_fs *fs = dfs_ops_fs();
-	unsigned long long used;
-	size_t listed = dfs_status_listed(fs);
+	unsigned long long used, size;
+	size_t listed = dfs_status_listed(fs), held, limit;
 
 	memset(sv, 0, sizeof(*sv));
-	used = (dfs_cache_pool_used(fs->pool) + dfs_cache_pool_spilled(fs->pool)) / STATFS_BLOCK;
+	held = dfs_drafts_used(&limit);
+	size = (limit ? limit : STATFS_SIZE) / STATFS_BLOCK;
+	used = (held + STATFS_BLOCK - 1) / STATFS_BLOCK;
 	sv->f_bsize = STATFS_BLOCK;
 	sv->f_frsize = STATFS_BLOCK;
-	sv->f_blocks = STATFS_SIZE / STATFS_BLOCK;
-	sv->f_bfree = sv->f_bavail = sv->f_blocks - (used < sv->f_blocks ? used : 0);
+	sv->f_blocks = size;
+	sv->f_bfree = sv->f_bavail = size - (used < size ? used : size);
 	/* df -i: used files are the records listed so far. */
 	sv->f_files = listed + STATFS_FREE_FILES;
 	sv->f_ffree = sv->f_favail = STATFS_FREE_FILES;

@@ -152,9 +152,12 @@ time_t dfs_record_mtime(const cJSON *rec)
 
 int dfs_record_key(const cJSON *file, const char *primary_id, char id[37])
 {
-	const char *pk = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(file, primary_id));
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(file, primary_id);
+	const char *pk = cJSON_GetStringValue(item);
 
-	if (!pk)
+	if (!item || cJSON_IsNull(item))
 		return 0;
+	if (!pk)
+		return -EINVAL;
 	return dfs_guid_parse(pk, strlen(pk), 0, id) < 0 ? -EINVAL : 1;
 }

@@ -32,6 +32,8 @@ struct dfs_write {
 	struct dfs_blob *base;   /* an in-place edit: the version read at open */
 	const char *base_etag;
 	const char *name;        /* for messages */
+	int failed_write;        /* -EFBIG, -ENOSPC: the bytes are what there was when a write
+				    was refused (draft.h) */
 	char id[37];             /* out: the record written */
 	int sent;                /* out: a write request went out */
 	int created;             /* out: the record was created */
@@ -122,7 +124,15 @@ static int choose_id(const cJSON *file, const struct dfs_entity *ent, struct dfs
 		return 0;
 	}
 	if ((ret = dfs_record_key(file, ent->primary_id, w->id)) < 0) {
-		snprintf(w->why, sizeof(w->why), "column '%s' must be a GUID", ent->primary_id);
+		char shown[64];
+		const cJSON *pk = cJSON_GetObjectItemCaseSensitive(file, ent->primary_id);
+		char *text = cJSON_PrintUnformatted(pk);
+
+		snprintf(w->why, sizeof(w->why), "column '%s' is the record's id and must be a GUID "
+			 "string such as \"7eb682f1-ca75-e511-80d4-00155d2a68d1\", not %s (or leave it "
+			 "out for a new record)", ent->primary_id,
+			 text ? dfs_printable(text, (size_t)-1, shown, sizeof(shown)) : "that");
+		free(text);
 		return ret;
 	}
 	if (ret == 1)
@@ -132,6 +142,54 @@ static int choose_id(const cJSON *file, const struct dfs_entity *ent, struct dfs
 		return 0;
 	}
 	return dfs_guid_new(w->id);
+}
+
+/* What a write sent, for telling whether the record on the server shows it. */
+struct sent {
+	const struct dfs_schema *schema;
+	const cJSON *body;
+};
+
+static int shows_change(void *ctx, const cJSON *rec)
+{
+	const struct sent *sent = ctx;
+
+	return dfs_schema_applied(sent->schema, sent->body, rec);
+}
+
+/*
+ * A 404 to a write that binds lookups is about one of their targets when it
+ * does not name the record itself (a create's record cannot be missing):
+ * the file holds a value the server refuses, EINVAL, naming the lookup.
+ * 1 with WHY filled, else 0.
+ */
+static int missing_target(const struct dfs_schema *schema, const cJSON *body, const char *id,
+			  int creating, const struct dfs_http_error *err, char *why, size_t cap)
+{
+	const struct dfs_column *col;
+	const char *open, *close, *set;
+	const cJSON *item;
+	char target[DFS_GUID_LEN + 1];
+	size_t nav;
+
+	if (!creating && strcasestr(err->message, id))
+		return 0;
+	cJSON_ArrayForEach(item, body) {
+		if (!dfs_has_suffix(item->string, "@odata.bind") || !cJSON_IsString(item))
+			continue;
+		open = strrchr(item->valuestring, '(');
+		close = open ? strchr(open, ')') : NULL;
+		if (!close || dfs_guid_parse(open + 1, (size_t)(close - open - 1), 0, target) < 0 ||
+		    !strcasestr(err->message, target))
+			continue;
+		nav = strlen(item->string) - strlen("@odata.bind");
+		col = dfs_schema_nav_column(schema, item->string, nav);
+		set = item->valuestring + (item->valuestring[0] == '/');
+		snprintf(why, cap, "lookup '_%s_value': there is no record %s in %.*s (%s)",
+			 col ? col->name : "?", target, (int)(open - set), set, err->message);
+		return 1;
+	}
+	return 0;
 }
 
 /*
@@ -147,6 +205,8 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	struct dfs_path p = { .depth = 3, .t = t, .s = s, .is_record = 1 };
 	struct dfs_http_error err = { "", "" };
 	struct dfs_rec_info info = { 0 };
+	struct sent sent = { schema, NULL };
+	struct dfs_dv_check check = { shows_change, &sent, 0, 0 };
 	cJSON *base = NULL, *body = NULL, *rec = NULL;
 	const char *etag = w->base_etag;
 	char errbuf[256];
@@ -193,10 +253,12 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 		goto out;
 	}
 	w->sent = 1;
+	sent.body = body;
 	if (creating)
-		ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err);
+		ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err, &check);
 	else
-		ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err);
+		ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err,
+				    &check);
 	/* It exists after all (created meanwhile, or the listing was old). */
 	if (creating && ret == -ESTALE && !reread) {
 		ret = EXISTS_AFTER_ALL;
@@ -204,7 +266,22 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	}
 	if (ret == -ESTALE) {
 		snprintf(w->why, sizeof(w->why), "conflict: the record was changed on the server"
-			 " since it was read (%s %s)", err.code, err.message);
+			 " since it was read (%s%s%s)", err.code, err.code[0] ? " " : "", err.message);
+		goto out;
+	}
+	if (ret == -ENOENT && missing_target(schema, body, w->id, creating, &err, w->why,
+					     sizeof(w->why))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (ret == -EINTR && !check.read_back) {
+		snprintf(w->why, sizeof(w->why), "interrupted before the change was sent (the "
+			 "program saving it is gone)");
+		goto out;
+	}
+	/* Settled by reading the record back: the message says all. */
+	if (ret < 0 && check.read_back) {
+		snprintf(w->why, sizeof(w->why), "%s", err.message);
 		goto out;
 	}
 	if (ret < 0) {
@@ -223,6 +300,12 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	dfs_cache_set_error(s->cache, w->id, NULL);
 	dfs_cache_forget_opened(s->cache, w->id);
 out:
+	/* A write that may have landed all the same ("may or may not"), or
+	 * that met someone else's change: what we hold is asked about again
+	 * before it is served or edited.  A refusal changed nothing, and the
+	 * file must stay readable (user.dynfs.error) while the server refuses. */
+	if (ret < 0 && w->sent && (check.unknown || ret == -ESTALE))
+		dfs_cache_touch(s->cache, w->id, -1e9);
 	dfs_rec_info_clear(&info);
 	dfs_buf_free(&out);
 	cJSON_Delete(base);
@@ -245,6 +328,21 @@ static int write_record(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set 
 	char errbuf[256];
 	int ret;
 
+	if (w->failed_write == -EFBIG) {
+		snprintf(w->why, sizeof(w->why), "the file grew past %lu MiB, the most one file may "
+			 "hold: nothing was sent, and the bytes kept are the first %zu",
+			 DFS_FILE_MAX >> 20, len);
+		return -EFBIG;
+	}
+	if (w->failed_write == -ENOSPC) {
+		size_t limit;
+
+		dfs_drafts_used(&limit);
+		snprintf(w->why, sizeof(w->why), "a write was refused: local files and files being "
+			 "written hold local_size (%zu MiB) already; nothing was sent, and the bytes "
+			 "kept are the %zu written before", limit >> 20, len);
+		return -ENOSPC;
+	}
 	file = dfs_json_parse(data ? data : "", len, errbuf, sizeof(errbuf));
 	if (!file) {
 		snprintf(w->why, sizeof(w->why), "invalid JSON: %s", errbuf);
@@ -290,7 +388,7 @@ static char *report_failure(struct dfs_tenant *t, struct dfs_set *s, const char 
 static int save_record_handle(struct dfs_fs *fs, struct dfs_fh *fh)
 {
 	struct dfs_write w = { .name_id = fh->id, .base = fh->base, .base_etag = fh->base_etag,
-			       .name = fh->name };
+			       .name = fh->name, .failed_write = dfs_draft_failed_write(fh->draft) };
 	struct dfs_rec_info info;
 	unsigned long gen;
 	size_t len;
@@ -346,6 +444,7 @@ static int save_local(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s
 		return ret;
 	dfs_local_id(l, fallback);
 	w.fallback_id = fallback;
+	w.failed_write = dfs_draft_failed_write(d);
 	ret = write_record(fs, t, s, data, len, &w);
 	if (ret < 0 && !(msg = report_failure(t, s, name, data, len, w.why)))
 		msg = strdup(w.why);

@@ -423,3 +423,58 @@ out:
 	problems_free(&p);
 	return ret;
 }
+
+const struct dfs_column *dfs_schema_nav_column(const struct dfs_schema *s, const char *nav,
+					       size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_cols; i++)
+		for (j = 0; j < s->cols[i].n_targets; j++)
+			if (strlen(s->cols[i].targets[j].nav) == len &&
+			    strncmp(s->cols[i].targets[j].nav, nav, len) == 0)
+				return &s->cols[i];
+	return NULL;
+}
+
+/* Does REC's lookup COL hold what the bind VALUE ("/<set>(<id>)" or null) set? */
+static int bind_shows(const struct dfs_column *col, const cJSON *value, const cJSON *rec)
+{
+	const cJSON *have;
+	const char *open, *close;
+	char key[256], id[DFS_GUID_LEN + 1];
+
+	snprintf(key, sizeof(key), "_%s_value", col->name);
+	have = cJSON_GetObjectItemCaseSensitive(rec, key);
+	if (cJSON_IsNull(value))
+		return !have || cJSON_IsNull(have);
+	if (!cJSON_IsString(value) || !cJSON_IsString(have))
+		return 0;
+	open = strrchr(value->valuestring, '(');
+	close = open ? strchr(open, ')') : NULL;
+	if (!close || dfs_guid_parse(open + 1, (size_t)(close - open - 1), 0, id) < 0)
+		return 0;
+	return strcasecmp(have->valuestring, id) == 0;
+}
+
+int dfs_schema_applied(const struct dfs_schema *s, const cJSON *body, const cJSON *rec)
+{
+	const struct dfs_column *col;
+	const cJSON *item;
+	size_t n;
+
+	if (!cJSON_IsObject(body) || !cJSON_IsObject(rec))
+		return 0;
+	cJSON_ArrayForEach(item, body) {
+		n = strlen(item->string);
+		if (dfs_has_suffix(item->string, BIND_SUFFIX)) {
+			col = dfs_schema_nav_column(s, item->string, n - strlen(BIND_SUFFIX));
+			if (!col || !bind_shows(col, item, rec))
+				return 0;
+		} else if (!dfs_json_same_value(item, cJSON_GetObjectItemCaseSensitive(rec,
+											  item->string))) {
+			return 0;
+		}
+	}
+	return 1;
+}

@@ -94,6 +94,7 @@ static cJSON *tenant_json(struct dfs_fs *fs, struct dfs_tenant *t, size_t *liste
 	unsigned long total = 0;
 	size_t i, n, listed = 0, sets_listed = 0;
 	double at, now = dfs_now();
+	time_t until;
 	int err = 0;
 
 	if (!o)
@@ -131,6 +132,11 @@ static cJSON *tenant_json(struct dfs_fs *fs, struct dfs_tenant *t, size_t *liste
 		}
 	cJSON_AddNumberToObject(o, "requests_total", (double)total);
 	cJSON_AddNumberToObject(o, "throttled", (double)st.throttled);
+	/* Until then the tenant sends nothing (http.h). */
+	if ((until = dfs_http_throttled_until(dfs_dv_http(t->dv))))
+		cJSON_AddStringToObject(o, "throttled_until", iso_time(until, when, sizeof(when)));
+	else
+		cJSON_AddNullToObject(o, "throttled_until");
 	cJSON_AddNumberToObject(o, "retried", (double)st.retried);
 	cJSON_AddNumberToObject(o, "failed", (double)st.failed);
 	add_errors(o, &st);

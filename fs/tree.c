@@ -212,6 +212,7 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 	fs->started = time(NULL);
 	spill_dir = dfs_cache_dir();
 	fs->pool = dfs_cache_pool_new(cfg->cache_size, spill_dir);
+	dfs_drafts_set_limit(cfg->local_size);
 	free(spill_dir);
 	fs->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*fs->tenants));
 	if (!fs->tenants || !fs->pool)

@@ -1,6 +1,8 @@
 /* util.c - the clock, GUIDs and printable text (see util.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
@@ -110,25 +112,90 @@ int dfs_guid_cmp_sql(const uint8_t a[16], const uint8_t b[16])
 	return 0;
 }
 
+int dfs_pid_dying(int pid)
+{
+	unsigned long long bits, kill = 1ULL << (SIGKILL - 1);
+	char path[64], line[256], state;
+	int dying = 0;
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;	/* a caller in another pid namespace: no way to tell */
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "re")))
+		return errno == ENOENT || errno == ESRCH;
+	while (!dying && fgets(line, sizeof(line), f)) {
+		/* "State:\tZ (zombie)", "SigPnd:\t0000000000000100" (thread), "ShdPnd:" (process) */
+		if (sscanf(line, "State: %c", &state) == 1)
+			dying = state == 'Z' || state == 'X';
+		else if (strncmp(line, "SigPnd:", 7) == 0 || strncmp(line, "ShdPnd:", 7) == 0)
+			dying = sscanf(line + 7, "%llx", &bits) == 1 && (bits & kill);
+	}
+	fclose(f);
+	return dying;
+}
+
+const char *dfs_utc_text(time_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%lld", (long long)t);
+	return buf;
+}
+
+size_t dfs_escape_byte(unsigned char c, char out[5])
+{
+	switch (c) {
+	case '\n':
+		memcpy(out, "\\n", 3);
+		return 2;
+	case '\r':
+		memcpy(out, "\\r", 3);
+		return 2;
+	case '\t':
+		memcpy(out, "\\t", 3);
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		snprintf(out, 5, "\\x%02x", c);
+		return 4;
+	}
+	return 0;
+}
+
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap)
 {
-	size_t n, i;
+	size_t i, k, n = 0, full = 0, boundary = 0;
+	char esc[5];
 
 	if (!s)
 		s = "";
 	if (len == (size_t)-1)
 		len = strlen(s);
-	n = len;
-	if (n > cap - 4) {
-		n = cap - 4;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
+	for (i = 0; i < len; i++)
+		full += (k = dfs_escape_byte((unsigned char)s[i], esc)) ? k : 1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		k = dfs_escape_byte(c, esc);
+		/* All of it fits, or this piece and "..." must. */
+		if (full > cap - 1 && n + (k ? k : 1) > cap - 4) {
+			/* Never half a UTF-8 character. */
+			if ((c & 0xc0) == 0x80)
+				n = boundary;
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if ((c & 0xc0) != 0x80)
+			boundary = n;
+		if (k) {
+			memcpy(buf + n, esc, k);
+			n += k;
+		} else {
+			buf[n++] = (char)c;
+		}
 	}
 	buf[n] = '\0';
 	return buf;

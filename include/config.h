@@ -62,10 +62,14 @@ struct dfs_config {
 	unsigned cache_ttl;       /* seconds a folder's listing, or a record read alone, is
 				   served without asking; default 60 */
 	size_t cache_size;        /* bytes of record content kept in memory; default 256M */
+	size_t local_size;        /* bytes local files and files being written hold in all;
+				   default 1G */
 	int log_level;            /* enum dfs_log_level; default warn */
 	unsigned connect_timeout; /* seconds; default 10 */
 	unsigned timeout;         /* seconds for one whole request; default 300 */
 	unsigned max_retries;     /* retries of transient failures; default 5 */
+	unsigned op_timeout;      /* seconds one request may take, its retries and waits
+				   (Retry-After included) together; default 30 */
 	unsigned page_size;       /* odata.maxpagesize for listings; default 5000 (1..5000) */
 };
 

@@ -70,7 +70,7 @@ struct dfs_key {
 	size_t off_n;                   /* DFS_KEY_LIST: its size_t count */
 };
 
-#define DFS_N_KEYS 33
+#define DFS_N_KEYS 35
 extern const struct dfs_key dfs_keys[DFS_N_KEYS];
 
 /* The key called NAME, or NULL. */
@@ -117,7 +117,7 @@ struct dfs_config_parse {
 void dfs_config_report(struct dfs_config_parse *st, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* S quoted in a message: control characters as '?', cut after 60 bytes with "...". */
+/* S quoted in a message: control characters escaped (\n, \x1b), cut to fit 64 bytes with "...". */
 #define DFS_PRINTABLE(s) dfs_printable((s), (size_t)-1, (char[64]){ 0 }, 64)
 
 /*

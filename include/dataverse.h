@@ -64,6 +64,19 @@ int dfs_dv_request(struct dfs_dv *dv, const char *method, const char *path,
 int dfs_dv_stream(struct dfs_dv *dv, const char *path, const char *const *headers,
 		  dfs_http_sink_fn *sink, void *sink_ctx, struct dfs_http_resp *resp);
 
+/*
+ * dfs_dv_request with FLAGS.  DFS_DV_ONCE: a request that must not be
+ * carried out twice (a write): an attempt the server may have acted on
+ * (dfs_http_may_have_applied) is not sent again; the failure is returned
+ * and not logged -- nor is a 412 -- so that the caller, which can read the
+ * record back, settles and reports it.  Refusals (429, 503, no connection)
+ * and 401 are retried as usual.
+ */
+#define DFS_DV_ONCE 1u
+int dfs_dv_send(struct dfs_dv *dv, const char *method, const char *path,
+		const char *const *headers, const char *body, size_t body_len,
+		struct dfs_http_resp *resp, unsigned flags);
+
 /* GET WhoAmI: proves URL, TLS and credentials.  On failure ERR says why. */
 int dfs_dv_whoami(struct dfs_dv *dv, struct dfs_http_error *err);
 
@@ -85,27 +98,59 @@ void dfs_dv_entities_free(struct dfs_entity *ents, size_t n);
 int dfs_dv_get(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 	       const char *if_none_match, cJSON **rec);
 
+/* ---- writes (fs/dv_write.c) --------------------------------------------
+ *
+ * A write is reported done only when the answer proves it: a 2xx whose body
+ * is the record (return=representation), or an empty 2xx with the ETag or
+ * OData-EntityId header.  Any other outcome after the request went out -- a
+ * body that is not the record (a sign-in page, a WAF), a redirect, a reset
+ * or timeout, a body cut short, a 502/504, and for an update any 412 (its
+ * own earlier attempt may have caused it, resent by libcurl on a dead
+ * kept-alive connection) -- is settled by reading the record back and asking
+ * CHECK whether it shows the change:
+ *
+ *   it does                          done (*REC is the record as read)
+ *   it does not, record unchanged    sent again (at most max_retries times)
+ *   it does not, changed by another  -ESTALE, a conflict
+ *   the read fails                   -EIO with CHECK->unknown set: nobody
+ *                                    knows whether the change is there
+ *
+ * ERR then holds a sentence saying what happened.
+ */
+struct dfs_dv_check {
+	/* 1 if REC, the record as the server has it now, shows the change */
+	int (*applied)(void *ctx, const cJSON *rec);
+	void *ctx;
+	int unknown;             /* out: failed without knowing whether it was carried out */
+	int read_back;           /* out: the outcome was settled by reading the record back */
+};
+
 /*
  * PATCH record ID with BODY (only the changed columns), on condition that it
- * still has ETAG (If-Match), asking for the new version back
- * (return=representation) so the cache is refreshed without another GET.
- * Returns 0 with *REC the new record (or NULL if the server sent none), or a
- * negative errno with ERR holding the Dataverse code and message.
+ * still has ETAG (If-Match; NULL: If-Match: *), asking for the new version
+ * back (return=representation) so the cache is refreshed without another
+ * GET.  Returns 0 with *REC the new record (or NULL if the server proved it
+ * without sending one), or a negative errno with ERR holding the Dataverse
+ * code and message or what happened (above).
  */
 int dfs_dv_update(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 		  const char *etag, const char *body, size_t body_len, cJSON **rec,
-		  struct dfs_http_error *err);
+		  struct dfs_http_error *err, struct dfs_dv_check *check);
 
 /*
  * Create record ID with BODY: an upsert (PATCH <set>(<id>)) that must not
  * overwrite (If-None-Match: *), so the id is chosen here and a retried
- * create can never make two records.  -ESTALE if ID already exists.
- * Returns 0 with *REC the new record (or NULL), or a negative errno with ERR.
+ * create can never make two records.  -ESTALE if ID already exists (and
+ * does not show BODY).  Otherwise as dfs_dv_update.
  */
 int dfs_dv_create(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
-		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err);
+		  const char *body, size_t body_len, cJSON **rec, struct dfs_http_error *err,
+		  struct dfs_dv_check *check);
 
-/* DELETE record ID.  Returns 0 or a negative errno with ERR filled. */
+/* DELETE record ID.  Returns 0 -- also when the server says it is not
+ * there (404): gone is what a delete wants, and the 404 may answer our own
+ * earlier attempt -- or a negative errno with ERR filled.  A delete whose
+ * answer was lost is settled by asking whether ID is gone. */
 int dfs_dv_delete(struct dfs_dv *dv, const struct dfs_entity *ent, const char *id,
 		  struct dfs_http_error *err);
 

@@ -22,6 +22,9 @@ struct dfs_draft {
 	struct dfs_buf bytes;    /* capped at DFS_FILE_MAX */
 	int dirty;               /* written since the last save */
 	int emptied;             /* truncated to nothing and not written since */
+	int failed_write;        /* -EFBIG (past DFS_FILE_MAX) or -ENOSPC (past local_size):
+				    a write was refused, the bytes are not the whole file,
+				    and are never saved as if they were; 0 when emptied */
 	unsigned long wgen;      /* counts writes, so a save knows if it saw the last one */
 	struct timespec mtime;
 	struct timespec ctime;
@@ -32,15 +35,32 @@ struct dfs_draft {
 void dfs_draft_init(struct dfs_draft *d);
 void dfs_draft_free(struct dfs_draft *d);
 
-/* Set the content without making it dirty (what was read, or a copy). */
+/* Set the content without making it dirty (what was read, or a copy).
+ * 0, -ENOMEM, or -ENOSPC past the bound of all drafts. */
 int dfs_draft_fill(struct dfs_draft *d, const char *data, size_t len);
 
 /* Copy up to SIZE bytes at OFF into BUF; returns how many (0 at the end). */
 size_t dfs_draft_read(struct dfs_draft *d, char *buf, size_t size, size_t off);
-/* Write SIZE bytes at OFF: dirty, not emptied.  0 or -EFBIG/-ENOMEM. */
+/* Write SIZE bytes at OFF: dirty, not emptied.  0, -ENOMEM, or -EFBIG
+ * (past DFS_FILE_MAX) or -ENOSPC (past the bound of all drafts): then
+ * nothing is written, and the draft says so (dfs_draft_failed_write) until
+ * it is truncated to nothing. */
 int dfs_draft_write(struct dfs_draft *d, const char *buf, size_t size, size_t off);
 /* Truncate or extend to LEN: emptied when LEN is 0, else dirty. */
 int dfs_draft_truncate(struct dfs_draft *d, size_t len);
+/* The errno of a write refused since the draft was last emptied (-EFBIG,
+ * -ENOSPC), or 0. */
+int dfs_draft_failed_write(struct dfs_draft *d);
+
+/*
+ * All drafts together -- local files and files being written, the mount's
+ * memory that is no cache -- hold at most LIMIT bytes (local_size; 0, the
+ * default until it is set: no bound).  Past it a write or an extending
+ * truncate fails with -ENOSPC.
+ */
+void dfs_drafts_set_limit(size_t limit);
+/* Bytes all drafts hold, and (LIMIT not NULL) the bound. */
+size_t dfs_drafts_used(size_t *limit);
 /* How many bytes, and (if EMPTIED is given) whether emptied. */
 size_t dfs_draft_size(struct dfs_draft *d, int *emptied);
 

@@ -1,4 +1,5 @@
-/* http.h - libcurl transport for one tenant, and the one retry policy.
+/* http.h - libcurl transport for one tenant (fs/http.c), and the one retry
+ * policy with what bounds a request: deadlines, cancellation (fs/retry.c).
  *
  * Each tenant owns one struct dfs_http: a curl share handle holding the
  * connection pool (plus DNS and TLS session caches) and a free list of easy
@@ -69,8 +70,10 @@ struct dfs_http_resp {
 	struct dfs_buf body;
 	char *etag;              /* ETag header, malloc'd, or NULL */
 	char *entity_id;         /* OData-EntityId header, or NULL */
+	char *location;          /* Location header of a 3xx, or NULL */
 	long retry_after;        /* seconds from Retry-After, -1 if absent */
 	int dop_hint;            /* x-ms-dop-hint: the parallelism the server suggests, -1 if absent */
+	int sent;                /* some of the request went out (the server may have acted on it) */
 	struct dfs_http_error err; /* filled for status >= 400 and transport errors */
 };
 
@@ -89,10 +92,22 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp);
 
 /*
- * Map an outcome to a negative errno: 0 for 2xx/304; 404 -ENOENT; 401/403
+ * Might the server have carried out the request of the failed attempt RESP?
+ * Yes when it went out and no answer came back (a reset, a timeout, a body
+ * cut short), when a gateway answered 502 or 504 (the server behind it may
+ * have finished), and for a redirect other than 304 (whoever sent it, the
+ * answer is not the server's).  An attempt that never connected, and the
+ * server's own refusals (4xx, 429, 503), were not carried out.  Writes that
+ * must not be applied twice ask this before sending again.  1 or 0.
+ */
+int dfs_http_may_have_applied(const struct dfs_http_resp *resp);
+
+/*
+ * Map an outcome to a negative errno: 0 for 2xx/304; other 3xx -EIO; 404 -ENOENT; 401/403
  * -EACCES; 400 -EINVAL; 409 -EBUSY; 412 -ESTALE; 413 -EFBIG; 429 -EAGAIN; timeouts
  * -ETIMEDOUT; unresolvable hosts -EHOSTUNREACH; refused connections
- * -ECONNREFUSED; anything else -EIO.
+ * -ECONNREFUSED; a transfer stopped because its operation was cancelled
+ * -EINTR; anything else -EIO.
  */
 int dfs_http_errno(long status, CURLcode curl_code);
 
@@ -135,6 +150,8 @@ struct dfs_http_stats {
 	struct dfs_http_failure errors[DFS_HTTP_LAST_ERRORS]; /* the newest first */
 };
 void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out);
+/* Count a retry of a request HTTP made (retry.c). */
+void dfs_http_count_retry(struct dfs_http *http);
 
 /*
  * The last failure of a request made by the calling thread since
@@ -144,8 +161,55 @@ void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out);
 const struct dfs_http_failure *dfs_http_last_failure(void);
 void dfs_http_failure_clear(void);
 
-/* Sleep MS milliseconds (retry delays, polling intervals). */
-void dfs_http_sleep_ms(long ms);
+/*
+ * Sleep MS milliseconds (retry delays, polling intervals), less if the
+ * calling thread's operation is cancelled meanwhile (dfs_http_cancelled):
+ * 0 after the whole sleep, -EINTR after a cut-short one.
+ */
+int dfs_http_sleep_ms(long ms);
+
+/* ---- deadlines, cancellation, throttling (what bounds an operation) ----
+ *
+ * An operation must neither hang nor outlive its caller.  Every transfer
+ * and every wait of the calling thread's requests respects its deadline
+ * (a transfer is cut there; a retry wait, Retry-After included, that would
+ * pass it is not begun) and stops when the operation is cancelled -- the
+ * program waiting for it was killed (the FUSE layer says, see
+ * dfs_http_set_cancel_check) -- with -EINTR.  A tenant the server throttles
+ * sends nothing until the Retry-After it was given has passed: its requests
+ * meanwhile fail at once with a 429 of their own ("throttled until ...")
+ * unless their deadline lets them wait.
+ */
+
+/*
+ * Make DEADLINE (dfs_now() seconds) the calling thread's deadline, unless
+ * the one in force is sooner: a nested request never extends its caller's.
+ * Returns the deadline in force before (0: none), for
+ * dfs_http_deadline_restore.
+ */
+double dfs_http_deadline_set(double deadline);
+void dfs_http_deadline_restore(double prev);
+/* Seconds left to the calling thread's deadline (may be <= 0), or
+ * DFS_NO_DEADLINE without one. */
+#define DFS_NO_DEADLINE 1e18
+double dfs_http_deadline_left(void);
+
+/*
+ * FN (NULL: none) answers 1 when the operation the calling thread works
+ * for is abandoned.  Set once by the FUSE layer; asked about once a second
+ * during transfers and waits.
+ */
+void dfs_http_set_cancel_check(int (*fn)(void));
+int dfs_http_cancelled(void);
+/*
+ * While HOLD is 1 the calling thread ignores cancellation (settling what
+ * an interrupted write did, under a short deadline).  Returns the
+ * previous value.
+ */
+int dfs_http_cancel_hold(int hold);
+
+/* The wall-clock time until which HTTP's tenant is throttled, or 0. */
+time_t dfs_http_throttled_until(struct dfs_http *http);
 
 /* ---- retrying --------------------------------------------------------- */
 
@@ -159,7 +223,8 @@ typedef void dfs_retry_warn_fn(void *ctx, const struct dfs_http_resp *resp, int 
 
 /*
  * The retry policy of one request.  Only transient failures are retried:
- * 429 waits Retry-After (at most 300 s; without it, as below); 502/503/504,
+ * 429 and 503 wait Retry-After (at most 300 s; without it, as below);
+ * 502/503/504,
  * timeouts and broken connections back off exponentially (0.5 s doubling, at
  * most 30 s, plus up to a quarter of jitter).  Nothing else is: 400, 403,
  * 404 and 412 would get the same answer again, and 401 is for token renewal
@@ -180,6 +245,9 @@ struct dfs_retry {
 	int done;                /* retries made so far */
 	dfs_retry_warn_fn *warn; /* NULL: retry silently */
 	void *ctx;               /* for warn */
+	time_t past_deadline;    /* out: not retried because the wait would end then (wall clock) */
+	int cancelled;           /* out: not retried (or the wait cut short): cancelled */
+	char why[96];            /* out: with past_deadline, "wait until <UTC> asked: past op_timeout" */
 };
 
 #define DFS_RETRY_INIT(max_retries, warn_fn, warn_ctx) \
@@ -189,9 +257,18 @@ struct dfs_retry {
  * After a failed attempt that left RESP (a response with a status, or a
  * transport failure with resp->curl_code): should the request be sent
  * again?  Yes: the warning is logged, the delay slept, the retry counted,
- * and 1 is returned.  No (not transient, or R->max retries made): 0 at once.
+ * and 1 is returned.  No (not transient, R->max retries made, the wait
+ * would pass the thread's deadline: R->past_deadline, or the operation is
+ * cancelled: R->cancelled): 0, at once.
  */
 int dfs_retry_again(struct dfs_retry *r, const struct dfs_http_resp *resp);
+
+/*
+ * As dfs_retry_again for a failure the caller has found out was not carried
+ * out (a write it read back): yes whatever the failure was, while R->max
+ * retries are not used up.  1 or 0.
+ */
+int dfs_retry_resend(struct dfs_retry *r, const struct dfs_http_resp *resp);
 
 
 /* Percent-encode S for a query string or form body (malloc'd). */

@@ -34,8 +34,9 @@ time_t dfs_record_mtime(const cJSON *rec);
 
 /*
  * The record id the primary key PRIMARY_ID of FILE names, lower-cased into
- * ID: 1 when there is one, 0 when the key is absent or not a string,
- * -EINVAL when it is not a GUID.
+ * ID (an upper-case GUID is the same id): 1 when there is one, 0 when the
+ * key is absent or null, -EINVAL when it is anything but a GUID string (a
+ * number is not an id: taking it for "no id" would make a new record).
  */
 int dfs_record_key(const cJSON *file, const char *primary_id, char id[37]);
 

@@ -203,4 +203,19 @@ int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *
 		    cJSON **body, int *dropped, char *why, size_t cap,
 		    dfs_schema_resolve_fn resolve, void *ctx);
 
+/*
+ * Does REC (a record as the server has it now) show the write BODY (what
+ * dfs_schema_body built and was sent)?  Every column sent must hold the
+ * value sent -- numbers by decimal value, a column REC lacks as null -- and
+ * every "<nav>@odata.bind" the id it bound (or null) in the lookup's
+ * "_<column>_value".  1 if so, 0 if not (also for a navigation property S
+ * does not know: what cannot be checked is not proven).  How a save whose
+ * answer was lost learns whether it was carried out.
+ */
+int dfs_schema_applied(const struct dfs_schema *s, const cJSON *body, const cJSON *rec);
+
+/* The lookup whose navigation property is NAV[0..LEN) ("parentcustomerid_account"), or NULL. */
+const struct dfs_column *dfs_schema_nav_column(const struct dfs_schema *s, const char *nav,
+					       size_t len);
+
 #endif

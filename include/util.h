@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /*
  * The most bytes one file may hold in memory: a record being written, a
@@ -52,15 +53,30 @@ void dfs_guid_unpack(const uint8_t id[16], char out[DFS_GUID_LEN + 1]);
  * (they are stored little-endian).
  */
 int dfs_guid_cmp_sql(const uint8_t a[16], const uint8_t b[16]);
+/*
+ * Is process (or thread) PID gone, or on its way out: a SIGKILL pending,
+ * which is also how the kernel ends a process on a signal it does not
+ * handle (Ctrl-C of cat)?  1 or 0.  A program that handles the signal
+ * (an editor and SIGWINCH) is not dying.
+ */
+int dfs_pid_dying(int pid);
 
 /* ---- text for messages ------------------------------------------------------ */
 
+/* T as "2026-12-06T16:02:13Z" in BUF (CAP >= 21).  Returns BUF. */
+const char *dfs_utc_text(time_t t, char *buf, size_t cap);
+
 /*
  * S (LEN bytes, or up to its NUL when LEN is (size_t)-1) made safe to quote
- * in a one-line message: control characters become '?', and text longer
- * than CAP - 4 bytes is cut on a UTF-8 character boundary and ends in
- * "...".  Returns BUF (CAP >= 4).
+ * in a one-line message: control characters are escaped as C writes them
+ * (\n, \r, \t, \x1b, \x00, DEL \x7f), so a name can neither break a log line
+ * nor send a terminal escape; text that does not fit in CAP bytes is cut on
+ * a UTF-8 character boundary and ends in "...".  Returns BUF (CAP >= 5).
  */
 const char *dfs_printable(const char *s, size_t len, char *buf, size_t cap);
+
+/* The escape of byte C as dfs_printable writes it into OUT (NUL-ended),
+ * and its length; 0 when C stands for itself. */
+size_t dfs_escape_byte(unsigned char c, char out[5]);
 
 #endif

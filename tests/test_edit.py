@@ -24,6 +24,7 @@ import pytest
 from lib.fixtures import emulator_fixture, mount_fixture
 from lib.mount import (Ini, RawNumber, get_raw, loads_verbatim, normalise_numbers, render, stats_delta,
                        strip_annotations)
+from lib.tools import write_close, xattr as getxattr
 
 ORG = "contoso"
 SET = "accounts"
@@ -79,36 +80,11 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 
 
-def write_close(p, data):
-    """open(O_WRONLY) + ftruncate(0) + write + close; returns None or the OSError."""
-    fd = os.open(p, os.O_WRONLY)
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, data)
-    except OSError:
-        os.close(fd)
-        raise
-    try:
-        os.close(fd)
-    except OSError as e:
-        return e
-    return None
-
-
 def edited(p, **changes):
     """The file's bytes with columns changed (numbers kept verbatim)."""
     obj = loads_verbatim(read(p))
     obj.update(changes)
     return render(obj)
-
-
-def getxattr(p, name):
-    try:
-        return os.getxattr(p, name).decode("utf-8")
-    except OSError as e:
-        if e.errno == errno.ENODATA:
-            return None
-        raise
 
 
 def rescues(state_home, rid):

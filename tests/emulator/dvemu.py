@@ -25,6 +25,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+import weakref
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -41,6 +43,7 @@ import control  # noqa: E402
 import entra  # noqa: E402
 import metadata  # noqa: E402
 import odata  # noqa: E402
+import faultrules  # noqa: E402
 import sampledata  # noqa: E402
 import store  # noqa: E402
 import ntlm  # noqa: E402
@@ -81,6 +84,7 @@ class Emulator:
         self.stats = control.Stats()
         self.limiter = control.Limiter(self.settings)
         self.capacity = control.Capacity(self.settings)
+        self.rules = faultrules.Rules()
         self.orgs = {}
         for name in args.orgs:
             org = store.Org(name, args.seed, self.catalog)
@@ -112,7 +116,16 @@ class Server(http.server.ThreadingHTTPServer):
     def __init__(self, addr, handler, emu, ssl_context=None):
         self.emu = emu
         self.ssl_context = ssl_context
+        self.resets = weakref.WeakSet()   # connections to end with a TCP RST (faultrules)
         super().__init__(addr, handler)
+
+    def shutdown_request(self, request):
+        # A shutdown() would send a FIN first; a reset connection is closed with linger 0
+        # and nothing else, so the client sees ECONNRESET.
+        if request in self.resets:
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
 
     def handle_error(self, request, client_address):
         if VERBOSE:
@@ -164,6 +177,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def _send(self, status, headers, body=b""):
+        rule, self._rule = getattr(self, "_rule", None), None
+        if rule is not None:
+            # a rule with "apply": the request was carried out; its answer is spoilt
+            return self._deliver(rule, *rule.answer(status, headers, body))
         self.send_response(status, http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_
                            else "")
         has_len = False
@@ -216,6 +233,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch_inner(self):
         emu = self.server.emu
         self.op = None          # stats op of this request (control.OPS), set for Web API calls
+        self._rule = None       # a faultrules.Rule with "apply" that spoils this request's answer
         split = urllib.parse.urlsplit(self.path)
         path, query = split.path, split.query
         try:
@@ -226,6 +244,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if path.startswith("/_emulator/") or path == "/_emulator":
             return self._control(emu, path, query, body)
+        rule = emu.rules.pick(self.command, urllib.parse.unquote(self.path))
+        if rule is not None:
+            self.close_connection = True
+            if not rule.apply:
+                return self._spoil(emu, rule, path, query)
+            self._rule = rule
         if path in ADFS_TOKEN_PATHS:
             return self._adfs_token(emu, body)
         if path in ADFS_WELL_KNOWN:
@@ -290,6 +314,90 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            odata.dumps(body))
             return True
         return False
+
+    # -- targeted faults (faultrules.py) -----------------------------------------------------
+    def _stats_key(self, emu, path, query):
+        """(org, kind, op) under which a request a rule answered instead is counted."""
+        m = API_RE.match(path)
+        if m and m.group(1) in emu.orgs:
+            rest = urllib.parse.unquote(m.group(3) or "")
+            kind = webapi.classify(self.command, rest)
+            if kind == "update" and self.command == "PATCH" and not self.headers.get("If-Match"):
+                kind = "upsert"
+            return m.group(1), kind, webapi.op_of(kind, rest, query)
+        for rx in (TOKEN_RE, DEVICECODE_RE):
+            m = rx.match(path)
+            if m:
+                d = emu.directory.by_tenant.get(urllib.parse.unquote(m.group(1)))
+                return (d.name if d is not None else None), "token", None
+        if path in ADFS_TOKEN_PATHS:
+            return None, "token", None
+        return None, "other", None
+
+    def _spoil(self, emu, rule, path, query):
+        """A rule without "apply": the request is not carried out; the rule answers."""
+        org, kind, op = self._stats_key(emu, path, query)
+        status, headers, body = rule.answer()
+        lost = rule.deliver in ("reset", "close", "silent")
+        emu.stats.record(org, kind, "dropped" if lost else status, op=op)
+        self._deliver(rule, status, headers, body)
+
+    def _reset(self):
+        """End the connection with a TCP RST (see Server.shutdown_request)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.server.resets.add(self.connection)
+
+    def _deliver(self, rule, status, headers, body):
+        """Send STATUS, HEADERS, BODY the way RULE says (faultrules.py)."""
+        spec = rule.spec
+        self.close_connection = True
+        rule.wait(float(spec.get("delay_ms", 0)) / 1000.0)
+        how = rule.deliver
+        if how == "reset":
+            return self._reset()
+        if how == "close":
+            return self._drop()
+        if how == "silent":
+            rule.wait(float(spec.get("seconds", 600)))
+            return self._drop()
+        if self.command == "HEAD":
+            body = b""
+        self.send_response(status, http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_
+                           else "")
+        for k, v in headers:
+            self.send_header(k, v)
+        if "content_length" in spec:
+            self.send_header("Content-Length", str(spec["content_length"]))
+        elif status not in (204, 304) or body:
+            self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        if how in ("truncate", "stall"):
+            self.wfile.write(body[:spec.get("bytes", len(body) // 2)])
+            self.wfile.flush()
+            if how == "stall":
+                rule.wait(float(spec.get("seconds", 600)))
+            if spec.get("then") == "reset":
+                return self._reset()
+            return self._drop()
+        if how == "trickle":
+            step = spec.get("chunk", 16)
+            pause = float(spec.get("interval_ms", 1000)) / 1000.0
+            for i in range(0, len(body), step):
+                if i:
+                    rule.wait(pause)
+                self.wfile.write(body[i:i + step])
+                self.wfile.flush()
+            return None
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+        return None
 
     def _latency(self, emu):
         """--latency-ms / faults.latency_ms: a sleep in this handler thread only."""
@@ -570,9 +678,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._json(200, emu.settings.snapshot())
             if m == "POST":
                 try:
-                    return self._json(200, emu.settings.merge(data))
+                    out = emu.settings.merge(data)
                 except ValueError as e:
                     return self._json(400, {"error": str(e)})
+                if isinstance(data, dict) and data.get("reset"):
+                    emu.rules.delete()          # a full reset ends the targeted faults too
+                return self._json(200, out)
+        if parts[:1] == ["rules"]:
+            return self._control_rules(emu, parts[1:], data)
         if parts == ["info"] and m == "GET":
             return self._json(200, emulator_json(emu))
         if parts == ["orgs"] and m == "GET":
@@ -652,17 +765,52 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 call = webapi.Call(org, "GET", action, "", {}, b"", org.api_root, settings=None)
                 if len(parts) == 4:
                     rec = org.get(ent.logical, parts[3].lower())
+                    writes = [("X-Dvemu-Writes", str(org.writes.get((ent.logical, parts[3].lower()), 0)))]
+                    column = dict(urllib.parse.parse_qsl(query)).get("history")
+                    if column:
+                        # what each write carried out on the record left in COLUMN, oldest first
+                        hist = org.history.get((ent.logical, parts[3].lower()), [])
+                        return self._json(200, {"writes": len(hist), "history": [r.get(column) for r in hist]},
+                                          writes)
                     if rec is None:
-                        return self._json(404, {"error": "not found"})
+                        return self._json(404, {"error": "not found"}, writes)
                     out = {"@odata.context": webapi.context_for(call, ent, None, "/$entity")}
                     out.update(webapi.render(call, ent, rec))
-                    return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
+                    return self._send(200, [("Content-Type", "application/json; charset=utf-8")] + writes,
+                                      odata.dumps(out))
                 rows = sorted(org.snapshot(ent.logical), key=lambda r: odata.guid_sort_key(r[ent.pk]))
                 out = {"@odata.context": webapi.context_for(call, ent, None),
                        "value": [webapi.render(call, ent, r) for r in rows]}
                 return self._send(200, [("Content-Type", "application/json; charset=utf-8")], odata.dumps(out))
         return self._json(404, {"error": "unknown control endpoint %s %s" % (m, path)})
 
+
+    def _control_rules(self, emu, rest, data):
+        """``/_emulator/rules``: GET lists the rules with their counters, POST adds one (or a
+        list, or ``{"rules": [...]}``), DELETE removes all; ``/_emulator/rules/<id>``: GET or
+        DELETE one (faultrules.py)."""
+        m = self.command
+        if not rest:
+            if m == "GET":
+                return self._json(200, {"rules": emu.rules.describe()})
+            if m == "POST":
+                try:
+                    return self._json(200, {"rules": emu.rules.add(data)})
+                except ValueError as e:
+                    return self._json(400, {"error": str(e)})
+            if m == "DELETE":
+                return self._json(200, {"deleted": emu.rules.delete()})
+            return self._json(405, {"error": "GET, POST or DELETE"})
+        if len(rest) == 1 and rest[0].isdigit():
+            rid = int(rest[0])
+            if m == "GET":
+                found = [r for r in emu.rules.describe() if r["id"] == rid]
+                return self._json(200, found[0]) if found else self._json(404, {"error": "no rule %d" % rid})
+            if m == "DELETE":
+                n = emu.rules.delete(rid)
+                return self._json(200, {"deleted": n}) if n else self._json(404, {"error": "no rule %d" % rid})
+            return self._json(405, {"error": "GET or DELETE"})
+        return self._json(404, {"error": "unknown control endpoint"})
 
     def _control_certificates(self, emu, org, body):
         """``/_emulator/orgs/<org>/certificates``: POST a PEM certificate (text body, or JSON

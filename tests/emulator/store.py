@@ -123,6 +123,11 @@ class Org:
         self.renderer = None       # fn(entity, record) -> bytes, set by webapi
         # primary keys in uniqueidentifier order, rebuilt after a create or delete
         self.index = {logical: None for logical in catalog.entities}
+        # writes carried out per record through the Web API (creates and updates): what a test
+        # counts to prove a change landed exactly once (control endpoint, X-Dvemu-Writes)
+        self.writes = {}
+        # ... and the record after each of them (records are never mutated: references)
+        self.history = {}
 
     # -- versions and journal ----------------------------------------------------------------
     def next_version(self):
@@ -167,6 +172,8 @@ class Org:
     def put(self, logical, rid, rec):
         with self.lock:
             self._journal(logical, rid)
+            self.writes[(logical, rid)] = self.writes.get((logical, rid), 0) + 1
+            self.history.setdefault((logical, rid), []).append(rec)
             table = self.tables[logical]
             if rid not in table:
                 self.index[logical] = None

@@ -366,6 +366,22 @@ class EmulatorClient:
     def get_faults(self):
         return self._control("GET", "faults")
 
+    def rule(self, **spec):
+        """Add a targeted fault (POST /_emulator/rules, see tests/emulator/faultrules.py);
+        returns the rule with its id and counters."""
+        return self._control("POST", "rules", spec)["rules"][0]
+
+    def rules(self):
+        """Every rule with its counters (matched, fired, active)."""
+        return self._control("GET", "rules")["rules"]
+
+    def rule_state(self, rid):
+        return self._control("GET", "rules/%d" % rid)
+
+    def clear_rules(self, rid=None):
+        """Delete rule RID, or all rules (waiting answers end at once)."""
+        return self._control("DELETE", "rules" if rid is None else "rules/%d" % rid)
+
     def revoke_refresh_tokens(self, org=None):
         if org is None:
             org = self.org_names()[0]
@@ -384,6 +400,25 @@ class EmulatorClient:
         if r.status != 200:
             raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
         return r.body
+
+    def history(self, org, entity_set, record_id, column):
+        """The value COLUMN had after each create or update the Web API carried out on the
+        record, oldest first: a value set once appears once."""
+        r = self.http("GET", "/_emulator/orgs/%s/%s/%s?history=%s" % (org, entity_set, record_id,
+                                                                      column), None,
+                      {"Accept": "application/json"})
+        if r.status != 200:
+            raise EmulatorError("history of %s/%s/%s -> %r" % (org, entity_set, record_id, r))
+        return r.body["history"]
+
+    def writes(self, org, entity_set, record_id):
+        """How many creates and updates the Web API carried out on the record since the
+        emulator started (0 for a sample row never written; counted after a delete too)."""
+        r = self.http("GET", "/_emulator/orgs/%s/%s/%s" % (org, entity_set, record_id), None,
+                      {"Accept": "application/json"})
+        if r.status not in (200, 404):
+            raise EmulatorError("record %s/%s/%s -> %r" % (org, entity_set, record_id, r))
+        return int(r.headers.get("X-Dvemu-Writes") or 0)
 
     def records(self, org, entity_set):
         """All records of a set as the Web API returns them (control endpoint, else paging)."""

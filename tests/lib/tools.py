@@ -1,6 +1,7 @@
 """Running the tools users edit with (vim, sed, rsync, tar...) against a mount, and counting
 the write requests they cause.  Shared by test_tools.py and test_restore.py."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -49,3 +50,32 @@ def assert_writes(d, update=0, create=0, delete=0, what=""):
     got = writes(d)
     assert got == want, "%swrite requests %r, expected %r (all requests: %r)" % (
         what + ": " if what else "", got, want, d)
+
+
+def write_close(p, data, o_trunc=False, flags=0):
+    """What a script does to a file: open(O_WRONLY | FLAGS) and ftruncate(0) (or open with
+    O_TRUNC; FLAGS O_CREAT | O_EXCL: a new file), write DATA, close.  Returns None, or the
+    OSError close raised (a failed save)."""
+    fd = os.open(p, os.O_WRONLY | flags | (os.O_TRUNC if o_trunc else 0), 0o644)
+    try:
+        if not o_trunc and not flags & os.O_CREAT:
+            os.ftruncate(fd, 0)
+        os.write(fd, data)
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        os.close(fd)
+    except OSError as e:
+        return e
+    return None
+
+
+def xattr(p, name="user.dynfs.error"):
+    """Extended attribute NAME of P as text, or None when it is not set."""
+    try:
+        return os.getxattr(p, name).decode("utf-8")
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return None
+        raise

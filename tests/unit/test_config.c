@@ -405,6 +405,61 @@ static void test_invalid_values(void)
 	CHECK_ERR("%P:8: invalid value for 'url': 'https://' (expected an http:// or https:// URL)");
 }
 
+/* URL keys are read with libcurl's URL API: a user name, password, query or
+ * fragment is refused, and never shown. */
+static void test_url_parts(void)
+{
+	struct dfs_config cfg;
+
+	CHECK_COND(load(&cfg, "[a]\nurl = https://me:Pa55w0rd@a.example/org\ntenant_id = t\n"
+		   "client_id = c\nclient_secret_file = secret\n"
+		   "token_url = https://login.example/t/token?client_secret=Sh0wMe\n"
+		   "authority_host = https://host.example/x#Fr4gment\n") == -EINVAL);
+	CHECK_ERR("%P:2: invalid value for 'url': 'https://a.example/org' carries a user name or "
+		  "password (not shown)");
+	CHECK_ERR("%P:6: invalid value for 'token_url': 'https://login.example/t/token' carries a "
+		  "query (?..., not shown)");
+	CHECK_ERR("%P:7: invalid value for 'authority_host': 'https://host.example/x' carries a "
+		  "fragment (#..., not shown)");
+	CHECK_NO_ERR("Pa55w0rd");
+	CHECK_NO_ERR("Sh0wMe");
+	CHECK_NO_ERR("Fr4gment");
+	CHECK_NO_ERR(" me:");
+	CHECK_LINES(3);
+
+	CHECK_COND(load(&cfg, TENANT("a", "token_url = ftp://u:Hidden@x.example/\n")) == -EINVAL);
+	CHECK_ERR("invalid value for 'token_url': not an http:// or https:// URL (not shown: it "
+		  "may hold a password)");
+	CHECK_NO_ERR("Hidden");
+	/* A bare '?' or '#' is a query or fragment too; a plain URL is fine. */
+	CHECK_COND(load(&cfg, TENANT("a", "token_url = https://x.example/t?\n")) == -EINVAL);
+	CHECK_COND(load(&cfg, TENANT("a", "token_url = https://x.example:8443/t/oauth2/v2.0/token\n"))
+		   == 0);
+	dfs_config_free(&cfg);
+}
+
+/* A command runs without a shell: one that looks as if it wants one says so. */
+static void test_shell_commands(void)
+{
+	static const char *const wants[] = {
+		"pass show dynfs | head -1", "cat secret > /dev/null", "getsecret && true",
+		"printf $SECRET", "echo $(cat x)", "cat ~/.secret", "~/bin/getsecret",
+	};
+	struct dfs_config cfg;
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(wants) / sizeof(wants[0]); i++) {
+		snprintf(text, sizeof(text), "[a]\nurl = https://a.example\ntenant_id = t\n"
+			 "client_id = c\nclient_secret_command = %s\n", wants[i]);
+		CHECK_COND(load(&cfg, text) == -EINVAL);
+		CHECK_ERR("invalid value for 'client_secret_command': it looks like it wants a shell");
+	}
+	CHECK_COND(load(&cfg, "[a]\nurl = https://a.example\ntenant_id = t\nclient_id = c\n"
+		   "client_secret_command = sh -c 'printf x | head -1'\n") == 0);
+	dfs_config_free(&cfg);
+}
+
 static void test_missing_keys(void)
 {
 	struct dfs_config cfg;
@@ -855,6 +910,8 @@ int main(void)
 	test_inline_secret_mode();
 	test_unknown_keys();
 	test_invalid_values();
+	test_url_parts();
+	test_shell_commands();
 	test_missing_keys();
 	test_sections();
 	test_syntax();

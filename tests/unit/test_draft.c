@@ -76,10 +76,40 @@ static void test_write_during_save(void)
 	dfs_draft_free(&d);
 }
 
+/* local_size: all drafts together, ENOSPC past it, given back when freed. */
+static void test_bound_of_all_drafts(void)
+{
+	struct dfs_draft a, b;
+	char buf[64];
+	int ret;
+
+	memset(buf, 'x', sizeof(buf));
+	dfs_drafts_set_limit(100);
+	dfs_draft_init(&a);
+	dfs_draft_init(&b);
+	CHECK(dfs_draft_write(&a, buf, 60, 0) == 0, "60 of 100 bytes");
+	CHECK(dfs_drafts_used(NULL) == 60, "used %zu", dfs_drafts_used(NULL));
+	ret = dfs_draft_write(&b, buf, 50, 0);
+	CHECK(ret == -ENOSPC, "60 + 50 > 100: %d", ret);
+	CHECK(dfs_draft_failed_write(&b) == -ENOSPC && dfs_draft_size(&b, NULL) == 0,
+	      "the refused write is remembered, nothing written");
+	CHECK(dfs_draft_write(&b, buf, 40, 0) == 0 && dfs_drafts_used(NULL) == 100, "exactly full");
+	CHECK(dfs_draft_write(&a, buf, 10, 20) == 0, "an overwrite inside the file needs no room");
+	CHECK(dfs_draft_truncate(&a, 70) == -ENOSPC, "extending past the bound");
+	CHECK(dfs_draft_truncate(&b, 0) == 0 && dfs_draft_failed_write(&b) == 0 &&
+	      dfs_drafts_used(NULL) == 60, "emptied: room given back, the refusal forgotten");
+	CHECK(dfs_draft_fill(&b, buf, 50) == -ENOSPC, "a fill counts too");
+	dfs_draft_free(&a);
+	CHECK(dfs_drafts_used(NULL) == 0, "freed: %zu", dfs_drafts_used(NULL));
+	dfs_draft_free(&b);
+	dfs_drafts_set_limit(0);
+}
+
 int main(void)
 {
 	test_buf_resize();
 	test_emptied_then_written();
+	test_bound_of_all_drafts();
 	test_write_during_save();
 	return check_report("test_draft");
 }

@@ -562,7 +562,7 @@ static void test_errors(void)
 	/* Structure. */
 	ERR("{\"name\": 1, \"name\": 2}", "line 1, column 13: duplicate key 'name'");
 	ERR("{\"a\": {\"x\": 1}, \"b\": {\"x\": 2, \"y\": 3, \"x\": 4}}", "line 1, column 39: duplicate key 'x'");
-	ERR("{\"a\\nb\": 1, \"a\\nb\": 2}", "line 1, column 13: duplicate key 'a?b'");
+	ERR("{\"a\\nb\": 1, \"a\\nb\": 2}", "line 1, column 13: duplicate key 'a\\nb'");
 	ERR("{\"ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ\":1,\"ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ\":1}",
 	    "line 1, column 57: duplicate key 'ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ...'");
 	/* Duplicates are found when their object ends, but reported as if at
@@ -574,7 +574,7 @@ static void test_errors(void)
 	ERR("{\"b\":1,\"a\":1,\"b\":1,\"a\":1}", "line 1, column 14: duplicate key 'b'");
 	ERR("{\"a\":1,\"b\":{\"c\":1,\"c\":2,\"d\":x},\"a\":2}", "line 1, column 19: duplicate key 'c'");
 	ERR("{\"a\":1,\"b\":{\"c\":1,\"d\":x},\"a\":2}", "line 1, column 23: expected a value, found 'x'");
-	ERR("{\"a\\u007f\":1,\"a\\u007f\":1}", "line 1, column 14: duplicate key 'a?'");
+	ERR("{\"a\\u007f\":1,\"a\\u007f\":1}", "line 1, column 14: duplicate key 'a\\x7f'");
 	ERR("{\"a\" 1}", "line 1, column 6: expected ':' after object key, found '1'");
 	ERR("{\n  \"Müller\": 1\n  \"b\": 2\n}", "line 3, column 3: expected ',' or '}' after object member, found '\"'");
 	ERR("{\"Müller\": 1 x}", "line 1, column 14: expected ',' or '}' after object member, found 'x'");

@@ -537,10 +537,10 @@ static void test_unknown(const struct dfs_schema *s)
 	snprintf(want, sizeof(want), "unknown column '%.*s...': entity 'contact' has no such column",
 		 160, key + 2);
 	FAILS(s, J(key), base_text, &r, -EINVAL, want);
-	/* Control characters would break the one line. */
+	/* Control characters would break the one line: escaped. */
 	FAILS(s, J("{'a\\nb':1,'_transactioncurrencyid_value':'x\\ty'}"), base_text, &r, -EINVAL,
-	      "unknown column 'a?b': entity 'contact' has no such column; "
-	      "lookup 'transactioncurrencyid': 'x?y' is not a record id (a GUID)");
+	      "unknown column 'a\\nb': entity 'contact' has no such column; "
+	      "lookup 'transactioncurrencyid': 'x\\ty' is not a record id (a GUID)");
 	FAILS(s, J("{'':1}"), base_text, &r, -EINVAL,
 	      "unknown column '': entity 'contact' has no such column");
 }
@@ -738,6 +738,46 @@ static void test_create(const struct dfs_schema *s)
 	}
 }
 
+/* ---- dfs_schema_applied: does the server's record show a write? ------ */
+
+static void applied(int line, const struct dfs_schema *s, const char *body, const char *rec,
+		    int want)
+{
+	cJSON *b = J(body), *r = J(rec);
+	int got = dfs_schema_applied(s, b, r);
+
+	check_at(got == want, __FILE__, line, "applied(%s) = %d, want %d", body, got, want);
+	cJSON_Delete(b);
+	cJSON_Delete(r);
+}
+
+#define APPLIED(s, body, rec, want) applied(__LINE__, s, body, rec, want)
+
+static void test_applied(const struct dfs_schema *s)
+{
+	APPLIED(s, "{}", base_text, 1);
+	APPLIED(s, "{'firstname':'Ada','numberofchildren':2.0}", base_text, 1);
+	/* Money comes back with its scale; a column the record lacks is null. */
+	APPLIED(s, "{'annualincome':5e6,'creditlimit':null,'address1_city':null}", base_text, 1);
+	APPLIED(s, "{'firstname':'Grace'}", base_text, 0);
+	APPLIED(s, "{'firstname':'Ada','lastname':'Hopper'}", base_text, 0);
+	APPLIED(s, "{'description':'x'}", base_text, 0);
+	/* Binds show in the lookup's _value, whatever the case of the id. */
+	APPLIED(s, "{'parentcustomerid_account@odata.bind':'/accounts(" ACC1 ")'}", base_text, 1);
+	APPLIED(s, "{'parentcustomerid_contact@odata.bind':'/contacts(A0000000-0000-4000-8000-"
+		   "000000000001)'}", base_text, 1);
+	APPLIED(s, "{'parentcustomerid_account@odata.bind':'/accounts(" ACC2 ")'}", base_text, 0);
+	APPLIED(s, "{'parentcustomerid_account@odata.bind':null,"
+		   "'parentcustomerid_contact@odata.bind':null}", base_text, 0);
+	APPLIED(s, "{'preferredsystemuserid@odata.bind':'/systemusers("
+		   USER2 ")'}", base_text, 1);
+	APPLIED(s, "{'ownerid@odata.bind':'/systemusers(" USER1 ")'}", base_text, 1);
+	/* What cannot be checked is not proven. */
+	APPLIED(s, "{'nosuchnav@odata.bind':null}", base_text, 0);
+	APPLIED(s, "{'ownerid@odata.bind':'/systemusers(USD)'}", base_text, 0);
+	APPLIED(s, "{'firstname':'Ada'}", "[1]", 0);
+}
+
 int main(void)
 {
 	struct dfs_schema *s;
@@ -753,6 +793,7 @@ int main(void)
 		test_edit_or_restore(s);
 		test_lookups(s);
 		test_create(s);
+		test_applied(s);
 		dfs_schema_free(&s);
 	}
 	return check_report("test_schema");
