@@ -19,7 +19,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <curl/curl.h>
 
 #include "config_keys.h"
 #include "log.h"
@@ -310,60 +309,13 @@ static int has_space_or_control(const char *s)
 }
 
 /*
- * Is URL (an http(s) URL libcurl can read, with a host) fit for a config?
- * Not with a user name or password -- a secret in the file, sent to whoever
- * the host is -- nor a query or a fragment, which no Dataverse or token URL
- * has.  Returns 0, -ENOMEM, or -EINVAL with WHY saying what is wrong; WHY
- * never quotes a user name, password, query or fragment (they may be
- * secrets), only the scheme, host and path.  -ENOENT: not such a URL at all
- * (the caller's usual message, which may quote VALUE unless it holds '@').
- */
-static int url_problem(const char *url, char *why, size_t cap)
-{
-	char *scheme = NULL, *host = NULL, *path = NULL, *part = NULL;
-	const char *extra = NULL;
-	CURLU *u = curl_url();
-	int ret = -ENOENT;
-
-	if (!u)
-		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
-	    (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0))
-		goto out;
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK)
-		extra = "a user name or password (not shown): credentials go in the secret and "
-			"password keys, never in a URL";
-	else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK)
-		extra = "a query (?..., not shown)";
-	else if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
-		extra = "a fragment (#..., not shown)";
-	ret = 0;
-	if (extra) {
-		snprintf(why, cap, "'%s://%s%s' carries %s", scheme, DFS_PRINTABLE(host),
-			 path && strcmp(path, "/") ? DFS_PRINTABLE(path) : "", extra);
-		ret = -EINVAL;
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(path);
-	curl_free(part);
-	curl_url_cleanup(u);
-	return ret;
-}
-
-/*
  * Report a URL key's VALUE that is not an http(s) URL fit for a config.
  * Returns 0, -ENOMEM or -EINVAL (reported).
  */
 static int check_http_url(struct dfs_config_parse *st, const struct dfs_key *k, const char *v)
 {
 	char why[512];
-	int ret = url_problem(v, why, sizeof(why));
+	int ret = dfs_config_url_problem(v, why, sizeof(why));
 
 	if (ret == -EINVAL)
 		invalid(st, k, "%s", why);
@@ -516,38 +468,6 @@ static int program_found(const char *prog)
 	return 0;
 }
 
-/*
- * What in ARGV (a command split without a shell) only a shell would make
- * sense of -- a pipe, a redirection, a list, a variable, a substitution, a
- * glob, a ~ -- or NULL.  A shell itself as the program is fine: its -c
- * argument is its own business.
- */
-static const char *wants_shell(char *const *argv)
-{
-	static const char *const ops[] = { "|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1",
-					   "2>/dev/null", NULL };
-	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	size_t i, j;
-
-	if (!strcmp(base, "sh") || !strcmp(base, "bash") || !strcmp(base, "dash") ||
-	    !strcmp(base, "zsh") || !strcmp(base, "ksh"))
-		return NULL;
-	if (argv[0][0] == '~')
-		return "'~'";
-	for (i = 1; argv[i]; i++) {
-		for (j = 0; ops[j]; j++)
-			if (!strcmp(argv[i], ops[j]))
-				return ops[j];
-		if (strstr(argv[i], "$(") || strchr(argv[i], '`'))
-			return "a command substitution";
-		if (argv[i][0] == '$')
-			return "a variable";
-		if (argv[i][0] == '~')
-			return "'~'";
-	}
-	return NULL;
-}
-
 /* A client_secret_command / password_command: its program must exist. */
 static int check_command(struct dfs_config_parse *st, const struct dfs_key *k, const char *v)
 {
@@ -562,7 +482,7 @@ static int check_command(struct dfs_config_parse *st, const struct dfs_key *k, c
 			"arguments with '...' or \"...\")");
 		return -EINVAL;
 	}
-	if ((shell = wants_shell(argv))) {
+	if ((shell = dfs_secret_wants_shell(argv))) {
 		invalid(st, k, "it looks like it wants a shell (%s), but the command runs without "
 			"one: use a program that prints the secret, or sh -c '...'", shell);
 		rc = -EINVAL;

@@ -292,3 +292,29 @@ int dfs_secret_get(const struct dfs_secret_src *src, const char *what, char **ou
 	snprintf(why, why_len, "no %s configured", what);
 	return -ENOENT;
 }
+
+const char *dfs_secret_wants_shell(char *const *argv)
+{
+	static const char *const ops[] = { "|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1",
+					   "2>/dev/null", NULL };
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	size_t i, j;
+
+	if (!strcmp(base, "sh") || !strcmp(base, "bash") || !strcmp(base, "dash") ||
+	    !strcmp(base, "zsh") || !strcmp(base, "ksh"))
+		return NULL;
+	if (argv[0][0] == '~')
+		return "'~'";
+	for (i = 1; argv[i]; i++) {
+		for (j = 0; ops[j]; j++)
+			if (!strcmp(argv[i], ops[j]))
+				return ops[j];
+		if (strstr(argv[i], "$(") || strchr(argv[i], '`'))
+			return "a command substitution";
+		if (argv[i][0] == '$')
+			return "a variable";
+		if (argv[i][0] == '~')
+			return "'~'";
+	}
+	return NULL;
+}

@@ -1,5 +1,6 @@
 /* config_keys.h - inside the config loader: the table of dynfs.ini keys and
- * the state of one load.  Only fs/config.c and fs/config_keys.c include it.
+ * the state of one load.  Only fs/config.c, fs/config_keys.c and
+ * fs/config_url.c (what a URL may be) include it.
  *
  * fs/config.c reads the file: it counts lines, takes the [section] headers,
  * lets inih split "key = value" lines, sends each key to its section, applies
@@ -127,6 +128,18 @@ void dfs_config_report(struct dfs_config_parse *st, int line, const char *fmt, .
  */
 int dfs_key_set(struct dfs_config_parse *st, const struct dfs_key *k, void *base,
 		const char *v);
+
+/*
+ * Is URL (an http(s) URL libcurl can read, with a host) fit for a config?
+ * Not with a user name or password -- a secret in the file, sent to whoever
+ * the host is -- nor a query or a fragment, which no Dataverse or token URL
+ * has.  Returns 0, -ENOMEM, or -EINVAL with WHY saying what is wrong; WHY
+ * never quotes a user name, password, query or fragment (they may be
+ * secrets), only the scheme, host and path.  -ENOENT: not such a URL at all
+ * (the caller's usual message, which may quote URL unless it holds '@').
+ * In fs/config_url.c.
+ */
+int dfs_config_url_problem(const char *url, char *why, size_t cap);
 
 /* Fill the default of every key of KIND into BASE.  0 or -ENOMEM. */
 int dfs_keys_set_defaults(struct dfs_config_parse *st, enum dfs_key_kind kind, void *base);

@@ -50,4 +50,12 @@ void dfs_secret_free_argv(char **argv);
 /* Zero and free S (NULL is fine). */
 void dfs_secret_free(char *s);
 
+/*
+ * What in ARGV (a command split without a shell) only a shell would make
+ * sense of -- a pipe, a redirection, a list, a variable, a substitution,
+ * a ~ -- or NULL.  A shell itself as the program is fine: its -c
+ * argument is its own business.
+ */
+const char *dfs_secret_wants_shell(char *const *argv);
+
 #endif
