@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from lib.fixtures import emulator_fixture, mount_fixture
+from lib.fixtures import emulator_fixture, faults_cleared, fresh_records, mount_fixture
 from lib.mount import Ini, loads_verbatim, render, stats_delta
 from lib.tools import killpg, write_close, xattr
 
@@ -40,18 +40,8 @@ patient = mount_fixture("bemu", ini={"global": {"op_timeout": 120, "max_retries"
                         state_home=True)
 
 
-@pytest.fixture(autouse=True)
-def clean(bemu):
-    bemu.clear_faults()
-    yield
-    bemu.clear_faults()
-
-
-@pytest.fixture(scope="module")
-def _ids(bemu):
-    return iter([r["accountid"] for r in bemu.records(ORG, SET)
-                 if isinstance(r.get("name"), str) and '"' not in r["name"]
-                 and "\\" not in r["name"] and r.get("statecode") == 0])
+clean = faults_cleared("bemu")
+_ids = fresh_records("bemu", ORG, SET, "accountid", plain=True)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import uuid
 
 import pytest
 
-from lib.fixtures import emulator_fixture, mount_fixture
+from lib.fixtures import emulator_fixture, mount_fixture, faults_cleared, fresh_records
 from lib.mount import Ini, get_raw, loads_verbatim, render, stats_delta, strip_annotations
 from lib.tools import run_tool, write_close
 
@@ -38,18 +38,10 @@ PATCH_RECORD = r"/api/data/v9\.2/accounts\([0-9a-f-]{36}\)$"
 semu = emulator_fixture(orgs=ORG, records={"accounts": 80, "contacts": 5}, seed=41)
 smnt = mount_fixture("semu", ini={"global": {"max_retries": 2}}, state_home=True)
 
-@pytest.fixture(autouse=True)
-def clean(semu):
-    semu.clear_faults()
-    yield
-    semu.clear_faults()
+clean = faults_cleared("semu")
 
 
-@pytest.fixture(scope="module")
-def _ids(semu):
-    return iter([r["accountid"] for r in semu.records(ORG, SET)
-                 if isinstance(r.get("name"), str) and '"' not in r["name"]
-                 and "\\" not in r["name"] and r.get("statecode") == 0])
+_ids = fresh_records("semu", ORG, SET, "accountid", plain=True)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from lib.emuproc import Emulator
-from lib.fixtures import emulator_fixture
+from lib.fixtures import emulator_fixture, faults_cleared
 from lib.multipart import batch_body
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
@@ -16,11 +16,7 @@ KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "dele
 emu = emulator_fixture(orgs="contoso", records={"accounts": 10, "contacts": 3}, seed=17)
 
 
-@pytest.fixture(autouse=True)
-def clean(emu):
-    emu.clear_faults()
-    yield
-    emu.clear_faults()
+clean = faults_cleared("emu")
 
 
 def by_kind(stats):

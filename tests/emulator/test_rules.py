@@ -13,18 +13,14 @@ import uuid
 import pytest
 
 from lib.client import EmulatorError
-from lib.fixtures import emulator_fixture
+from lib.fixtures import emulator_fixture, faults_cleared
 
 ORG = "contoso"
 
 emu = emulator_fixture(orgs=ORG, records={"accounts": 60, "contacts": 2}, seed=23)
 
 
-@pytest.fixture(autouse=True)
-def clean(emu):
-    emu.clear_faults()
-    yield
-    emu.clear_faults()
+clean = faults_cleared("emu")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from lib.client import assert_odata_error
 from lib.emuproc import Emulator
-from lib.fixtures import emulator_fixture
+from lib.fixtures import emulator_fixture, faults_cleared
 
 N = 3000
 ACCOUNT_COLUMNS = 145        # readable columns of account (entities/account.json)
@@ -44,11 +44,7 @@ def is_v4(g):
 emu = emulator_fixture(orgs="contoso", records={"accounts": N, "contacts": 50}, seed=3)
 
 
-@pytest.fixture(autouse=True)
-def clean(emu):
-    emu.clear_faults()
-    yield
-    emu.clear_faults()
+clean = faults_cleared("emu")
 
 
 @pytest.fixture(scope="module")

@@ -121,3 +121,33 @@ class MountFactory:
             except MountError as e:
                 errors.append(str(e))
         return errors
+
+
+def faults_cleared(emulator):
+    """An autouse fixture: the emulator fixture named EMULATOR has no faults and no fault
+    rules before and after each test of the module."""
+
+    @pytest.fixture(autouse=True)
+    def faults_cleared(request):
+        emu = request.getfixturevalue(emulator)
+        emu.clear_faults()
+        yield
+        emu.clear_faults()
+
+    return faults_cleared
+
+
+def fresh_records(emulator, org, es, pk, plain=False):
+    """A fixture whose each use is the id of another sample record of ORG's ES in the
+    emulator fixture named EMULATOR: one no other test of the module touched.  PLAIN keeps
+    active records whose name needs no JSON escaping (for tests that edit it with sed)."""
+
+    @pytest.fixture(scope="module")
+    def ids(request):
+        recs = request.getfixturevalue(emulator).records(org, es)
+        if plain:
+            recs = [r for r in recs if isinstance(r.get("name"), str) and '"' not in r["name"]
+                    and "\\" not in r["name"] and r.get("statecode") == 0]
+        return iter([r[pk] for r in recs])
+
+    return ids
