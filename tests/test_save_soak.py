@@ -27,6 +27,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from lib.fixtures import emulator_fixture, mount_fixture
 from lib.mount import loads_verbatim, render
 from lib.tools import write_close, xattr
