@@ -21,6 +21,7 @@ edit is accounted for:
   failed loudly   close() failed, the bytes are in a rescue copy and user.dynfs.error says
                   why (a failure that says "may or may not" may have landed, once)
   conflict        ESTALE after the second writer's change landed on that record: right
+  (read failed    the file could not be read after max_retries: no edit made; counted apart)
   lost            close() returned 0 but the value never reached the server, or a failure
                   left no rescue copy or no error                                   must be 0
   duplicated      the value was written twice                                       must be 0
@@ -224,8 +225,15 @@ class Worker(threading.Thread):
         race = None
         if self.rng.random() < 0.5:
             race = self.racer.race(rid, "+1 555 %d%04d" % (self.i, seq), self.rng.random() * 0.05)
-        with open(p, "rb") as f:
-            obj = loads_verbatim(f.read())
+        try:
+            with open(p, "rb") as f:
+                obj = loads_verbatim(f.read())
+        except OSError as e:
+            # a read that fails after max_retries says so (EAGAIN, EIO): no edit to account for
+            if race:
+                race.join(60)
+            return Outcome("read failed", tool, rid, rid + ".json", value, e, True, str(e), t0,
+                           time.monotonic())
         obj["name"] = value
         data = render(obj)
         err = self.save(tool, p, value, data)
@@ -276,6 +284,9 @@ def account(emu, outcomes, racer):
     counts = collections.Counter()
     bad = []
     for o in outcomes:
+        if o.kind == "read failed":
+            counts["read failed"] += 1
+            continue
         if o.kind == "edit":
             if o.rid not in history:
                 history[o.rid] = list(zip(emu.history(ORG, SET, o.rid, "name"),
@@ -324,6 +335,7 @@ def table(counts):
     for k in KINDS:
         rows.append("%-16s %6d %6d %6d %6d %6d" % ((k,) + tuple(counts[k, t] for t in Worker.TOOLS)
                                                    + (counts[k],)))
+    rows.append("(reads that failed before an edit, loudly: %d)" % counts["read failed"])
     rows.append("(saves that put back a column the second writer had changed: %d)"
                 % counts["overwrote the second writer"])
     return "\n".join(rows)
