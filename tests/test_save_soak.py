@@ -319,11 +319,17 @@ def account(emu, outcomes, racer):
             mine = set(v for v, _ in racer.started.get(o.rid, ()))
             # writes of the value that are not the second writer's (which sets a telephone1
             # of its own and keeps the name)
-            n = sum(1 for i, (name, phone) in enumerate(h) if name == o.value and
-                    not (phone in mine and (i == 0 or phone != h[i - 1][1])))
+            # (the first write that shows each of its values; a later one that shows it again
+            # is a save from a copy read back then, putting the value back)
+            first = {}
+            for i, (_, phone) in enumerate(h):
+                if phone in mine:
+                    first.setdefault(phone, i)
+            racers = set(first.values())
+            n = sum(1 for i, (name, _) in enumerate(h) if name == o.value and i not in racers)
             # a save from a copy read before the second writer's change puts that column
             # back (the restore rule: SEMANTICS.md, "Saving a record in place")
-            if any(name == o.value and i and phone != h[i - 1][1] and phone not in mine
+            if any(name == o.value and i and phone != h[i - 1][1] and i not in racers
                    for i, (name, phone) in enumerate(h)):
                 counts["overwrote the second writer"] += 1
         else:
