@@ -8,8 +8,10 @@ surface itself (``/_emulator/...``) is served by dvemu.py using these objects.
 import collections
 import math
 import random
+import socket
 import threading
 import time
+import weakref
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
 # by_op: a finer partition for exact request counts.  list pages are list_first (a query's first
@@ -331,7 +333,9 @@ class TlsFaults:
     names, signed by a CA nobody trusts).  "stall" accepts the connection and reads the
     ClientHello but sends no ServerHello for ``stall_s`` seconds (or until the mode changes),
     then goes on with the good certificate.  The choice is made in the SNI callback, which
-    OpenSSL calls for every ClientHello, with or without a server name."""
+    OpenSSL calls for every ClientHello, with or without a server name.  A switch ends the
+    connections made before it, as a server restarted with another certificate would: a
+    client's next request makes a new handshake and meets the new certificate."""
 
     def __init__(self, contexts, mode="good", stall_s=30.0):
         self.contexts = contexts
@@ -340,6 +344,7 @@ class TlsFaults:
         self.mode, self.stall_s = self.base
         self.handshakes = {m: 0 for m in TLS_MODES + ("control",)}
         self.stalled = 0
+        self.live = weakref.WeakSet()     # connections of clients other than the control surface
         contexts["good"].sni_callback = self._pick
 
     @property
@@ -367,6 +372,7 @@ class TlsFaults:
         mode.  Stalled handshakes are woken: they go on if the mode is no longer "stall"."""
         mode, stall = self._check(data)
         with self.cond:
+            before = self.mode
             if data.get("reset"):
                 self.mode, self.stall_s = self.base
             if mode is not None:
@@ -374,6 +380,12 @@ class TlsFaults:
             if stall is not None:
                 self.stall_s = stall
             self.cond.notify_all()
+            ended = list(self.live) if self.mode != before else []
+        for sock in ended:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         return self.snapshot()
 
     def snapshot(self):
@@ -398,6 +410,7 @@ class TlsFaults:
                 finally:
                     self.stalled -= 1
                 mode = self.mode if self.mode != "stall" else "good"
+            self.live.add(sock)
         if mode != "good":
             sock.context = self.contexts[mode]
         return None

@@ -877,6 +877,10 @@ def make_tls(state_dir, mode="good", stall_s=30.0):
     for m, (crt, key) in certs.items():
         contexts[m] = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         contexts[m].load_cert_chain(crt, key)
+        # No session tickets: a resumed session skips the certificate, and a client must meet
+        # the certificate of the moment on each new connection (as after a server restart).
+        contexts[m].options |= ssl.OP_NO_TICKET
+        contexts[m].num_tickets = 0
     return control.TlsFaults(contexts, mode, stall_s), ca[0]
 
 

@@ -6,6 +6,7 @@ stay reachable throughout (it is reached with the control server name, which fau
 """
 
 import datetime
+import http.client
 import os
 import socket
 import ssl
@@ -150,6 +151,44 @@ def test_web_api_and_token_endpoint_fail_then_recover(emu, mode):
     assert emu.tls_mode()["mode"] == mode
     emu.tls_mode(mode="good")
     assert emu.api("contoso", new=True).get("WhoAmI").status == 200
+
+
+def test_switch_ends_kept_alive_connections(emu):
+    """A client's open connection does not outlive a switch: its next request must make a new
+    handshake, which meets the new certificate."""
+    host, port = address(emu)
+    conn = http.client.HTTPSConnection(host, port, timeout=10,
+                                       context=ssl.create_default_context(cafile=emu.ca_file))
+    try:
+        path = urllib.parse.urlsplit(emu.org("contoso")["api_url"]).path + "WhoAmI"
+        conn.request("GET", path)
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 401 and not first.will_close
+        emu.tls_mode(mode="expired")
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            conn.request("GET", path)
+            conn.getresponse()
+        conn.close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            conn.request("GET", path)
+    finally:
+        conn.close()
+
+
+def test_no_session_resumption(emu):
+    """A resumed TLS session skips the certificate: each new connection gets a full handshake,
+    so a client that connected under the good certificate meets the bad one next time."""
+    ctx = ssl.create_default_context(cafile=emu.ca_file)
+    with socket.create_connection(address(emu), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"GET /_emulator/none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            s.recv(1)           # TLS 1.3 tickets, if any, arrive with the first data
+            session = s.session
+    emu.tls_mode(mode="expired")
+    with socket.create_connection(address(emu), timeout=10) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)
 
 
 def test_handshakes_counted_by_mode(emu):
