@@ -206,6 +206,29 @@ def test_stalled_handshake_ends_within_op_timeout(femu, fmnt, _fids):
     assert read_bytes(fpath(fmnt, rid)).startswith(b"{\n")
 
 
+def test_save_meeting_a_stalled_handshake_fails_loudly_within_op_timeout(femu, fmnt, state_home,
+                                                                         _fids):
+    rid = next(_fids)
+    p = fpath(fmnt, rid)
+    obj = loads_verbatim(read_bytes(p))
+    before = femu.record(ORG, SET, rid)
+    obj["name"] = "Saved while the server stalled its TLS handshakes"
+    data = render(obj)
+    femu.tls_mode(mode="stall", stall_s=120)
+    t0 = time.monotonic()
+    err = write_close(p, data)
+    dt = time.monotonic() - t0
+    assert err is not None and err.errno in (errno.ETIMEDOUT, errno.EIO), err
+    assert dt < OP_TIMEOUT + 4, "the save took %.1f s with op_timeout = %d" % (dt, OP_TIMEOUT)
+    femu.tls_mode(mode="good")
+    assert femu.record(ORG, SET, rid) == before
+    d = os.path.join(state_home, "dynfs", "rescue", ORG, SET)
+    found = sorted(glob.glob(os.path.join(d, rid + ".*.json")))
+    assert len(found) == 1 and read_bytes(found[0]) == data, found
+    x = xattr(p)
+    assert x and x.startswith("save failed: ") and "TLS handshake" in x, x
+
+
 def test_killed_reader_in_a_stalled_handshake_is_released(femu, fpatient, _fids):
     warm, rid = next(_fids), next(_fids)
     assert read_bytes(fpath(fpatient, warm)).startswith(b"{\n")      # connected, token in hand
