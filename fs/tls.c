@@ -84,12 +84,16 @@ static enum cause from_text(const char *e)
  */
 static int handshake_unfinished(CURL *h)
 {
-	curl_off_t tcp = 0, app = 0;
+	curl_off_t tcp = 0, app = 0, pre = 0;
 	char *scheme = NULL;
 	long port = 0;
 
 	if (curl_easy_getinfo(h, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
 	    strcasecmp(scheme, "https") != 0)
+		return 0;
+	/* A kept-alive connection has no connect times of its own: that the
+	 * request never started going out is what says it is not one. */
+	if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre > 0)
 		return 0;
 	if (curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &tcp) != CURLE_OK ||
 	    curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &app) != CURLE_OK || app > 0)

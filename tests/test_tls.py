@@ -206,6 +206,18 @@ def test_stalled_handshake_ends_within_op_timeout(femu, fmnt, _fids):
     assert read_bytes(fpath(fmnt, rid)).startswith(b"{\n")
 
 
+def test_silent_server_after_the_handshake_is_not_called_a_handshake_stall(femu, fmnt, _fids):
+    """The handshake is done and the request sent (a kept-alive connection); the answer never
+    comes: that is a slow answer, and the message must not blame TLS."""
+    warm, rid = next(_fids), next(_fids)
+    assert read_bytes(fpath(fmnt, warm)).startswith(b"{\n")
+    femu.rule(method="GET", path=r"accounts\(%s\)" % rid, deliver="silent", seconds=300, count=0)
+    mark = len(fmnt.log_text())
+    assert read_errno(fpath(fmnt, rid)) == errno.ETIMEDOUT
+    log = fmnt.log_text()[mark:]
+    assert "no complete answer within op_timeout" in log and "TLS" not in log, log
+
+
 def test_save_meeting_a_stalled_handshake_fails_loudly_within_op_timeout(femu, fmnt, state_home,
                                                                          _fids):
     rid = next(_fids)
