@@ -161,6 +161,23 @@ def test_start_against_bad_certificate_mounts_unhealthy_then_recovers(femu, moun
     assert read_bytes(fpath(m, rid)).startswith(b"{\n")
 
 
+def test_start_against_a_stalled_handshake_mounts_unhealthy_within_op_timeout(femu, mount_factory,
+                                                                              dynfs_bin, tmp_path):
+    ini = Ini.load(femu.config_path)
+    ini["global"]["op_timeout"] = str(OP_TIMEOUT)
+    cfg = ini.write(str(tmp_path / "quick.ini"))
+    femu.tls_mode(mode="stall", stall_s=120)
+    r = run_dynfs(dynfs_bin, ["--check", "-c", cfg], timeout=OP_TIMEOUT + 20)
+    assert r.returncode == 2 and not r.sanitizer, r.stdout + r.stderr
+    assert re.search(r"^contoso: FAILED: .*TLS handshake within op_timeout", r.stdout, re.M), r.stdout
+    m = mount_factory(cfg, emu=femu)
+    st = status(m)
+    assert st["health"] == "unhealthy" and st["errno"] == "ETIMEDOUT", st
+    assert "TLS handshake" in st["reason"], st
+    femu.tls_mode(mode="good")
+    until("the tenant connects", lambda: os.listdir(os.path.join(m.path, ORG, SET)))
+
+
 @pytest.mark.parametrize("mode", sorted(CAUSE))
 def test_bad_certificate_while_mounted_fails_reads_and_saves_loudly(femu, fmnt, state_home, _fids,
                                                                     mode):
