@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 #include "version.h"
 #include "banned.h"
 
@@ -692,6 +693,11 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		else if (rc == CURLE_ABORTED_BY_CALLBACK)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "interrupted: the program waiting for it is gone");
+		else if (dfs_tls_failed(h, rc))
+			dfs_tls_describe(h, rc, errbuf, &(struct dfs_tls_limits){
+				http->opts.connect_timeout, timeout_ms,
+				timeout_ms < (long)http->opts.timeout * 1000 },
+				resp->err.message, sizeof(resp->err.message));
 		else if (rc == CURLE_OPERATION_TIMEDOUT && timeout_ms < (long)http->opts.timeout * 1000)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "no complete answer within op_timeout (%s)",
@@ -747,6 +753,9 @@ int dfs_http_errno(long status, CURLcode curl_code)
 			return -ECONNREFUSED;
 		case CURLE_PEER_FAILED_VERIFICATION:
 		case CURLE_SSL_CONNECT_ERROR:
+			/* The server's certificate or handshake: it may be fixed
+			 * there, as an outage is (tls.c says which). */
+			return -EIO;
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_CACERT_BADFILE:
 			return -EACCES;
