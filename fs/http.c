@@ -45,6 +45,7 @@ const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
 /* The calling thread's last failed request (see dfs_http_last_failure). */
 static __thread struct dfs_http_failure last_failure;
 static __thread int has_last_failure;
+static __thread unsigned thread_retries;
 
 time_t dfs_http_throttled_until(struct dfs_http *http)
 {
@@ -431,6 +432,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 
 void dfs_http_count_retry(struct dfs_http *http)
 {
+	thread_retries++;
 	pthread_mutex_lock(&http->stats_lock);
 	http->stats.retried++;
 	pthread_mutex_unlock(&http->stats_lock);
@@ -448,9 +450,15 @@ const struct dfs_http_failure *dfs_http_last_failure(void)
 	return has_last_failure ? &last_failure : NULL;
 }
 
+unsigned dfs_http_retries(void)
+{
+	return thread_retries;
+}
+
 void dfs_http_failure_clear(void)
 {
 	has_last_failure = 0;
+	thread_retries = 0;
 }
 
 /* libcurl asks about once a second, also while nothing arrives. */

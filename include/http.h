@@ -159,6 +159,8 @@ void dfs_http_count_retry(struct dfs_http *http);
  * operation names the HTTP status, code, message and request id.
  */
 const struct dfs_http_failure *dfs_http_last_failure(void);
+/* Retries the calling thread made since dfs_http_failure_clear(). */
+unsigned dfs_http_retries(void);
 void dfs_http_failure_clear(void);
 
 /*
