@@ -259,6 +259,7 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 
 		snprintf(resp->err.message + used, sizeof(resp->err.message) - used, "%s%s",
 			 used ? "; " : "", retry.why);
+		dfs_http_failure_explain(retry.why);
 	}
 	/* What the caller settles (above, and a 412 it reads back) is its to log;
 	 * a sink that stopped the transfer has said why itself. */

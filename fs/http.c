@@ -389,6 +389,21 @@ static int is_failure(const struct dfs_http_req *req, const struct dfs_http_resp
 	return 1;
 }
 
+/* The failure of REQ as the calling thread's last (dfs_http_last_failure). */
+static void remember_failure(const struct dfs_http_req *req, const struct dfs_http_resp *resp,
+			     struct dfs_http_failure *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->at = time(NULL);
+	snprintf(f->method, sizeof(f->method), "%s", req->method);
+	shown_path(req->url, f->path, sizeof(f->path));
+	f->status = resp->status;
+	memcpy(f->request_id, resp->request_id, sizeof(f->request_id));
+	f->err = resp->err;
+	last_failure = *f;
+	has_last_failure = 1;
+}
+
 /* Count one attempt, remember it if it failed, and log it at debug level. */
 static void account(struct dfs_http *http, const struct dfs_http_req *req,
 		    const struct dfs_http_resp *resp, double seconds)
@@ -406,17 +421,8 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 	else
 		dfs_debug("http: %s %s: %s after %.0f ms", req->method, path, resp->err.message,
 			  seconds * 1000);
-	if (failed) {
-		memset(&f, 0, sizeof(f));
-		f.at = time(NULL);
-		snprintf(f.method, sizeof(f.method), "%s", req->method);
-		memcpy(f.path, path, sizeof(f.path));
-		f.status = resp->status;
-		memcpy(f.request_id, resp->request_id, sizeof(f.request_id));
-		f.err = resp->err;
-		last_failure = f;
-		has_last_failure = 1;
-	}
+	if (failed)
+		remember_failure(req, resp, &f);
 	pthread_mutex_lock(&http->stats_lock);
 	st->requests[req_kind(req)]++;
 	if (resp->status == 429)
@@ -450,6 +456,15 @@ void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out)
 const struct dfs_http_failure *dfs_http_last_failure(void)
 {
 	return has_last_failure ? &last_failure : NULL;
+}
+
+void dfs_http_failure_explain(const char *why)
+{
+	size_t used = strlen(last_failure.err.message);
+
+	if (has_last_failure)
+		snprintf(last_failure.err.message + used, sizeof(last_failure.err.message) - used,
+			 "%s%s", used ? "; " : "", why);
 }
 
 unsigned dfs_http_retries(void)
@@ -576,8 +591,13 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	dfs_http_resp_free(resp);
 	dfs_buf_init(&resp->body, http->opts.max_body);
 	resp->http = http;
-	if (held_back(http, req, resp, &ret))
+	if (held_back(http, req, resp, &ret)) {
+		/* Not sent, so not counted; but the operation's line says why. */
+		struct dfs_http_failure f;
+
+		remember_failure(req, resp, &f);
 		return ret;
+	}
 	left = dfs_http_deadline_left();
 	timeout_ms = (long)http->opts.timeout * 1000;
 	if (left * 1000 < timeout_ms)
