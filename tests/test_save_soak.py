@@ -44,7 +44,7 @@ from lib.tools import run_tool, write_close, xattr
 
 SECONDS = float(os.environ.get("DYNFS_SOAK_SECONDS", "20"))
 LONG = SECONDS >= 300
-BACKUP_N = 10000 if LONG else 1500
+BACKUP_N = int(os.environ.get("DYNFS_SOAK_RECORDS", 10000 if LONG else 1500))
 WORKERS = 4
 ORG = "contoso"
 SET = "accounts"
