@@ -4,7 +4,8 @@ secret, and a log file that SIGHUP opens anew.
 - A failed save, a failed read and a refused edit each give exactly one line at the default
   level, at level error, naming the operation, the path, the errno and -- where a request
   failed -- the HTTP status, the Dataverse code, the message and the request id
-  (x-ms-service-request-id); a save's line also says where the user's bytes were kept.
+  (x-ms-service-request-id); a save's line also says where the user's bytes were kept, a
+  retried request's how often it was retried.  A successful save or listing logs nothing.
 - At log_level = debug each HTTP request is exactly one line (method, path, status,
   milliseconds): as many lines as the emulator counted requests, token requests included;
   no line holds the client secret, a refresh token, an access token or a header.
