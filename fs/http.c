@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "http_failure.h"
 #include "log.h"
 #include "version.h"
 #include "banned.h"
@@ -41,11 +42,6 @@ const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
 	[DFS_REQ_GET] = "get", [DFS_REQ_CREATE] = "create", [DFS_REQ_UPDATE] = "update",
 	[DFS_REQ_DELETE] = "delete", [DFS_REQ_OTHER] = "other",
 };
-
-/* The calling thread's last failed request (see dfs_http_last_failure). */
-static __thread struct dfs_http_failure last_failure;
-static __thread int has_last_failure;
-static __thread unsigned thread_retries;
 
 time_t dfs_http_throttled_until(struct dfs_http *http)
 {
@@ -345,17 +341,6 @@ static enum dfs_req_kind req_kind(const struct dfs_http_req *req)
 	return memchr(p, '(', (size_t)(q - p)) ? DFS_REQ_GET : DFS_REQ_LIST;
 }
 
-/* URL without scheme, query or fragment: what a log line or .status shows. */
-static void shown_path(const char *url, char *buf, size_t cap)
-{
-	const char *s = strstr(url, "://");
-	size_t n;
-
-	s = s ? s + 3 : url;
-	n = strcspn(s, "?#");
-	snprintf(buf, cap, "%.*s%s", (int)n, s, s[n] ? "?..." : "");
-}
-
 /*
  * A 3xx is never the Web API's answer: a proxy or a sign-in page stands in
  * the way.  Where it points is shown without its query, which may carry a
@@ -366,7 +351,7 @@ static void redirect_message(struct dfs_http_resp *resp)
 	char where[200];
 
 	if (resp->location)
-		shown_path(resp->location, where, sizeof(where));
+		dfs_http_shown_path(resp->location, where, sizeof(where));
 	snprintf(resp->err.message, sizeof(resp->err.message),
 		 "redirected (HTTP %ld) to %s: a sign-in page or a proxy stands in the way",
 		 resp->status, resp->location ? where : "nowhere");
@@ -389,21 +374,6 @@ static int is_failure(const struct dfs_http_req *req, const struct dfs_http_resp
 	return 1;
 }
 
-/* The failure of REQ as the calling thread's last (dfs_http_last_failure). */
-static void remember_failure(const struct dfs_http_req *req, const struct dfs_http_resp *resp,
-			     struct dfs_http_failure *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->at = time(NULL);
-	snprintf(f->method, sizeof(f->method), "%s", req->method);
-	shown_path(req->url, f->path, sizeof(f->path));
-	f->status = resp->status;
-	memcpy(f->request_id, resp->request_id, sizeof(f->request_id));
-	f->err = resp->err;
-	last_failure = *f;
-	has_last_failure = 1;
-}
-
 /* Count one attempt, remember it if it failed, and log it at debug level. */
 static void account(struct dfs_http *http, const struct dfs_http_req *req,
 		    const struct dfs_http_resp *resp, double seconds)
@@ -413,7 +383,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 	char path[sizeof(f.path)];
 	int failed = is_failure(req, resp);
 
-	shown_path(req->url, path, sizeof(path));
+	dfs_http_shown_path(req->url, path, sizeof(path));
 	if (resp->status)
 		dfs_debug("http: %s %s: %ld in %.0f ms%s%s", req->method, path, resp->status,
 			  seconds * 1000, resp->request_id[0] ? ", request id " : "",
@@ -422,7 +392,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 		dfs_debug("http: %s %s: %s after %.0f ms", req->method, path, resp->err.message,
 			  seconds * 1000);
 	if (failed)
-		remember_failure(req, resp, &f);
+		dfs_http_failure_note(req, resp, &f);
 	pthread_mutex_lock(&http->stats_lock);
 	st->requests[req_kind(req)]++;
 	if (resp->status == 429)
@@ -440,7 +410,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 
 void dfs_http_count_retry(struct dfs_http *http)
 {
-	thread_retries++;
+	dfs_http_failure_retried();
 	pthread_mutex_lock(&http->stats_lock);
 	http->stats.retried++;
 	pthread_mutex_unlock(&http->stats_lock);
@@ -451,31 +421,6 @@ void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out)
 	pthread_mutex_lock(&http->stats_lock);
 	*out = http->stats;
 	pthread_mutex_unlock(&http->stats_lock);
-}
-
-const struct dfs_http_failure *dfs_http_last_failure(void)
-{
-	return has_last_failure ? &last_failure : NULL;
-}
-
-void dfs_http_failure_explain(const char *why)
-{
-	size_t used = strlen(last_failure.err.message);
-
-	if (has_last_failure)
-		snprintf(last_failure.err.message + used, sizeof(last_failure.err.message) - used,
-			 "%s%s", used ? "; " : "", why);
-}
-
-unsigned dfs_http_retries(void)
-{
-	return thread_retries;
-}
-
-void dfs_http_failure_clear(void)
-{
-	has_last_failure = 0;
-	thread_retries = 0;
 }
 
 /* libcurl asks about once a second, also while nothing arrives. */
@@ -610,7 +555,7 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		/* Not sent, so not counted; but the operation's line says why. */
 		struct dfs_http_failure f;
 
-		remember_failure(req, resp, &f);
+		dfs_http_failure_note(req, resp, &f);
 		return ret;
 	}
 	left = dfs_http_deadline_left();
