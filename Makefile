@@ -72,7 +72,8 @@ UNIT_test_config := fs/config.c fs/config_keys.c fs/config_url.c fs/log.c fs/sec
 UNIT_test_config_PKGS := inih libcurl
 UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson
-UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/retry.c fs/tls.c
+UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/http_failure.c \
+	fs/retry.c fs/tls.c
 UNIT_test_metadata_PKGS := libcjson libcurl
 UNIT_test_util := fs/util.c fs/log.c
 UNIT_test_util_PKGS := libcjson
