@@ -396,7 +396,17 @@ def test_fault_soak(soak_emu, soak_mnt, state_home):
     summary = "%d edits and creates in %.0f s, %d faults:\n%s" % (
         len(outcomes), SECONDS, n_fired, table(counts))
     print("\nfault soak: " + summary)
-    assert not bad, "%s\n%s" % (summary, "\n".join("%s: %r" % b for b in bad[:10]))
+    shown = []
+    for kind, o in bad[:10]:
+        shown.append("%s: %r" % (kind, o))
+        if o.rid:
+            # what the record went through: (name, telephone1) after each write, and the
+            # second writer's values with when it sent them
+            shown.append("  writes: %r" % list(zip(soak_emu.history(ORG, SET, o.rid, "name"),
+                                                   soak_emu.history(ORG, SET, o.rid,
+                                                                    "telephone1"))))
+            shown.append("  second writer: %r" % racer.started.get(o.rid))
+    assert not bad, "%s\n%s" % (summary, "\n".join(shown))
     assert counts["landed"] > len(outcomes) // 3, summary
     assert n_fired > 0, "no fault fired"
     soak_mnt.assert_alive()
