@@ -71,6 +71,8 @@ struct dfs_cache {
 	double listed_at;
 	struct entry *oldest;    /* content LRU ends */
 	struct entry *newest;
+	dfs_cache_changed_fn *changed;
+	char *changed_tag;
 };
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -310,8 +312,29 @@ static void evict(struct dfs_cache *c, struct entry *keep)
 	}
 }
 
+/* E's attributes change, or it goes: tell whoever keeps them. */
+static void changed(struct dfs_cache *c, const struct entry *e)
+{
+	char id[DFS_GUID_LEN + 1];
+
+	if (!c->changed)
+		return;
+	dfs_guid_unpack(e->id, id);
+	c->changed(c->changed_tag, id);
+}
+
+void dfs_cache_on_change(struct dfs_cache *c, dfs_cache_changed_fn *fn, char *tag)
+{
+	pthread_mutex_lock(&c->lock);
+	free(c->changed_tag);
+	c->changed = fn;
+	c->changed_tag = tag;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void entry_free(struct dfs_cache *c, struct entry *e)
 {
+	changed(c, e);
 	drop_blob(c, e);
 	if (e->listed)
 		c->n_listed--;
@@ -331,12 +354,14 @@ void dfs_cache_free(struct dfs_cache **cp)
 
 	if (!c)
 		return;
+	c->changed = NULL;       /* going away: nobody to tell */
 	for (i = 0; i < c->n_buckets; i++)
 		for (e = c->buckets[i]; e; e = next) {
 			next = e->next;
 			entry_free(c, e);
 		}
 	free(c->buckets);
+	free(c->changed_tag);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	*cp = NULL;
@@ -428,8 +453,13 @@ int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
 	}
 	/* Same bytes under a new ETag keep their generation: the kernel's
 	 * cached pages are still right. */
-	if (fresh || bytes_changed(e, blob, has_version, version))
+	if (fresh || bytes_changed(e, blob, has_version, version)) {
 		e->gen = c->next_gen++;
+		if (!fresh)
+			changed(c, e);
+	} else if (e->mtime != mtime) {
+		changed(c, e);
+	}
 	if (e->blob != blob)
 		set_blob(c, e, blob);
 	else

@@ -68,6 +68,15 @@ struct dfs_cache *dfs_cache_new(struct dfs_cache_pool *pool);
 void dfs_cache_free(struct dfs_cache **cache);
 
 /*
+ * FN(TAG, id) is called (with the cache locked: FN must not call back into
+ * it) when a record that was known already gets another size, mtime or
+ * content, or leaves the index: whatever kept its attributes must forget
+ * them.  TAG (malloc'd) is the cache's now, freed with it.
+ */
+typedef void dfs_cache_changed_fn(const char *tag, const char *id);
+void dfs_cache_on_change(struct dfs_cache *c, dfs_cache_changed_fn *fn, char *tag);
+
+/*
  * Insert or replace ID's entry (BLOB gets a new reference, ETAG is copied).
  * LISTING is the dfs_cache_listing_begin() generation of the listing that
  * brought it, or 0 for a single read.  0 or -ENOMEM (-EINVAL: ID is not a
