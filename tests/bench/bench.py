@@ -300,6 +300,46 @@ def floor(ctx):
     return out
 
 
+# --------------------------------------------------------------------------- memory bound
+
+def ini_with(src, dst, extra):
+    """A copy of the emulator's dynfs.ini with EXTRA (key = value lines) in [global]."""
+    with open(src) as f:
+        text = f.read()
+    for key, _ in extra:
+        text = "\n".join(l for l in text.split("\n") if l.split("=")[0].strip() != key)
+    text = text.replace("[global]\n", "[global]\n" + "".join("%s = %s\n" % kv for kv in extra), 1)
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return dst
+
+
+def rss_run(ctx, cache_size):
+    """Target 4: dynfs with CACHE_SIZE and rsync -a of the whole set; dynfs's peak RSS (VmHWM),
+    its RSS at the end, and the requests it made."""
+    ini = ini_with(ctx.emu.ini, os.path.join(ctx.work, "dynfs-rss.ini"),
+                   [("cache_size", cache_size), ("cache_ttl", 86400)])
+    mnt = os.path.join(ctx.work, "mnt-rss")
+    dest = os.path.join(ctx.work, "dest-rss")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    ctx.emu.control("stats/reset", {})
+    t0 = time.monotonic()
+    fs = Fuse([ctx.dynfs, "-f", "-c", ini, mnt], mnt, os.path.join(ctx.work, "dynfs-rss.log"))
+    try:
+        done, _ = run_limited(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"], ctx.timeout)
+        out = {"wall_s": time.monotonic() - t0, "timed_out": done is None, "peak_rss_bytes": fs.vm("VmHWM"),
+               "end_rss_bytes": fs.vm("VmRSS")}
+    finally:
+        fs.stop()
+    s = ctx.emu.control("stats")
+    out.update({"requests": s["total"], "by_op": {k: v for k, v in s["by_op"].items() if v},
+                "files": count_files(dest), "bytes": sum(e.stat().st_size for e in os.scandir(dest))})
+    shutil.rmtree(dest, ignore_errors=True)
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 def summarize(rows):
@@ -335,7 +375,7 @@ def markdown(all_results):
              "stays far below the server time it models."
              % (LATENCY_MS, RECORD_COST_US, COLUMN_COST_US, FULL_RECORD_US / 1000, DOP_HINT, CAPACITY), "",
              "![time and requests against N](results.png)", ""]
-    for key in sorted(all_results, key=int):
+    for key in sizes_of(all_results):
         res = all_results[key]
         m = res["methods"]
         lines += ["## N = {:,}".format(int(key)), "",
@@ -379,7 +419,50 @@ def markdown(all_results):
                                                                   row["dynfs"] / max(row["floor"], 1e-6),
                                                                   row["dynfs_requests"]))
         lines.append("")
+    lines += rss_markdown(all_results.get("rss") or {})
     return "\n".join(lines)
+
+
+def sizes_of(all_results):
+    """The table sizes N measured by the main bench (results.json also holds "rss")."""
+    return sorted((k for k in all_results if k.isdigit()), key=int)
+
+
+def rss_markdown(rss):
+    """The memory bound (target 4): peak RSS per N for each cache_size, and the slope."""
+    if not rss:
+        return []
+    lines = ["## Memory bound", "",
+             "`bench.py --rss CACHE_SIZE --n N1,N2` (`make bench-rss`): dynfs with that `cache_size` and "
+             "`cache_ttl` = 1 day, `rsync -a` of the whole set, peak RSS = `VmHWM` of the dynfs process at the "
+             "end of the copy.  Target: peak ≤ cache_size + 128 MiB, and what dynfs keeps per record outside the "
+             "content cache ≤ 200 bytes, measured as the slope of peak RSS between the two sizes.", "",
+             "| cache_size | N | date | peak RSS | bound | RSS at the end | requests | files | wall (s) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for cache in sorted(rss):
+        bound = parse_size(cache) + 128 * 1048576
+        runs = rss[cache]
+        for n in sorted(runs, key=int):
+            r = runs[n]
+            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %d | {:,} | %s |".format(
+                int(n), r["files"]) % (cache, r["date"], r["peak_rss_bytes"] / 1048576,
+                                      "≤" if r["peak_rss_bytes"] <= bound else "**over**", bound / 1048576,
+                                      r["end_rss_bytes"] / 1048576, r["requests"], fmt_s(r["wall_s"])))
+        ns = sorted(runs, key=int)
+        if len(ns) >= 2:
+            lo, hi = runs[ns[0]], runs[ns[-1]]
+            slope = (hi["peak_rss_bytes"] - lo["peak_rss_bytes"]) / (int(ns[-1]) - int(ns[0]))
+            lines += ["", "cache_size %s: slope of peak RSS between N = {:,} and {:,}: **%.0f bytes a record** "
+                      "(target ≤ 200).".format(int(ns[0]), int(ns[-1])) % (cache, slope)]
+        lines.append("")
+    return lines
+
+
+def parse_size(text):
+    """"64M" -> bytes (K, M, G suffixes as dynfs.ini takes them)."""
+    mult = {"K": 1024, "M": 1048576, "G": 1073741824}
+    t = text.strip().upper()
+    return int(float(t[:-1]) * mult[t[-1]]) if t and t[-1] in mult else int(t)
 
 
 def chart(all_results, png, work):
@@ -387,7 +470,7 @@ def chart(all_results, png, work):
     data = os.path.join(work, "chart.dat")
     with open(data, "w") as f:
         f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync stopped(any method)\n")
-        for key in sorted(all_results, key=int):
+        for key in sizes_of(all_results):
             m = all_results[key]["methods"]
 
             def g(name, field):
@@ -432,13 +515,69 @@ unset multiplot
 
 # --------------------------------------------------------------------------- main
 
+def save_results(out, update):
+    """Merge UPDATE (a function of the whole results.json) into results.json; rewrite results.md."""
+    os.makedirs(out, exist_ok=True)
+    jpath = os.path.join(out, "results.json")
+    try:
+        with open(jpath) as f:
+            everything = json.load(f)
+    except (OSError, ValueError):
+        everything = {}
+    update(everything)
+    with open(jpath, "w") as f:
+        json.dump(everything, f, indent=1, sort_keys=True)
+        f.write("\n")
+    md = markdown(everything)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    return everything, md
+
+
+def main_rss(a):
+    sizes = [int(x) for x in (a.n or "100000,200000").split(",") if x.strip()]
+    ensure_tools()
+    ctx = Ctx()
+    ctx.dynfs, ctx.timeout = os.path.abspath(a.dynfs), a.method_timeout
+    ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
+    os.makedirs(ctx.work, exist_ok=True)
+    runs = {}
+    try:
+        for n in sizes:
+            log("memory bound: starting the emulator with %d %s" % (n, SET))
+            ctx.emu = Emu(ctx.work, n)
+            try:
+                rows = []
+                for rnd in range(a.rounds):
+                    r = rss_run(ctx, a.rss)
+                    log("N=%d cache_size=%s round %d/%d: %.1f s, peak RSS %.0f MiB, %d requests, %d files" % (
+                        n, a.rss, rnd + 1, a.rounds, r["wall_s"], r["peak_rss_bytes"] / 1048576, r["requests"],
+                        r["files"]))
+                    rows.append(r)
+            finally:
+                ctx.emu.stop()
+            best = max(rows, key=lambda r: r["peak_rss_bytes"])
+            best["rounds"] = a.rounds
+            best["date"] = time.strftime("%Y-%m-%d")
+            runs[str(n)] = best
+    finally:
+        if not a.work:
+            shutil.rmtree(ctx.work, ignore_errors=True)
+
+    def update(everything):
+        everything.setdefault("rss", {}).setdefault(a.rss, {}).update(runs)
+    _, md = save_results(a.out, update)
+    print(md)
+    return 0
+
+
 class Ctx:
     pass
 
 
 def main():
     ap = argparse.ArgumentParser(description="dynfs backup bench against the emulator")
-    ap.add_argument("--n", type=int, default=int(os.environ.get("N") or 20000), help="records (default 20000)")
+    ap.add_argument("--n", default=os.environ.get("N") or None, help="records (default 20000)")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("R") or 3), help="rounds (default 3)")
     ap.add_argument("--dynfs", default=os.environ.get("DYNFS_BIN") or os.path.join(REPO, "dynfs"))
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
@@ -451,9 +590,16 @@ def main():
     ap.add_argument("--floor-only", action="store_true",
                     help="measure only the FUSE floor; keep the methods of the last run at this N")
     ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
+    ap.add_argument("--rss", metavar="CACHE_SIZE", default=os.environ.get("CACHE") or None,
+                    help="the memory bound only (target 4): dynfs with this cache_size (e.g. 64M) and rsync -a "
+                         "at each N of --n (comma-separated, default 100000,200000), no export; reports peak RSS "
+                         "and the per-record slope")
     a = ap.parse_args()
+    if a.rss:
+        return main_rss(a)
     if not os.access(a.dynfs, os.X_OK):
         raise SystemExit("bench: no dynfs binary at %s (make, or DYNFS_BIN=...)" % a.dynfs)
+    a.n = int(a.n or 20000)
     ensure_tools()
     npm_ci()
     ctx = Ctx()
