@@ -1,5 +1,6 @@
 /* content.c - what the files of a set folder hold (see content.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,9 @@ static int refresh(struct dfs_path *p)
 	/* Records that changed or went: the kernel has forgotten their
 	 * attributes before the access that refreshed answers. */
 	dfs_notify_sync();
+	/* A listing frees as much as it made (parse trees, evicted content):
+	 * give it back, so what a copy adds does not stack on top of it. */
+	malloc_trim(0);
 	/* What the server lists is now the truth: renamed-away names answer
 	 * again, and names that only aliased saved records go. */
 	dfs_locals_listed(s->locals);

@@ -64,6 +64,10 @@ def grow_on_server(std_emu, rid):
     return server_text(std_emu, rid)
 
 
+def list_ids(std_emu):
+    return std_emu.api("contoso").list_all("accounts", select="accountid")[0]
+
+
 def refresh(folder):
     os.setxattr(folder, "user.dynfs.refresh", b"1")
 
@@ -150,3 +154,24 @@ def test_walk_of_a_listed_folder_makes_no_request(std_emu, m):
     assert sum(again.values()) == 0, again
     assert again.result == sizes.result
     assert all(v > 0 for v in sizes.result.values())
+
+
+def test_folder_read_in_pieces_lists_each_entry_once(std_emu, m):
+    """A set folder is read at offsets, a reply at a time: every record and local file once."""
+    d = accounts(m)
+    local = os.path.join(d, "notes-%s.txt" % uuid.uuid4().hex[:6])
+    write(local, b"kept here\n")
+    try:
+        names = os.listdir(d)
+        want = {r["accountid"] + ".json" for r in list_ids(std_emu)} | {os.path.basename(local)}
+        assert len(names) == len(set(names))
+        assert set(names) == want
+        # a second read of the same open folder (rewind) gives the same
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert sorted(os.listdir(fd)) == sorted(names)
+            assert sorted(os.listdir(fd)) == sorted(names)
+        finally:
+            os.close(fd)
+    finally:
+        os.unlink(local)
