@@ -271,16 +271,23 @@ def floor(ctx):
     dyn = Fuse([ctx.dynfs, "-f", "-c", ini, dmnt], dmnt, os.path.join(ctx.work, "dynfs-floor.log"))
     dynfs_dir = os.path.join(dmnt, ORG, SET)
     mnt = os.path.join(ctx.work, "floor")
-    fl = None
+    fl = base = None
+    sides = [("floor", mnt), ("dynfs", dynfs_dir)]
     out = {}
     try:
         run(["ls", "-f", dynfs_dir], stdout=subprocess.DEVNULL)          # list it once
         listing = floor_list(ctx, dynfs_dir)                               # from the cache: no requests
         fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt,
                   os.path.join(ctx.work, "floorfs.log"))
+        if ctx.compare:
+            # another dynfs binary (an earlier build), measured in the same run
+            bmnt = os.path.join(ctx.work, "mnt-baseline")
+            base = Fuse([ctx.compare, "-f", "-c", ini, bmnt], bmnt, os.path.join(ctx.work, "dynfs-baseline.log"))
+            run(["ls", "-f", os.path.join(bmnt, ORG, SET)], stdout=subprocess.DEVNULL)
+            sides.append(("baseline", os.path.join(bmnt, ORG, SET)))
         for name, argv in FLOOR_OPS:
             row = {}
-            for side, d in (("floor", mnt), ("dynfs", dynfs_dir)):
+            for side, d in sides:
                 times = []
                 before = ctx.emu.control("stats")["total"]
                 for _ in range(ctx.floor_reps):
@@ -290,12 +297,14 @@ def floor(ctx):
                     times.append(time.monotonic() - t0)
                     shutil.rmtree(tmp)
                 row[side] = statistics.median(times)
-                if side == "dynfs":
-                    row["dynfs_requests"] = ctx.emu.control("stats")["total"] - before
+                if side != "floor":
+                    row[side + "_requests"] = ctx.emu.control("stats")["total"] - before
             out[name] = row
     finally:
         if fl is not None:
             fl.stop()
+        if base is not None:
+            base.stop()
         dyn.stop()
     return out
 
@@ -411,13 +420,20 @@ def markdown(all_results):
                       "sizes served from memory) and on dynfs's already-listed folder (a mount of its own with "
                       "cache_ttl = 86400, listed once before); median of {} runs."
                       .format(int(key), res.get("floor_reps", 3)), "",
-                      "| command | floorfs (s) | dynfs (s) | dynfs / floor | dynfs requests |",
-                      "|---|---:|---:|---:|---:|"]
+                      "| command | floorfs (s) | dynfs (s) | dynfs / floor | dynfs requests |%s" % (
+                          " earlier dynfs (s) | earlier / floor | earlier requests |" if res.get("compare") else ""),
+                      "|---|---:|---:|---:|---:|%s" % ("---:|---:|---:|" if res.get("compare") else "")]
+            if res.get("compare"):
+                lines[-2:-2] = ["The \"earlier dynfs\" columns: %s, measured in the same run." % res["compare"], ""]
             for name, _ in FLOOR_OPS:
                 row = fl[name]
-                lines.append("| `%s` | %s | %s | %.1f | %d |" % (name, fmt_s(row["floor"]), fmt_s(row["dynfs"]),
-                                                                  row["dynfs"] / max(row["floor"], 1e-6),
-                                                                  row["dynfs_requests"]))
+                extra = ""
+                if "baseline" in row:
+                    extra = " %s | %.1f | %d |" % (fmt_s(row["baseline"]), row["baseline"] / max(row["floor"], 1e-6),
+                                                   row["baseline_requests"])
+                lines.append("| `%s` | %s | %s | %.1f | %d |%s" % (name, fmt_s(row["floor"]), fmt_s(row["dynfs"]),
+                                                                    row["dynfs"] / max(row["floor"], 1e-6),
+                                                                    row["dynfs_requests"], extra))
         lines.append("")
     lines += rss_markdown(all_results.get("rss") or {})
     return "\n".join(lines)
@@ -587,6 +603,8 @@ def main():
     ap.add_argument("--method-timeout", type=float, default=600,
                     help="seconds a method may take before it is stopped and reported as such (600)")
     ap.add_argument("--floor-reps", type=int, default=None, help="runs of each floor command (3; 1 above N=50000)")
+    ap.add_argument("--compare", metavar="DYNFS", default=None,
+                    help="also time this dynfs binary (e.g. an earlier build) in the FUSE floor, same run")
     ap.add_argument("--floor-only", action="store_true",
                     help="measure only the FUSE floor; keep the methods of the last run at this N")
     ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
@@ -594,7 +612,10 @@ def main():
                     help="the memory bound only (target 4): dynfs with this cache_size (e.g. 64M) and rsync -a "
                          "at each N of --n (comma-separated, default 100000,200000), no export; reports peak RSS "
                          "and the per-record slope")
+    ap.add_argument("--compare-label", default=None, help="how results.md names the --compare binary")
     a = ap.parse_args()
+    if a.compare and not a.compare_label:
+        a.compare_label = "the dynfs binary %s" % a.compare
     if a.rss:
         return main_rss(a)
     if not os.access(a.dynfs, os.X_OK):
@@ -606,6 +627,7 @@ def main():
     if a.floor_reps is None:
         a.floor_reps = 3 if a.n <= 50000 else 1
     ctx.n, ctx.dynfs, ctx.floor_reps = a.n, os.path.abspath(a.dynfs), a.floor_reps
+    ctx.compare = os.path.abspath(a.compare) if a.compare else None
     ctx.timeout = a.method_timeout
     ctx.naive_max, ctx.naive_sample = a.naive_max, a.naive_sample
     ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
@@ -643,7 +665,8 @@ def main():
     result = {"date": time.strftime("%Y-%m-%d"), "rounds": a.rounds, "emulator_startup_s": ctx.emu.startup_s,
               "dynfs_version": version[0] if version else "?", "floor_reps": a.floor_reps,
               "timeout_s": a.method_timeout,
-              "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor}
+              "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor,
+              "compare": a.compare_label}
     os.makedirs(a.out, exist_ok=True)
     jpath = os.path.join(a.out, "results.json")
     try:
@@ -655,7 +678,8 @@ def main():
         if str(a.n) not in everything:
             raise SystemExit("bench: --floor-only needs an earlier run at N=%d in %s" % (a.n, jpath))
         prev = everything[str(a.n)]
-        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"]})
+        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"],
+                     "compare": a.compare_label})
         result = prev
     everything[str(a.n)] = result
     with open(jpath, "w") as f:
