@@ -622,7 +622,8 @@ def main():
         raise SystemExit("bench: no dynfs binary at %s (make, or DYNFS_BIN=...)" % a.dynfs)
     a.n = int(a.n or 20000)
     ensure_tools()
-    npm_ci()
+    if not a.floor_only:
+        npm_ci()
     ctx = Ctx()
     if a.floor_reps is None:
         a.floor_reps = 3 if a.n <= 50000 else 1
