@@ -345,8 +345,26 @@ def rss_run(ctx, cache_size):
     s = ctx.emu.control("stats")
     out.update({"requests": s["total"], "by_op": {k: v for k, v in s["by_op"].items() if v},
                 "files": count_files(dest), "bytes": sum(e.stat().st_size for e in os.scandir(dest))})
+    listing = floor_list(ctx, dest)
     shutil.rmtree(dest, ignore_errors=True)
+    out["floor_peak_rss_bytes"] = floor_rss(ctx, listing)
     return out
+
+
+def floor_rss(ctx, listing):
+    """floorfs's peak RSS for the same rsync -a of the same names and sizes: libfuse's own cost
+    per file (its node for each file the kernel looked up, the folder's readdir buffer)."""
+    mnt = os.path.join(ctx.work, "floor-rss")
+    dest = os.path.join(ctx.work, "dest-floor-rss")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt, os.path.join(ctx.work, "floorfs.log"))
+    try:
+        run(["rsync", "-a", mnt + "/", dest + "/"])
+        return fl.vm("VmHWM")
+    finally:
+        fl.stop()
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- report
@@ -453,25 +471,31 @@ def rss_markdown(rss):
              "`cache_ttl` = 1 day, `rsync -a` of the whole set, peak RSS = `VmHWM` of the dynfs process at the "
              "end of the copy.  Target: peak ≤ cache_size + 128 MiB, and what dynfs keeps per record outside the "
              "content cache ≤ 200 bytes, measured as the slope of peak RSS between the two sizes.", "",
-             "| cache_size | N | date | peak RSS | bound | RSS at the end | requests | files | wall (s) |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for cache in sorted(rss):
-        bound = parse_size(cache) + 128 * 1048576
-        runs = rss[cache]
+             "| run | N | date | peak RSS | bound | RSS at the end | requests | files | wall (s) | floorfs peak RSS |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    slopes = []
+    for label in sorted(rss):
+        runs = rss[label]
         for n in sorted(runs, key=int):
             r = runs[n]
-            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %d | {:,} | %s |".format(
-                int(n), r["files"]) % (cache, r["date"], r["peak_rss_bytes"] / 1048576,
+            bound = parse_size(r.get("cache_size", label)) + 128 * 1048576
+            fl = r.get("floor_peak_rss_bytes")
+            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %d | {:,} | %s | %s |".format(
+                int(n), r["files"]) % (label, r["date"], r["peak_rss_bytes"] / 1048576,
                                       "≤" if r["peak_rss_bytes"] <= bound else "**over**", bound / 1048576,
-                                      r["end_rss_bytes"] / 1048576, r["requests"], fmt_s(r["wall_s"])))
+                                      r["end_rss_bytes"] / 1048576, r["requests"], fmt_s(r["wall_s"]),
+                                      "%.0f MiB" % (fl / 1048576) if fl else ""))
         ns = sorted(runs, key=int)
         if len(ns) >= 2:
             lo, hi = runs[ns[0]], runs[ns[-1]]
             slope = (hi["peak_rss_bytes"] - lo["peak_rss_bytes"]) / (int(ns[-1]) - int(ns[0]))
-            lines += ["", "cache_size %s: slope of peak RSS between N = {:,} and {:,}: **%.0f bytes a record** "
-                      "(target ≤ 200).".format(int(ns[0]), int(ns[-1])) % (cache, slope)]
-        lines.append("")
-    return lines
+            text = "%s: slope of peak RSS between N = {:,} and {:,}: **%.0f bytes a record** (target ≤ 200)".format(
+                int(ns[0]), int(ns[-1])) % (label, slope)
+            if lo.get("floor_peak_rss_bytes") and hi.get("floor_peak_rss_bytes"):
+                text += "; floorfs under the same rsync: %.0f bytes a record" % (
+                    (hi["floor_peak_rss_bytes"] - lo["floor_peak_rss_bytes"]) / (int(ns[-1]) - int(ns[0])))
+            slopes.append("- " + text + ".")
+    return lines + [""] + slopes + [""]
 
 
 def parse_size(text):
@@ -557,6 +581,7 @@ def main_rss(a):
     ctx.dynfs, ctx.timeout = os.path.abspath(a.dynfs), a.method_timeout
     ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
     os.makedirs(ctx.work, exist_ok=True)
+    ctx.floorfs = build_floorfs(ctx.work)
     runs = {}
     try:
         for n in sizes:
@@ -575,13 +600,14 @@ def main_rss(a):
             best = max(rows, key=lambda r: r["peak_rss_bytes"])
             best["rounds"] = a.rounds
             best["date"] = time.strftime("%Y-%m-%d")
+            best["cache_size"] = a.rss
             runs[str(n)] = best
     finally:
         if not a.work:
             shutil.rmtree(ctx.work, ignore_errors=True)
 
     def update(everything):
-        everything.setdefault("rss", {}).setdefault(a.rss, {}).update(runs)
+        everything.setdefault("rss", {}).setdefault(a.rss_label or a.rss, {}).update(runs)
     _, md = save_results(a.out, update)
     print(md)
     return 0
@@ -612,6 +638,9 @@ def main():
                     help="the memory bound only (target 4): dynfs with this cache_size (e.g. 64M) and rsync -a "
                          "at each N of --n (comma-separated, default 100000,200000), no export; reports peak RSS "
                          "and the per-record slope")
+    ap.add_argument("--rss-label", default=None,
+                    help="--rss: the row label in results.md (default: the cache size), e.g. to keep an earlier "
+                         "build's runs beside")
     ap.add_argument("--compare-label", default=None, help="how results.md names the --compare binary")
     a = ap.parse_args()
     if a.compare and not a.compare_label:
