@@ -103,7 +103,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak bench unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench bench-rss unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -183,6 +183,12 @@ R ?= 3
 bench: $(BIN)
 	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --n $(N) --rounds $(R)
 
+# The memory bound alone: peak RSS copying RSS_N records with cache_size = CACHE.
+CACHE ?= 64M
+RSS_N ?= 100000,200000
+bench-rss: $(BIN)
+	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --rss $(CACHE) --n $(RSS_N) --rounds 1
+
 deps:
 	bash .ci/deps
 
@@ -229,6 +235,7 @@ help:
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
 	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
+	@echo '  bench-rss      peak RSS of dynfs copying RSS_N=100000,200000 records, cache_size=CACHE (64M)'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'
