@@ -17,6 +17,7 @@
  * nothing here.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,29 @@ static const struct fuse_operations *base = &dfs_fs_operations;
 struct status_fh {
 	char *text;
 	size_t len;
+	struct status_fh *prev, *next;
 };
+
+/*
+ * The open ones: the kernel sends release after close in the background,
+ * so an unmount may come first; destroy frees what is left.
+ */
+static struct status_fh *open_status;
+static pthread_mutex_t open_status_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void status_fh_free(struct status_fh *sf)
+{
+	pthread_mutex_lock(&open_status_lock);
+	if (sf->prev)
+		sf->prev->next = sf->next;
+	else if (open_status == sf)
+		open_status = sf->next;
+	if (sf->next)
+		sf->next->prev = sf->prev;
+	pthread_mutex_unlock(&open_status_lock);
+	free(sf->text);
+	free(sf);
+}
 
 #define STATUS_TAG 1u
 
@@ -175,6 +198,12 @@ static int m_open(const char *path, struct fuse_file_info *fi)
 			free(sf);
 			return -ENOMEM;
 		}
+		pthread_mutex_lock(&open_status_lock);
+		sf->next = open_status;
+		if (open_status)
+			open_status->prev = sf;
+		open_status = sf;
+		pthread_mutex_unlock(&open_status_lock);
 		/* The size was computed at stat time from another snapshot. */
 		fi->direct_io = 1;
 		fi->fh = (uint64_t)(uintptr_t)sf | STATUS_TAG;
@@ -235,11 +264,18 @@ static int m_release(const char *path, struct fuse_file_info *fi)
 	struct status_fh *sf = status_fh(fi);
 
 	if (sf) {
-		free(sf->text);
-		free(sf);
+		status_fh_free(sf);
 		return 0;
 	}
 	LOGGED("release", path, fi, base->release(path, fi));
+}
+
+static void m_destroy(void *private_data)
+{
+	while (open_status)
+		status_fh_free(open_status);
+	if (base->destroy)
+		base->destroy(private_data);
 }
 
 static int m_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -459,5 +495,6 @@ const struct fuse_operations *dfs_mount_operations(void)
 	ops.getxattr = m_getxattr;
 	ops.listxattr = m_listxattr;
 	ops.statfs = m_statfs;
+	ops.destroy = m_destroy;
 	return &ops;
 }
