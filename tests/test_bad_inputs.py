@@ -361,8 +361,10 @@ def run_names(row, bemu, request, fresh):
 
 # --------------------------------------------------------------------------- configurations
 # input: a function (Ini of a working config) -> the config's text.  Each is run with
-# `dynfs --check` (exit status 1, the message on stdout) and mounted (refused: non-zero
-# exit, the message on stderr, nothing mounted), and neither sends a request.
+# `dynfs --check` (the row's errno column is its exit status: 1 for a wrong file, 2 for a
+# tenant that fails; the message on stdout) and mounted (refused: non-zero exit, the
+# message on stderr, nothing mounted).  Neither sends a request, except --check's sign-in
+# and WhoAmI for a tenant whose own section is fine.
 
 
 def tenant_edit(**keys):
@@ -394,6 +396,20 @@ def section_named(name):
     def f(ini):
         sec = "\n".join("%s = %s" % kv for kv in ini[ORG].items())
         return "[global]\n\n[%s]\n%s\n" % (name, sec)
+    return f
+
+
+def token_store(content):
+    """The tenant signing in with the refresh token of a token store holding CONTENT (a
+    store cut short or spoilt by hand: dynfs itself replaces it whole)."""
+    def f(ini):
+        i = ini.copy()
+        sec = i[ORG]
+        for k in ("tenant_id", "client_secret_file"):
+            sec.pop(k, None)
+        sec.update(auth="refresh_token", client_id=f.public_client_id, token_store="@STORE@")
+        return i.text()
+    f.store = content
     return f
 
 
@@ -462,13 +478,29 @@ CONFIGS = [
     Row(G, "secret command that wants a shell",
         tenant_edit(client_secret_file=None, client_secret_command="cat /x/secret | head -1"), 1,
         "it looks like it wants a shell (|), but the command runs without one", NO_REQUEST),
+    Row(G, "token store not JSON", token_store(b"{garbage"), 2,
+        "contoso.token holds no refresh token: sign in again with 'dynfs login'", NO_REQUEST),
+    Row(G, "token store empty", token_store(b""), 2,
+        "contoso.token holds no refresh token: sign in again with 'dynfs login'", NO_REQUEST),
+    Row(G, "token store cut short", token_store(b'{"refresh_token": "0.AUo'), 2,
+        "contoso.token holds no refresh token: sign in again with 'dynfs login'", NO_REQUEST),
+    Row(G, "token store with a number", token_store(b'{"refresh_token": 5}\n'), 2,
+        "contoso.token holds no refresh token: sign in again with 'dynfs login'", NO_REQUEST),
 ]
 
 
 def run_configs(row, bemu, dynfs_bin, tmp_path):
     ini = Ini.load(bemu.config_path)
     ini.sections = {"global": {"cache_ttl": "60"}, ORG: ini[ORG]}
+    if hasattr(row.input, "store"):
+        row.input.public_client_id = bemu.org(ORG)["public_client_id"]
     text = row.input(ini)
+    if hasattr(row.input, "store"):
+        store = str(tmp_path / "contoso.token")
+        fd = os.open(store, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, row.input.store)
+        os.close(fd)
+        text = text.replace("@STORE@", store)
     cfg = str(tmp_path / "bad.ini")
     fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
@@ -484,7 +516,7 @@ def run_configs(row, bemu, dynfs_bin, tmp_path):
     delta = stats_delta(bemu, both)
     check, mount = delta.result
     out = check.stdout + check.stderr
-    assert check.returncode == row.errno, out
+    assert check.returncode == row.errno, out     # 1: the file is wrong; 2: a tenant failed
     assert row.message in check.stdout, check.stdout
     assert "\x1b" not in out, "a control character reached the terminal"
     if not getattr(row.input, "global_only", False):
