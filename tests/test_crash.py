@@ -12,7 +12,8 @@ connected" behind: the dead mount is lazily unmounted first):
 - the token store still works: the next mount signs in with the stored refresh token,
   without an interactive login;
 - the state directory holds no half-written file under a final name: a kill during many
-  rescue-copy and token-store writes leaves each file whole or absent.
+  rescue-copy and token-store writes leaves each file whole or absent; the cache leaves
+  no record on disk.
 
 Every mount here signs in with a refresh token kept in a token store.
 """
@@ -57,7 +58,8 @@ def setup(cemu, tmp_path):
 
 
 def mount(mount_factory, cemu, cfg, state):
-    return mount_factory(cfg, emu=cemu, env={"XDG_STATE_HOME": state})
+    return mount_factory(cfg, emu=cemu, env={"XDG_STATE_HOME": state,
+                                             "XDG_CACHE_HOME": state + "-cache"})
 
 
 def wait_fired(cemu, rid, n=1, timeout=60):
@@ -105,10 +107,29 @@ def times_written(cemu, rid, value):
 
 # --------------------------------------------------------------------------- rsync restore
 
+def interrupted_rsync(cemu, m, src, after, applied):
+    """rsync SRC into M's set folder; the create after AFTER others is held in flight
+    (carried out first if APPLIED) and dynfs is killed.  rsync must fail."""
+    rule = cemu.rule(method="PATCH", path=WRITE, after=after, count=1, apply=applied,
+                     deliver="silent", seconds=120)
+    p = subprocess.Popen(["rsync", "-a", str(src) + "/", os.path.join(m.path, ORG, SET) + "/"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_fired(cemu, rule["id"])
+        kill9(m)
+        p.wait(30)
+    finally:
+        killpg(p)
+        cemu.clear_rules()
+    assert p.returncode != 0, "rsync said the restore succeeded"
+
+
 def test_kill_during_rsync_restore_then_rerun(cemu, setup, mount_factory, tmp_path):
-    """rsync of 14 new records; the 6th create is carried out and its answer held; kill -9.
-    The five renames rsync saw succeed are on the server; a re-run of rsync after the
-    remount completes the restore with every record created exactly once."""
+    """rsync of 14 new records, killed twice: at the 6th create (carried out, its answer
+    held), then, re-run, at the 10th (held before it is carried out).  The renames rsync
+    saw succeed are on the server each time; a last re-run completes the restore with
+    every record created exactly once."""
     cfg, store, state = setup
     src = tmp_path / "backup"
     src.mkdir()
@@ -118,36 +139,27 @@ def test_kill_during_rsync_restore_then_rerun(cemu, setup, mount_factory, tmp_pa
         values[rid] = "crash restore %02d" % i
         (src / (rid + ".json")).write_bytes(render({"name": values[rid],
                                                     "telephone1": "+1 555 01%02d" % i}))
-    m = mount(mount_factory, cemu, cfg, state)
-    dst = os.path.join(m.path, ORG, SET) + "/"
-    rule = cemu.rule(method="PATCH", path=WRITE, after=5, count=1, apply=True,
-                     deliver="silent", seconds=120)
-    p = subprocess.Popen(["rsync", "-a", str(src) + "/", dst], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        wait_fired(cemu, rule["id"])
-        kill9(m)
-        p.wait(30)
-    finally:
-        killpg(p)
-        cemu.clear_rules()
-    assert p.returncode != 0, "rsync said the restore succeeded"
-    # rsync saves one file after the other, in name order: the first five renames returned
-    # 0 before the sixth began, and the sixth was carried out before the answer was held
-    for rid in ids[:6]:
-        rec = on_server(cemu, rid)
-        assert rec is not None and rec["name"] == values[rid], (rid, rec)
-        assert cemu.writes(ORG, SET, rid) == 1, rid
-    for rid in ids[6:]:
-        assert on_server(cemu, rid) is None, "a create after the held one landed: %s" % rid
 
+    def landed(n):
+        # rsync saves one file after the other, in name order: a rename that returned 0
+        # came before the held create, and nothing after it went out
+        for rid in ids[:n]:
+            rec = on_server(cemu, rid)
+            assert rec is not None and rec["name"] == values[rid], (rid, rec)
+            assert cemu.writes(ORG, SET, rid) == 1, rid
+        for rid in ids[n:]:
+            assert on_server(cemu, rid) is None, "a create after the held one landed: %s" % rid
+
+    interrupted_rsync(cemu, mount(mount_factory, cemu, cfg, state), src, 5, applied=True)
+    landed(6)
+    # the six on the server are rsync'ed again without a request that writes
     m2 = remount_signs_in_from_the_store(mount_factory, cemu, cfg, store, state)
-    r = run_tool(["rsync", "-a", str(src) + "/", os.path.join(m2.path, ORG, SET) + "/"], 300)
+    interrupted_rsync(cemu, m2, src, 3, applied=False)
+    landed(9)
+    m3 = remount_signs_in_from_the_store(mount_factory, cemu, cfg, store, state)
+    r = run_tool(["rsync", "-a", str(src) + "/", os.path.join(m3.path, ORG, SET) + "/"], 300)
     assert r.returncode == 0, r.stderr
-    for rid in ids:
-        assert on_server(cemu, rid)["name"] == values[rid], rid
-        assert cemu.writes(ORG, SET, rid) == 1, \
-            "%s written %d times" % (rid, cemu.writes(ORG, SET, rid))
+    landed(len(ids))
     names = [rec.get("name") for rec in cemu.records(ORG, SET)]
     for v in values.values():
         assert names.count(v) == 1, "%r is on the server %d times" % (v, names.count(v))
@@ -294,4 +306,6 @@ def test_kill_during_many_state_writes(cemu, setup, mount_factory):
             assert n[:-len(".error")] + ".json" in finals, "%s without its copy" % n
     with open(store, encoding="utf-8") as f:
         json.load(f)
+    # the cache's spill file is unlinked from the start: no record is left on disk
+    assert os.listdir(os.path.join(state + "-cache", "dynfs")) == []
     remount_signs_in_from_the_store(mount_factory, cemu, cfg, store, state)
