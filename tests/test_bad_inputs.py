@@ -10,8 +10,9 @@ effect), and each is checked for all four of:
   was (or as written, when the row is a success);
 - the daemon still alive and mounted afterwards (a config row: nothing mounted).
 
-One mount serves each category.  Rows are independent, except that the last server row
-throttles its tenant for ten minutes, so it runs on a mount of its own.
+One mount serves each category.  Rows are independent; a server row that throttles its
+tenant for ten minutes, and one whose listing succeeds (and is kept), run on mounts of
+their own.
 """
 
 import collections
@@ -36,6 +37,7 @@ contents_mnt = mount_fixture("bemu", state_home=True)
 names_mnt = mount_fixture("bemu", state_home=True)
 server_mnt = mount_fixture("bemu", ini={"global": {"op_timeout": 4, "max_retries": 2}},
                            state_home=True)
+listed_mnt = mount_fixture("bemu")
 throttled_mnt = mount_fixture("bemu", ini={"global": {"op_timeout": 4, "max_retries": 2}},
                               state_home=True)
 _faults = faults_cleared("bemu")
@@ -600,6 +602,12 @@ SERVER = [
         "the server sent a link to another place (http://evil.example:9/", None),
     Row(S, "nextLink cycle of three pages", ("list", "cycle"), errno.EIO,
         "the server sent the same @odata.nextLink again, stopping", None),
+    Row(S, "listing page without \"value\"", ("list", "novalue"), errno.EIO,
+        "new_categories: page 1 has no \"value\" array: not an OData collection", None),
+    Row(S, "listing \"value\" not an array", ("list", "scalar"), errno.EIO,
+        "new_categories: page 1 has no \"value\" array", None),
+    Row(S, "listing items that are not records", ("list", "items"), None,
+        "contoso: contacts: record without a usable 'contactid' skipped", None),
     Row(S, "429 with Retry-After 600", ("read", dict(status=429, headers={"Retry-After": 600},
         json={"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}},
         count=1)), errno.EAGAIN, "HTTP 429 0x80072322 'Number of requests exceeded the limit'",
@@ -613,6 +621,15 @@ def list_rules(bemu, kind):
         return "contacts", [dict(method="GET", path=r"contacts\?", count=0, json={
             "value": [], "@odata.nextLink": "http://evil.example:9/contoso/api/data/v9.2/"
                                             "contacts?$skiptoken=x"})]
+    if kind == "novalue":
+        return "new_categories", [dict(method="GET", path=r"new_categories\?", count=0,
+                                       json={"@odata.context": "x"})]
+    if kind == "scalar":
+        return "new_categories", [dict(method="GET", path=r"new_categories\?", count=0,
+                                       json={"value": "none"})]
+    if kind == "items":
+        return "contacts", [dict(method="GET", path=r"contacts\?", count=0, json={"value": [
+            {"contactid": "not-a-guid", "versionnumber": 1}, "x", 5, {"name": "no id"}]})]
     u = base + "new_categories?$select=new_categoryid&$skiptoken="
     return "new_categories", [
         dict(method="GET", path="skiptoken=A", json={"value": [], "@odata.nextLink": u + "B"},
@@ -626,7 +643,9 @@ def list_rules(bemu, kind):
 
 
 def run_server(row, bemu, request, state_home, fresh):
-    m = request.getfixturevalue("throttled_mnt" if row.errno == errno.EAGAIN else "server_mnt")
+    # a throttled tenant waits ten minutes, a listing that succeeds is kept: mounts of their own
+    m = request.getfixturevalue("throttled_mnt" if row.errno == errno.EAGAIN else
+                                "listed_mnt" if row.input == ("list", "items") else "server_mnt")
     op, spec = row.input
     start = len(m.log_text())
     if op == "list":
@@ -637,7 +656,7 @@ def run_server(row, bemu, request, state_home, fresh):
 
         def go():
             try:
-                os.listdir(p)
+                return os.listdir(p)
             except OSError as e:
                 return e
     else:
@@ -667,6 +686,8 @@ def run_server(row, bemu, request, state_home, fresh):
     assert got == row.errno, "%s: %r" % (row.case, res)
     if op == "read" and got is None:
         assert loads_verbatim(res)["accountid"] == rid
+    if op == "list" and got is None:
+        assert res == [], res
     log = m.log_text()[start:]
     assert row.message in log, log[-3000:]
     if op == "save":
