@@ -17,6 +17,7 @@ their own.
 
 import collections
 import errno
+import json
 import os
 import re
 import uuid
@@ -63,6 +64,11 @@ def with_(obj, **cols):
     return out
 
 
+def name_literal(obj, text):
+    """OBJ rendered with TEXT, as it is, for the string inside the name's quotes."""
+    return render(with_(obj, name="@NAME@")).replace(b"@NAME@", text)
+
+
 def first_line_prefix(raw, text):
     """RAW (a record file) with TEXT put in as its first member."""
     return raw.replace(b"{\n", b"{\n" + text + b"\n", 1)
@@ -103,6 +109,18 @@ CONTENTS = [
     Row(C, "raw newline in a string",
         lambda raw, o: render(with_(o, name="a")).replace(b'"a"', b'"a\nb"'), errno.EINVAL,
         "unescaped control character U+000A in string (write it as \\n)", NONE),
+    Row(C, "escaped NUL in a string", lambda raw, o: name_literal(o, b"ab\\u0000cd"),
+        errno.EINVAL, "'\\u0000' in string is not supported (strings cannot contain NUL)", NONE),
+    Row(C, "lone surrogate", lambda raw, o: name_literal(o, b"ab\\ud800cd"), errno.EINVAL,
+        "lone surrogate '\\ud800' in string", NONE),
+    Row(C, "overlong UTF-8", lambda raw, o: name_literal(o, b"\xc0\xaf"), errno.EINVAL,
+        "invalid UTF-8 byte 0xc0 in string", NONE),
+    Row(C, "surrogate pair (an emoji)", lambda raw, o: name_literal(o, b"ab\\ud83d\\ude00cd"),
+        None, None, UPDATE),
+    Row(C, "column named in another case", lambda raw, o: render(with_(o, Name="x")),
+        errno.EINVAL, "unknown column 'Name': entity 'account' has no such column", NONE),
+    Row(C, "empty key", lambda raw, o: render(with_(o, **{"": 1})), errno.EINVAL,
+        "unknown column '': entity 'account' has no such column", NONE),
     Row(C, "unknown column", lambda raw, o: render(with_(o, nosuchcolumn=1)), errno.EINVAL,
         "unknown column 'nosuchcolumn': entity 'account' has no such column", NONE),
     Row(C, "read-only column changed",
@@ -228,7 +246,10 @@ def run_contents(row, bemu, request, state_home, fresh):
             assert w == dict(update=0, create=1, delete=0, batch=0), delta
             assert xattr(p, "user.dynfs.id") == rid
             assert bemu.record(ORG, SET, rid)["name"] == "Upper"
-        if before is not None:
+        elif row.effect == UPDATE:
+            assert w == dict(update=1, create=0, delete=0, batch=0), delta
+            assert bemu.record(ORG, SET, rid)["name"] == json.loads(data)["name"]
+        if before is not None and row.effect != UPDATE:
             assert bemu.record(ORG, SET, rid) == before, "the record changed"
         elif row.effect == NONE:
             assert len(bemu.records(ORG, SET)) == n0, "a record was created"
