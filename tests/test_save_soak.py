@@ -30,7 +30,6 @@ edit is accounted for:
 
 import collections
 import errno
-import glob
 import os
 import random
 import shutil
@@ -41,7 +40,7 @@ import time
 
 from lib.fixtures import emulator_fixture, mount_fixture
 from lib.mount import list_raw, loads_verbatim, render, strip_annotations
-from lib.tools import run_tool, write_close, xattr
+from lib.tools import rescued, run_tool, write_close, xattr
 
 SECONDS = float(os.environ.get("DYNFS_SOAK_SECONDS", "20"))
 LONG = SECONDS >= 300
@@ -136,15 +135,6 @@ def test_backup_under_faults(backup_emu, backup_mnt, tmp_path):
 Outcome = collections.namedtuple("Outcome", "kind tool rid name value err loud message t0 t1")
 
 
-def rescued(state_home, stem, data):
-    d = os.path.join(state_home, "dynfs", "rescue", ORG, SET)
-    for f in glob.glob(os.path.join(d, glob.escape(stem) + ".*.json")):
-        with open(f, "rb") as fh:
-            if fh.read() == data:
-                return True
-    return False
-
-
 class Unopened:
     """open() of the record for writing failed (a lookup that met the faults): loud, and
     nothing was written."""
@@ -207,7 +197,7 @@ class Worker(threading.Thread):
             return None, None
         msg = xattr_retried(p)
         return bool(msg and msg.startswith("save failed: ") and
-                    rescued(self.state_home, stem, data)), msg
+                    rescued(self.state_home, ORG, SET, stem, data)), msg
 
     def save(self, tool, p, value, data):
         """Save DATA (whose name is VALUE) to P with TOOL; None or the error it reported."""
