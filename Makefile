@@ -203,11 +203,11 @@ fuzz: fuzz-build
 		grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$t.log || true; \
 	done
 
-# make valgrind: the read and edit mount tests with every dynfs under valgrind's
+# make valgrind: the read, edit and save mount tests with every dynfs under valgrind's
 # memcheck (tests/lib/mount.py puts $$DYNFS_WRAPPER before each dynfs it runs),
 # one log per process in $(VG_DIR).  It fails when a test fails, or when a log
 # shows an error or a definite leak, or no summary (the process was killed).
-VG_TESTS ?= tests/test_content.py tests/test_edit.py
+VG_TESTS ?= tests/test_content.py tests/test_edit.py tests/test_save_outcome.py
 VG_DIR := build/valgrind
 VALGRIND := valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=40 \
@@ -299,7 +299,7 @@ help:
 	@echo '                 config (INI loader), names (record, local and alias names),'
 	@echo '                 token (token answers, token store), page (pages split as'
 	@echo '                 they arrive, links), diff (write bodies); crashes in build/fuzz'
-	@echo '  valgrind       the read and edit mount tests (VG_TESTS) with dynfs under'
+	@echo '  valgrind       the read, edit and save mount tests (VG_TESTS) with dynfs under'
 	@echo '                 valgrind memcheck; fails on any error or definite leak'
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
 	@echo '                 of edits and creates while the emulator spoils writes'
