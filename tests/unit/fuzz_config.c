@@ -13,6 +13,7 @@
  *   loader's own rule accepts as it was kept (trailing slashes stripped),
  *   and every [global] key has a value to show.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "config.h"
 #include "config_keys.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,26 +43,37 @@ static size_t occurrences(const char *hay, size_t len, const char *needle)
 
 /*
  * A secret quoted in the messages.  What is looked for is its first 16
- * bytes (a quoted value is cut at 64), and only when they hold a byte no
- * message of the loader's own has (>= 0x80): a secret such as "key_file')"
- * is also part of the messages' fixed text.  Unless the input has it
- * elsewhere too (then the messages may quote that other place).
+ * bytes (a quoted value is cut at 64), and only when they are letters,
+ * digits, '-', '_' and bytes >= 0x80, at least one of these: no message of
+ * the loader's own has such a byte, and quoted text always meets the fixed
+ * text at a quote, bracket, colon or blank, so the needle cannot be made of
+ * a quoted piece and a fixed one (a secret "x]: missing re" would be).
+ * Unless the input has it elsewhere too (then the messages may quote that
+ * other place).
  */
 static void check_secret(const char *input, size_t size, const char *msgs, size_t len,
 			 const char *secret)
 {
 	char needle[17];
 	size_t i;
+	int high;
 
 	if (!secret || strlen(secret) < 12)
 		return;
 	snprintf(needle, sizeof(needle), "%s", secret);
-	for (i = 0; needle[i] && (unsigned char)needle[i] < 0x80; i++)
-		;
-	if (!needle[i])
+	for (i = 0, high = 0; needle[i]; i++) {
+		unsigned char c = (unsigned char)needle[i];
+
+		if (c >= 0x80)
+			high = 1;
+		else if (!isalnum(c) && c != '-' && c != '_')
+			return;
+	}
+	if (!high)
 		return;
 	if (occurrences(msgs, len, needle) && occurrences(input, size, needle) < 2)
-		FAIL("a secret is quoted in the messages:\n%s", msgs);
+		FAIL("secret '%s' is quoted in the messages:\n%s",
+		     dfs_printable(needle, (size_t)-1, (char[80]){ 0 }, 80), msgs);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
