@@ -68,7 +68,7 @@ OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 UNIT_JSON := fs/json.c fs/json_render.c fs/json_value.c fs/buf.c fs/util.c
 UNIT_test_json := $(UNIT_JSON) fs/record.c
 UNIT_test_json_PKGS := libcjson
-UNIT_test_config := fs/config.c fs/config_keys.c fs/config_url.c fs/log.c fs/secret.c fs/state.c fs/util.c
+UNIT_test_config := fs/state.c fs/config.c fs/config_keys.c fs/config_url.c fs/log.c fs/secret.c fs/state.c fs/util.c
 UNIT_test_config_PKGS := inih libcurl
 UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson

@@ -748,31 +748,6 @@ const char *dfs_config_global_key(size_t i, const char **def)
 	return NULL;
 }
 
-char *dfs_config_find(void)
-{
-	const char *env = getenv("DYNFS_CONFIG");
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-	char *path = NULL;
-
-	/* An explicit $DYNFS_CONFIG wins even if missing: loading it says why. */
-	if (env && *env)
-		return strdup(env);
-	if (xdg && xdg[0] == '/') {
-		if (asprintf(&path, "%s/dynfs/dynfs.ini", xdg) < 0)
-			return NULL;
-	} else if (home && *home) {
-		if (asprintf(&path, "%s/.config/dynfs/dynfs.ini", home) < 0)
-			return NULL;
-	}
-	if (path && access(path, F_OK) == 0)
-		return path;
-	free(path);
-	if (access("/etc/dynfs.ini", F_OK) == 0)
-		return strdup("/etc/dynfs.ini");
-	return NULL;
-}
-
 int dfs_config_global_text(const struct dfs_config *cfg, const char *name, char *buf,
 			   size_t cap)
 {

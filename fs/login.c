@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "state.h"
 #include "dataverse.h"
 #include "jsonmember.h"
 #include "form.h"
@@ -499,7 +500,7 @@ out:
  */
 static int load_config(const char *config_path, struct dfs_config *cfg, FILE *out, int *clean)
 {
-	char *path = config_path ? strdup(config_path) : dfs_config_find();
+	char *path = config_path ? strdup(config_path) : dfs_state_config_file();
 	int rc;
 
 	if (!path) {

@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "state.h"
 #include "daemon.h"
 #include "fsops.h"
 #include "log.h"
@@ -135,7 +136,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dynfs: no mountpoint given (see %s --help)\n", argv[0]);
 		goto out1;
 	}
-	config_path = cli.config ? strdup(cli.config) : dfs_config_find();
+	config_path = cli.config ? strdup(cli.config) : dfs_state_config_file();
 	if (!config_path) {
 		fprintf(stderr, "dynfs: no configuration file: give CONFIG MOUNTPOINT or -c CONFIG,"
 			" set DYNFS_CONFIG, or create ~/.config/dynfs/dynfs.ini (see dynfs.ini(5))\n");

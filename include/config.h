@@ -81,7 +81,6 @@ struct dfs_config {
  * reported instead of silently mounting another config.  Otherwise returns a
  * malloc'd path of the first file that exists, or NULL.
  */
-char *dfs_config_find(void);
 
 /*
  * Load and validate PATH into CFG (zeroed by the caller).  Every problem is

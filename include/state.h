@@ -44,4 +44,12 @@ int dfs_write_private(const char *path, const char *data, size_t len, const char
 int dfs_state_rescue(const char *tenant, const char *set, const char *name, const char *data,
 		     size_t len, const char *why, char *where, size_t cap);
 
+/*
+ * The configuration file to use when none is named: $DYNFS_CONFIG (even if
+ * missing: loading it says why), else $XDG_CONFIG_HOME/dynfs/dynfs.ini or
+ * ~/.config/dynfs/dynfs.ini, else /etc/dynfs.ini if they exist.  A malloc'd
+ * path, or NULL.
+ */
+char *dfs_state_config_file(void);
+
 #endif

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "state.h"
 #include "log.h"
 
 static char dir[64];
@@ -689,13 +690,13 @@ static void test_find(void)
 
 	/* $DYNFS_CONFIG wins, even if it does not exist (loading says why). */
 	set_env("DYNFS_CONFIG", "/nonexistent/dynfs.ini");
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_STR(found, "/nonexistent/dynfs.ini");
 	free(found);
 	set_env("DYNFS_CONFIG", "");
 
 	/* Nothing there: /etc/dynfs.ini if it exists, else NULL. */
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_COND(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
 	free(found);
 
@@ -705,25 +706,25 @@ static void test_find(void)
 	mkdir(want, 0700);
 	write_file("home/.config/dynfs/dynfs.ini", 0600, "");
 	snprintf(want, sizeof(want), "%s/.config/dynfs/dynfs.ini", home);
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_STR(found, want);
 	free(found);
 
 	/* XDG_CONFIG_HOME replaces ~/.config; a relative one is ignored. */
 	set_env("XDG_CONFIG_HOME", xdg);
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_COND(found == NULL || strcmp(found, "/etc/dynfs.ini") == 0);
 	free(found);
 	snprintf(want, sizeof(want), "%s/dynfs", xdg);
 	mkdir(want, 0700);
 	write_file("xdg/dynfs/dynfs.ini", 0600, "");
 	snprintf(want, sizeof(want), "%s/dynfs/dynfs.ini", xdg);
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_STR(found, want);
 	free(found);
 	set_env("XDG_CONFIG_HOME", "relative/path");
 	snprintf(want, sizeof(want), "%s/.config/dynfs/dynfs.ini", home);
-	found = dfs_config_find();
+	found = dfs_state_config_file();
 	CHECK_STR(found, want);
 	free(found);
 	set_env("DYNFS_CONFIG", NULL);
