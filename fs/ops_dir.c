@@ -11,6 +11,7 @@
 #include "content.h"
 #include "log.h"
 #include "ops.h"
+#include "pending.h"
 #include "banned.h"
 
 struct fill_ctx {
@@ -91,6 +92,8 @@ int dfs_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t of
 	default:
 		if ((ret = dfs_content_list(fs, &p)) < 0)
 			return ret;
+		/* What the listing shows may be what a restored record waits for. */
+		dfs_pending_retry(fs, p.t, 1, 0);
 		fc.s = p.s;
 		if (dfs_cache_walk_listing(p.s->cache, fill_record, &fc) == 0)
 			dfs_locals_walk(p.s->locals, fill_local, &fc);
