@@ -130,13 +130,13 @@ static int put(struct dfs_pending *p, const char *set, const char *id,
 /* Replay one journal line; malformed ones (a torn last line) are skipped. */
 static void replay(struct dfs_pending *p, char *line)
 {
-	char *f[6], *save = NULL;
+	char *f[6], *tok, *save = NULL;
 	struct dfs_deferred d;
 	size_t n = 0;
 	ssize_t at;
 
-	for (f[n] = strtok_r(line, "\t", &save); f[n] && n < 5; f[++n] = strtok_r(NULL, "\t", &save))
-		;
+	for (tok = strtok_r(line, "\t", &save); tok && n < 6; tok = strtok_r(NULL, "\t", &save))
+		f[n++] = tok;
 	if (n >= 4 && strcmp(f[0], "-") == 0) {
 		if ((at = find(p, f[1], f[2], f[3])) >= 0)
 			remove_at(p, (size_t)at);

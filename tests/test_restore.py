@@ -33,6 +33,7 @@ import types
 import pytest
 
 from lib.fixtures import emulator_fixture, mount_fixture
+from lib import restore as restore_lib
 from lib.mount import as_decimal, list_raw, loads_verbatim, render, stats_delta, strip_annotations
 from lib.tools import assert_writes, run_tool
 
@@ -129,28 +130,6 @@ def sh(argv, timeout=TOOL_TIMEOUT):
     return r
 
 
-_cols = {}
-
-
-def create_columns(emu, entity):
-    """Web API names of the readable columns valid for create (lookups as _x_value), plus
-    statecode (derived from statuscode on create)."""
-    if entity not in _cols:
-        r = emu.api(ORG).get("EntityDefinitions(LogicalName='%s')/Attributes?$select=LogicalName,"
-                             "AttributeType,IsValidForCreate,IsValidForRead,AttributeOf" % entity)
-        assert r.status == 200, r
-        out = {"statecode"}
-        for a in r.body["value"]:
-            if a.get("AttributeOf") or not a.get("IsValidForRead") or not a.get("IsValidForCreate"):
-                continue
-            if a["AttributeType"] in ("Virtual", "EntityName", "PartyList", "ManagedProperty"):
-                continue
-            n = a["LogicalName"]
-            out.add("_%s_value" % n if a["AttributeType"] in ("Lookup", "Customer", "Owner") else n)
-        _cols[entity] = out
-    return _cols[entity]
-
-
 def server_records(emu, s, annotations=False):
     """{id: record} of a set through the Web API (numbers verbatim); with ANNOTATIONS only the
     parent customer and the table it points to."""
@@ -159,34 +138,13 @@ def server_records(emu, s, annotations=False):
             s, select=[PK[s], "_parentcustomerid_value"],
             headers={"Prefer": 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'})
         return {r[PK[s]]: r for r in recs}
-    return {r[PK[s]]: r for r in list_raw(emu.api(ORG), s)}
+    return restore_lib.server_records(emu, ORG, s, PK[s])
 
 
 def mismatches(emu, backup, s):
     """{id: {column: (backup, server)}} for every backed-up record of S that is missing or
-    differs in a column valid for create."""
-    cols = create_columns(emu, ENTITY[s])
-    have = server_records(emu, s)
-    out = {}
-    for name in sorted(os.listdir(os.path.join(backup, s))):
-        rid = name[:-len(".json")]
-        want = loads_verbatim(read(os.path.join(backup, s, name)))
-        got = have.get(rid)
-        if got is None:
-            out[rid] = "missing on the server"
-            continue
-        diff = {}
-        # overriddencreatedon is when a restore made the record; createdon is the original
-        for c in sorted((cols - {"overriddencreatedon"}) | {"createdon"}):
-            a, b = as_decimal(want.get(c)), as_decimal(got.get(c))
-            if a != b:
-                diff[c] = (want.get(c), got.get(c))
-        if diff:
-            out[rid] = diff
-    extra = set(have) - {n[:-len(".json")] for n in os.listdir(os.path.join(backup, s))}
-    for rid in extra:
-        out[rid] = "on the server but not in the backup"
-    return out
+    differs in a column a restore brings back (lib.restore)."""
+    return restore_lib.mismatches(emu, ORG, backup, s, PK[s], ENTITY[s])
 
 
 # --------------------------------------------------------------------------- phases

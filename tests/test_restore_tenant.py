@@ -1,0 +1,236 @@
+"""Whole-tenant backup and restore, in any order (SEMANTICS.md "Restoring a backup").
+
+The data set is circular: every account's primary contact is a contact, every contact's
+parent customer is an account (two: a contact), some parent accounts sort after their
+children, and some records of both sets are inactive.  `cp -r MOUNT/contoso backup/` takes
+the backup; then every account and contact is deleted through the Web API and the backup
+is put back through the mount:
+
+- the whole tenant folder with one `rsync -a` (accounts first, as rsync walks it);
+- contacts before accounts;
+- accounts alone, an unmount (the binds still pending are kept), a new mount, contacts;
+- accounts alone, dynfs killed with SIGKILL, the contacts made through the Web API, a new
+  mount: its start-up pass applies the binds the killed one had noted.
+
+After each, checked through the Web API: every record back with its id, every column a
+create can set (lookups included) equal to the backup, createdon equal to the original
+(overriddencreatedon), inactive records inactive, and nothing pending (.status and
+user.dynfs.pending).  A hand edit naming a missing record still fails with EINVAL and is
+rescued: only a restore defers.
+"""
+
+import errno
+import glob
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+
+import pytest
+
+from lib import restore as restore_lib
+from lib.fixtures import emulator_fixture, mount_fixture
+from lib.mount import Ini, loads_verbatim, render
+from lib.tools import run_tool, write_close, xattr
+
+ORG = "contoso"
+SETS = ("accounts", "contacts")
+PK = {"accounts": "accountid", "contacts": "contactid"}
+ENTITY = {"accounts": "account", "contacts": "contact"}
+N = {"accounts": 24, "contacts": 16}
+INI = {"global": {"cache_ttl": 0, "log_level": "info"}, ORG: {"entities": "accounts, contacts"}}
+TOOL_TIMEOUT = 120
+# Lines the restores log on purpose (pending binds kept at unmount, the killed mount's state).
+DYNFS_LOG_ALLOW = (r"is still pending", r"save failed")
+
+
+def _ok(r, what):
+    assert r.status in (200, 204), "%s -> %r" % (what, r)
+
+
+def _circular(emu):
+    """Accounts and contacts point at each other; some parents sort after their children;
+    some records are inactive."""
+    api = emu.api(ORG)
+    acc = sorted(r["accountid"] for r in emu.records(ORG, "accounts"))
+    con = sorted(r["contactid"] for r in emu.records(ORG, "contacts"))
+    for i, a in enumerate(acc):
+        body = {"primarycontactid@odata.bind": "/contacts(%s)" % con[i % len(con)],
+                "parentaccountid@odata.bind": None}
+        if i < 4:       # the parent sorts after the child
+            body["parentaccountid@odata.bind"] = "/accounts(%s)" % acc[-1 - i]
+        _ok(api.patch("accounts(%s)" % a, body), "link account")
+    for i, c in enumerate(con):
+        if i < 2:       # a contact as parent customer, sorting after this one
+            body = {"parentcustomerid_contact@odata.bind": "/contacts(%s)" % con[-1 - i]}
+        else:
+            body = {"parentcustomerid_account@odata.bind": "/accounts(%s)" % acc[(3 * i) % len(acc)]}
+        _ok(api.patch("contacts(%s)" % c, body), "link contact")
+    for s, ids in (("accounts", acc[5:8]), ("contacts", con[5:7])):
+        for rid in ids:
+            _ok(api.patch("%s(%s)" % (s, rid), {"statecode": 1, "statuscode": 2}), "deactivate")
+
+
+temu = emulator_fixture(orgs=ORG, records=dict(N), seed=71, setup=_circular)
+tmnt = mount_fixture("temu", ini=INI, state_home=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def sh(argv, timeout=TOOL_TIMEOUT):
+    r = run_tool(argv, timeout)
+    assert r.returncode == 0, "%r exited %d\nstdout: %s\nstderr: %s" % (
+        argv, r.returncode, r.stdout[-3000:], r.stderr[-4000:])
+    return r
+
+
+def tenant(m):
+    return os.path.join(m.path, ORG)
+
+
+def pending_count(m):
+    return int(xattr(tenant(m), "user.dynfs.pending_count"))
+
+
+def delete_all(emu):
+    api = emu.api(ORG)
+    for s in ("contacts", "accounts"):
+        for rid in list(restore_lib.server_records(emu, ORG, s, PK[s])):
+            r = api.delete("%s(%s)" % (s, rid))
+            assert r.status in (204, 404), r     # 404: gone with its parent (cascade)
+        assert not restore_lib.server_records(emu, ORG, s, PK[s]), "%s not emptied" % s
+
+
+def assert_restored(emu, m, backup):
+    for s in SETS:
+        bad = restore_lib.mismatches(emu, ORG, os.path.join(backup, ORG), s, PK[s], ENTITY[s])
+        assert not bad, "%d %s not restored as backed up: %r" % (
+            len(bad), s, dict(list(bad.items())[:4]))
+    assert pending_count(m) == 0, xattr(tenant(m), "user.dynfs.pending")
+    for s in SETS:
+        for name in os.listdir(os.path.join(backup, ORG, s)):
+            p = os.path.join(tenant(m), s, name)
+            assert xattr(p, "user.dynfs.pending") is None, (p, xattr(p, "user.dynfs.pending"))
+
+
+@pytest.fixture(scope="module")
+def backup(temu, tmnt, tmp_path_factory):
+    """`cp -r` of the whole tenant folder; also checks the data set is circular."""
+    d = str(tmp_path_factory.mktemp("backup"))
+    sh(["cp", "-r", tenant(tmnt), d + "/"])
+    assert sorted(os.listdir(os.path.join(d, ORG))) == list(SETS)
+    acc = restore_lib.server_records(temu, ORG, "accounts", "accountid")
+    assert all(r.get("_primarycontactid_value") for r in acc.values())
+    assert sum(1 for r in acc.values() if r.get("statecode")) >= 3
+    return d
+
+
+def rsync(src, dst):
+    sh(["rsync", "-a", src.rstrip("/") + "/", dst.rstrip("/") + "/"])
+
+
+def config(emu, m_dir, name):
+    cfg = Ini.load(emu.config_path)
+    for section, keys in INI.items():
+        cfg[section].update({k: str(v) for k, v in keys.items()})
+    return cfg.write(os.path.join(m_dir, name))
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_whole_tenant_with_one_rsync(temu, tmnt, backup):
+    """rsync walks accounts first: their primary contacts are not back yet, so those binds
+    wait, and each is applied when its contact is created."""
+    if not shutil.which("rsync"):
+        pytest.fail("rsync is not installed (bash .ci/deps installs it)", pytrace=False)
+    delete_all(temu)
+    rsync(os.path.join(backup, ORG), tenant(tmnt))
+    assert_restored(temu, tmnt, backup)
+    log = tmnt.log_text()
+    assert "pending lookup '_primarycontactid_value' applied" in log, log[-3000:]
+
+
+def test_contacts_before_accounts(temu, tmnt, backup):
+    delete_all(temu)
+    for s in ("contacts", "accounts"):
+        rsync(os.path.join(backup, ORG, s), os.path.join(tenant(tmnt), s))
+    assert_restored(temu, tmnt, backup)
+
+
+def test_accounts_then_remount_then_contacts(temu, backup, mount_factory, state_home,
+                                             tmp_path):
+    """What is pending when a mount ends is kept, reported, and applied by the next one."""
+    cfg = config(temu, str(tmp_path), "remount.ini")
+    env = {"XDG_STATE_HOME": state_home}
+    delete_all(temu)
+    m = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
+    rsync(os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m), "accounts"))
+    n = pending_count(m)
+    assert n >= N["accounts"], xattr(tenant(m), "user.dynfs.pending")
+    acc = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))[0]
+    want = restore_lib.read_backup(os.path.join(backup, ORG, "accounts", acc))
+    shown = json.loads(xattr(os.path.join(tenant(m), "accounts", acc), "user.dynfs.pending"))
+    assert shown["_primarycontactid_value"] == want["_primarycontactid_value"], shown
+    m.stop(allow=DYNFS_LOG_ALLOW)
+    assert "is still pending" in m.log_text()
+    m2 = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
+    assert pending_count(m2) == n
+    rsync(os.path.join(backup, ORG, "contacts"), os.path.join(tenant(m2), "contacts"))
+    assert_restored(temu, m2, backup)
+
+
+def test_pending_bind_survives_kill_9(temu, backup, mount_factory, state_home, tmp_path):
+    cfg = config(temu, str(tmp_path), "killed.ini")
+    env = {"XDG_STATE_HOME": state_home}
+    delete_all(temu)
+    m = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
+    rsync(os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m), "accounts"))
+    n = pending_count(m)
+    assert n >= N["accounts"], n
+    os.killpg(m.proc.pid, signal.SIGKILL)
+    m.proc.wait(10)
+    m.force_stop()
+    # The contacts come back without dynfs (their own lookups through the Web API too).
+    api = temu.api(ORG)
+    for name in sorted(os.listdir(os.path.join(backup, ORG, "contacts"))):
+        c = restore_lib.read_backup(os.path.join(backup, ORG, "contacts", name))
+        r = api.patch("contacts(%s)" % c["contactid"],
+                      {"lastname": c["lastname"], "overriddencreatedon": c["createdon"]},
+                      headers={"If-None-Match": "*"})
+        assert r.status in (200, 204), r
+    m2 = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
+    # The new mount's start-up pass applies them: wait for it, boundedly.
+    for _ in range(300):
+        if pending_count(m2) == 0:
+            break
+        time.sleep(0.1)
+    assert pending_count(m2) == 0, xattr(tenant(m2), "user.dynfs.pending")
+    bad = restore_lib.mismatches(temu, ORG, os.path.join(backup, ORG), "accounts",
+                                 "accountid", "account")
+    assert not bad, dict(list(bad.items())[:4])
+    # Put the contacts' own columns back for the tests after this one.
+    rsync(os.path.join(backup, ORG, "contacts"), os.path.join(tenant(m2), "contacts"))
+    assert_restored(temu, m2, backup)
+
+
+def test_hand_edit_naming_a_missing_record_is_einval(temu, tmnt, backup, state_home):
+    """An edit (same versionnumber as read) stays strict: EINVAL, rescued, nothing pending."""
+    d = os.path.join(tenant(tmnt), "accounts")
+    rid = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))[1][:-len(".json")]
+    p = os.path.join(d, rid + ".json")
+    with open(p, "rb") as f:
+        obj = loads_verbatim(f.read())
+    gone = str(uuid.uuid4())
+    obj["_primarycontactid_value"] = gone
+    err = write_close(p, render(obj))
+    assert err is not None and err.errno == errno.EINVAL, err
+    x = xattr(p)
+    assert "lookup '_primarycontactid_value'" in x and gone in x, x
+    assert xattr(p, "user.dynfs.pending") is None
+    assert pending_count(tmnt) == 0
+    rescued = glob.glob(os.path.join(state_home, "dynfs", "rescue", ORG, "accounts",
+                                     glob.escape(rid) + ".*.json"))
+    assert len(rescued) == 1, rescued
+    assert temu.record(ORG, "accounts", rid)["_primarycontactid_value"] != gone
