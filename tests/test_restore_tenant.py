@@ -19,6 +19,7 @@ user.dynfs.pending).  A hand edit naming a missing record still fails with EINVA
 rescued: only a restore defers.
 """
 
+import concurrent.futures
 import errno
 import glob
 import json
@@ -32,7 +33,7 @@ import pytest
 
 from lib import restore as restore_lib
 from lib.fixtures import emulator_fixture, mount_fixture
-from lib.mount import Ini, loads_verbatim, render
+from lib.mount import Ini, as_decimal, loads_verbatim, render
 from lib.tools import run_tool, write_close, xattr
 
 ORG = "contoso"
@@ -131,10 +132,11 @@ def rsync(src, dst):
     sh(["rsync", "-a", src.rstrip("/") + "/", dst.rstrip("/") + "/"])
 
 
-def config(emu, m_dir, name):
+def config(emu, m_dir, name, **global_keys):
     cfg = Ini.load(emu.config_path)
     for section, keys in INI.items():
         cfg[section].update({k: str(v) for k, v in keys.items()})
+    cfg["global"].update({k: str(v) for k, v in global_keys.items()})
     return cfg.write(os.path.join(m_dir, name))
 
 
@@ -234,3 +236,65 @@ def test_hand_edit_naming_a_missing_record_is_einval(temu, tmnt, backup, state_h
                                      glob.escape(rid) + ".*.json"))
     assert len(rescued) == 1, rescued
     assert temu.record(ORG, "accounts", rid)["_primarycontactid_value"] != gone
+
+
+# --------------------------------------------------------------------------- parallel writers
+
+P_N = 2000
+
+
+def _no_links(emu):
+    """No lookup between the records: every create is one request whatever the order.  The
+    test makes more requests than service protection allows in 5 minutes."""
+    emu.faults(budget_requests=1000000)
+    api = emu.api(ORG)
+    for r in emu.records(ORG, "accounts"):
+        body = {k: None for k, c in (("parentaccountid@odata.bind", "_parentaccountid_value"),
+                                     ("primarycontactid@odata.bind", "_primarycontactid_value"))
+                if r.get(c)}
+        if body:
+            _ok(api.patch("accounts(%s)" % r["accountid"], body), "unlink account")
+
+
+pemu = emulator_fixture(orgs=ORG, records={"accounts": P_N}, seed=73, setup=_no_links)
+
+
+def test_parallel_restore_with_8_writers(pemu, mount_factory, state_home, tmp_path):
+    """`xargs -P8 -n200 cp -t`: 8 cp at once, each save a request of its own over the
+    tenant's connections.  Each record is created exactly once (If-None-Match: *: a second
+    create would be a 412), with its id and columns, and the requests are exactly one listing,
+    one create per record and one state PATCH per inactive record.  The `ls` first lists the
+    (empty) set: within cache_ttl, a name the listing lacks is known not to exist, where a
+    mount that never listed the set would ask the server (cp looks each name up several
+    times)."""
+    cfg = config(pemu, str(tmp_path), "parallel.ini", cache_ttl=600)
+    env = {"XDG_STATE_HOME": state_home}
+    m = mount_factory(cfg, env=env, emu=pemu, allow=DYNFS_LOG_ALLOW)
+    backup = str(tmp_path / "backup")
+    os.makedirs(os.path.join(backup, ORG))
+    sh(["cp", "-r", os.path.join(tenant(m), "accounts"), os.path.join(backup, ORG) + "/"])
+    m.stop(allow=DYNFS_LOG_ALLOW)
+    files = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))
+    assert len(files) == P_N
+    inactive = sum(1 for f in files if as_decimal(restore_lib.read_backup(
+        os.path.join(backup, ORG, "accounts", f)).get("statecode")) != 0)
+    api = pemu.api(ORG)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        gone = pool.map(lambda f: api.delete("accounts(%s)" % f[:-len(".json")]).status, files)
+        assert set(gone) == {204}
+    m2 = mount_factory(cfg, env=env, emu=pemu, allow=DYNFS_LOG_ALLOW)
+    s0 = pemu.stats()
+    sh(["sh", "-c", 'ls "$2" >/dev/null && cd "$1" && '
+        'find . -name "*.json" -print0 | xargs -0 -P8 -n200 cp -t "$2"',
+        "sh", os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m2), "accounts")],
+       timeout=600)
+    s1 = pemu.stats()
+    d = {k: s1["by_kind"].get(k, 0) - s0["by_kind"].get(k, 0) for k in s1["by_kind"]}
+    st = {k: s1["by_status"].get(k, 0) - s0["by_status"].get(k, 0) for k in s1["by_status"]}
+    assert (d["upsert"], d["update"], d["create"], d["delete"]) == (P_N, inactive, 0, 0), d
+    assert st.get("412", 0) == 0 and st.get("201", 0) == P_N, st
+    assert d["get"] == 0 and d["list"] == 1, d     # ls: the set is empty, no name is asked
+    bad = restore_lib.mismatches(pemu, ORG, os.path.join(backup, ORG), "accounts", "accountid",
+                                 "account")
+    assert not bad, "%d not restored: %r" % (len(bad), dict(list(bad.items())[:3]))
+    assert pending_count(m2) == 0
