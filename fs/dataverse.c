@@ -211,6 +211,7 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 	req.content_type = body ? "application/json; charset=utf-8" : NULL;
 	req.sink = sink;
 	req.sink_ctx = sink_ctx;
+	req.once = (flags & DFS_DV_ONCE) != 0;
 
 	/* One request, its token, retries and waits: op_timeout in all. */
 	outer = dfs_http_deadline_set(dfs_now() + dv->cfg->op_timeout);

@@ -170,6 +170,8 @@ struct transfer {
 	struct dfs_http_resp *resp;
 	const struct dfs_http_req *req;
 	int sink_err;            /* why the sink stopped the transfer */
+	size_t body_off;         /* of req->body sent so far (req->once) */
+	int rewind_refused;      /* libcurl wanted to send req->body again (req->once) */
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *u)
@@ -518,10 +520,41 @@ static void note_throttle(struct dfs_http *http, const struct dfs_http_req *req,
 	pthread_mutex_unlock(&http->stats_lock);
 }
 
+/* The body of a req->once write, handed to libcurl as it sends. */
+static size_t on_read_body(char *buf, size_t size, size_t nmemb, void *u)
+{
+	struct transfer *tr = u;
+	size_t n = tr->req->body_len - tr->body_off;
+
+	if (n > size * nmemb)
+		n = size * nmemb;
+	memcpy(buf, tr->req->body + tr->body_off, n);
+	tr->body_off += n;
+	return n;
+}
+
+/*
+ * libcurl rewinds a body only to send it again: after a kept-alive
+ * connection died without an answer, it silently resends the request on a
+ * new one.  The server may have carried out the first, so a write must not
+ * go twice behind its caller's back: refuse, and the transfer fails with
+ * the request marked sent (dfs_http_may_have_applied), which the caller
+ * settles by reading the record back.
+ */
+static int on_seek_body(void *u, curl_off_t offset, int origin)
+{
+	struct transfer *tr = u;
+
+	(void)offset;
+	(void)origin;
+	tr->rewind_refused = 1;
+	return CURL_SEEKFUNC_CANTSEEK;
+}
+
 int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp)
 {
-	struct transfer tr = { resp, req, 0 };
+	struct transfer tr = { resp, req, 0, 0, 0 };
 	struct curl_slist *hdrs = NULL, *tmp;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char *auth = NULL;
@@ -573,7 +606,16 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	}
 	if (strcmp(req->method, "GET") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-	if (req->body) {
+	if (req->body && req->once && !req->httpauth) {
+		/* Windows authentication resends the body by design; the others
+		 * must not (on_seek_body). */
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_body);
+		curl_easy_setopt(h, CURLOPT_READDATA, &tr);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek_body);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, &tr);
+	} else if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 	}
@@ -622,7 +664,13 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		goto out;
 	}
 	if (rc != CURLE_OK) {
-		if (rc == CURLE_WRITE_ERROR && http->opts.max_body &&
+		if (tr.rewind_refused)
+			resp->sent = 1;
+		if (tr.rewind_refused)
+			snprintf(resp->err.message, sizeof(resp->err.message), "the connection "
+				 "closed without an answer after the request went out (not sent "
+				 "again)");
+		else if (rc == CURLE_WRITE_ERROR && http->opts.max_body &&
 		    resp->body.len + 1 >= http->opts.max_body)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "response larger than %zu bytes", http->opts.max_body);
@@ -654,6 +702,8 @@ out:
 	if (h) {
 		/* The handle must not keep pointers into this call's stack. */
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_READDATA, NULL);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, NULL);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 		pool_put(http, h);
 	}

@@ -53,6 +53,10 @@ struct dfs_http_req {
 	const char *password;    /* with httpauth; never logged */
 	dfs_http_sink_fn *sink;  /* a 2xx body goes here instead of resp->body, or NULL */
 	void *sink_ctx;
+	int once;                /* a write that must reach the server at most once: libcurl
+				    may not send the body again on a new connection when the
+				    kept-alive one dies unanswered (the server may have acted
+				    on the first); the transfer fails instead, resp->sent set */
 };
 
 /* A Dataverse / Entra error, parsed from whatever body came back. */
