@@ -102,7 +102,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak bench unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench bench-restore unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -182,6 +182,11 @@ R ?= 3
 bench: $(BIN)
 	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --n $(N) --rounds $(R)
 
+# Restore N (10000) emulated accounts at 50 ms a request, one writer and 8
+# (tests/bench/restore.py); not part of check.
+bench-restore: $(BIN)
+	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/restore.py --n $(or $(RN),10000)
+
 deps:
 	bash .ci/deps
 
@@ -228,6 +233,7 @@ help:
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
 	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
+	@echo '  bench-restore  restore RN=10000 emulated accounts: one writer vs 8'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'

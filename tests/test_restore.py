@@ -5,18 +5,21 @@
 2. Every record is deleted through the Web API; `rsync -a backup/<set>/ mnt/contoso/<set>/`
    recreates each one with its original id (rsync writes .<id>.json.XXXXXX, sets its
    modes/times, renames it to <id>.json: a create with that id): N creates, and every column
-   valid for create (lookups included) equal to the backup.  Read-only columns (createdon,
-   versionnumber, ...) are the server's.
+   valid for create (lookups included) and createdon equal to the backup.  Other read-only
+   columns (modifiedon, versionnumber, ...) are the server's.
 3. Some records are changed through the Web API; `cp -r backup/accounts backup/contacts
    mnt/contoso/` puts them back: one PATCH per changed record, nothing for the others (their
    files differ from the server only in read-only columns, and their versionnumber is not the
    server's: a backup being restored).
 
-dynfs saves one file at a time, so a restore into an empty set must follow reference order.
-The data set is prepared for that before the backup: accounts refer to no contact
-(_primarycontactid_value cleared), parent accounts sort before their children (rsync creates
-files in name order), accounts are restored before contacts, and two contacts have a contact
-as parent customer (polymorphic lookup) that sorts before them.
+This module restores set by set in reference order, where every lookup finds its target at
+once, so each record costs exactly one create (test_restore_tenant.py restores in any order,
+with lookups left pending until their target is back).  The data set is prepared for that
+before the backup: accounts refer to no contact (_primarycontactid_value cleared), parent
+accounts sort before their children (rsync creates files in name order), accounts are
+restored before contacts, and two contacts have a contact as parent customer (polymorphic
+lookup) that sorts before them.  Inactive records cost one more request each (their state is
+set after the create), and createdon is the original (overriddencreatedon).
 
 The mount uses cache_ttl = 0: a restore normally happens long after the backup, when nothing
 of the old listing is trusted any more (with a fresh listing rsync would skip every file whose
