@@ -8,7 +8,7 @@ restore with `find -print0 | xargs -0 -n200 cp -t` (one writer); delete them aga
 with `xargs -0 -P<writers> -n200 cp -t`.  Each restore runs on a fresh mount after `ls` of the
 emptied set (so that cp's lookups of names that do not exist cost no request).  Reports wall
 time, records per second and the requests by kind, and checks that every record is back
-exactly once.  Needs root (FUSE).
+exactly once.  Service protection's budgets are lifted (see below).  Needs root (FUSE).
 """
 
 import argparse
@@ -87,8 +87,10 @@ def main():
     with Emulator(orgs=ORG, records={SET: a.n, "contacts": 0, "annotations": 0},
                   latency_ms=LATENCY_MS, timeout=600) as emu:
         ctx.emu = emu
-        # N creates and deletes go far past service protection's 6,000 requests per 5 min.
-        emu.faults(budget_requests=10 ** 8)
+        # N creates and deletes go far past service protection's 6,000 requests and 20
+        # minutes of execution per 5 minutes: lifted, so that the figures show dynfs, not
+        # the limit (which caps any client at 20 requests/s sustained).
+        emu.faults(budget_requests=10 ** 8, budget_exec_ms=1e12)
         cfg = Ini.load(emu.config_path)
         cfg["global"].update({"cache_ttl": "3600"})
         cfg[ORG].update({"entities": SET})
