@@ -224,10 +224,13 @@ void dfs_pending_free(struct dfs_pending **pp)
 
 /* ---- what is pending ------------------------------------------------------ */
 
-void dfs_pending_saved(struct dfs_pending *p, const char *set, const char *id,
+static void apply_new(struct dfs_tenant *t, const struct dfs_deferred *def, size_t n_def);
+
+void dfs_pending_saved(struct dfs_tenant *t, const char *set, const char *id,
 		       const char *const *set_cols, size_t n_set, const struct dfs_deferred *def,
 		       size_t n_def)
 {
+	struct dfs_pending *p = t->pending;
 	size_t i;
 	ssize_t at;
 
@@ -250,6 +253,7 @@ void dfs_pending_saved(struct dfs_pending *p, const char *set, const char *id,
 			 "pending until it does", p->tenant, set, id, def[i].column, def[i].target_id);
 	}
 	pthread_mutex_unlock(&p->lock);
+	apply_new(t, def, n_def);
 }
 
 size_t dfs_pending_count(struct dfs_pending *p)
@@ -418,11 +422,30 @@ out:
 	return out;
 }
 
+/* Which binds a pass takes: those waiting for ID (NULL: any) in SET (NULL:
+ * any; a bind that does not know its target's set waits for any), and with
+ * T, only those whose target a mounted set's cache holds. */
+struct want {
+	const char *id;
+	const char *set;
+	struct dfs_tenant *t;
+};
+
+static int wanted(const struct item *it, const struct want *w)
+{
+	if (it->busy || (w->id && strcmp(it->d.target_id, w->id) != 0))
+		return 0;
+	if (w->set && it->d.target_set[0] && strcmp(it->d.target_set, w->set) != 0)
+		return 0;
+	return !w->t || cached_in(w->t, it->d.target_set, it->d.target_id);
+}
+
 /*
- * Take the binds a pass works on (ID: only those waiting for record ID),
- * marked busy.  Returns a malloc'd copy (*N of them), or NULL.
+ * Take the binds a pass works on (see struct want), marked busy so that no
+ * other pass sends them meanwhile.  Returns a malloc'd copy (*N of them),
+ * or NULL.
  */
-static struct item *take(struct dfs_pending *p, const char *id, size_t *n)
+static struct item *take(struct dfs_pending *p, const struct want *w, size_t *n)
 {
 	struct item *got = NULL;
 	size_t i, k = 0;
@@ -430,11 +453,10 @@ static struct item *take(struct dfs_pending *p, const char *id, size_t *n)
 	*n = 0;
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < p->n; i++)
-		if (!p->items[i].busy && (!id || strcmp(p->items[i].d.target_id, id) == 0))
-			k++;
+		k += (size_t)wanted(&p->items[i], w);
 	if (k && (got = malloc(k * sizeof(*got)))) {
-		for (i = 0; i < p->n; i++)
-			if (!p->items[i].busy && (!id || strcmp(p->items[i].d.target_id, id) == 0)) {
+		for (i = 0; i < p->n && *n < k; i++)
+			if (wanted(&p->items[i], w)) {
 				p->items[i].busy = 1;
 				got[(*n)++] = p->items[i];
 			}
@@ -464,48 +486,60 @@ static void settle(struct dfs_pending *p, const struct item *it, enum outcome o)
 void dfs_pending_target_created(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s,
 				const char *id)
 {
+	struct want w = { id, s->ent->set_name, NULL };
 	struct item *got;
 	size_t n, i;
 
 	(void)fs;
-	if (!t->pending || !(got = take(t->pending, id, &n)))
+	if (!t->pending || !(got = take(t->pending, &w, &n)))
 		return;
-	for (i = 0; i < n; i++) {
-		const char *known = s->ent->set_name;
-
-		/* A bind that names another table waits for a record there. */
-		if (got[i].d.target_set[0] && strcmp(got[i].d.target_set, known) != 0) {
-			settle(t->pending, &got[i], KEEP);
-			continue;
-		}
-		settle(t->pending, &got[i], apply(t, &got[i], known));
-	}
+	for (i = 0; i < n; i++)
+		settle(t->pending, &got[i], apply(t, &got[i], s->ent->set_name));
 	free(got);
+}
+
+/* A target created through the mount by another writer between this save's
+ * 404 and its note above found nothing to apply: what the cache now shows
+ * is applied at once instead of at the next pass. */
+static void apply_new(struct dfs_tenant *t, const struct dfs_deferred *def, size_t n_def)
+{
+	struct dfs_set *there;
+	struct item *got;
+	size_t i, j, n;
+
+	for (i = 0; i < n_def; i++) {
+		struct want w = { def[i].target_id, NULL, t };
+
+		if (!(got = take(t->pending, &w, &n)))
+			continue;
+		for (j = 0; j < n; j++) {
+			there = cached_in(t, got[j].d.target_set, got[j].d.target_id);
+			settle(t->pending, &got[j], apply(t, &got[j], there ? there->ent->set_name
+								   : NULL));
+		}
+		free(got);
+	}
 }
 
 void dfs_pending_retry(struct dfs_fs *fs, struct dfs_tenant *t, int cached_only, int report)
 {
+	struct want w = { NULL, NULL, cached_only ? t : NULL }, all = { NULL, NULL, NULL };
 	struct dfs_set *there;
 	struct item *got;
-	size_t n, i, left;
-	enum outcome o;
+	size_t n, i;
 
 	(void)fs;
 	if (!t->pending || !dfs_tenant_ready(t))
 		return;
-	got = take(t->pending, NULL, &n);
+	got = take(t->pending, &w, &n);
 	for (i = 0; i < n; i++) {
 		there = cached_in(t, got[i].d.target_set, got[i].d.target_id);
-		if (cached_only && !there)
-			o = KEEP;
-		else
-			o = apply(t, &got[i], there ? there->ent->set_name : NULL);
-		settle(t->pending, &got[i], o);
+		settle(t->pending, &got[i], apply(t, &got[i], there ? there->ent->set_name : NULL));
 	}
 	free(got);
-	if (!report || !(left = dfs_pending_count(t->pending)))
+	if (!report || !dfs_pending_count(t->pending))
 		return;
-	got = take(t->pending, NULL, &n);
+	got = take(t->pending, &all, &n);
 	for (i = 0; i < n; i++) {
 		dfs_warn("%s: %s(%s): lookup '_%s_value' is still pending: record %s does not "
 			 "exist; kept in %s for the next mount", t->tc->name, got[i].set, got[i].id,

@@ -328,7 +328,7 @@ static void note_pending(struct dfs_tenant *t, struct dfs_set *s, const struct d
 		if (col)
 			cols[n++] = col->name;
 	}
-	dfs_pending_saved(t->pending, s->ent->set_name, id, cols, n, def->d, def->n);
+	dfs_pending_saved(t, s->ent->set_name, id, cols, n, def->d, def->n);
 }
 
 /*

@@ -49,9 +49,10 @@ void dfs_pending_free(struct dfs_pending **p);
 /*
  * Record SET(ID) was saved.  Its pending binds on the columns in SET_COLS
  * (N_SET lookup names the save wrote, or cleared) are settled by that save
- * and dropped; the N_DEF lookups in DEF it left out become pending.
+ * and dropped; the N_DEF lookups in DEF it left out become pending (and are
+ * applied at once if their target appeared in the cache meanwhile).
  */
-void dfs_pending_saved(struct dfs_pending *p, const char *set, const char *id,
+void dfs_pending_saved(struct dfs_tenant *t, const char *set, const char *id,
 		       const char *const *set_cols, size_t n_set, const struct dfs_deferred *def,
 		       size_t n_def);
 

@@ -298,3 +298,30 @@ def test_parallel_restore_with_8_writers(pemu, mount_factory, state_home, tmp_pa
                                  "account")
     assert not bad, "%d not restored: %r" % (len(bad), dict(list(bad.items())[:3]))
     assert pending_count(m2) == 0
+
+
+def test_record_deleted_while_edited_is_estale(temu, tmnt, backup, state_home):
+    """The errno audit: an edit of a record deleted on the server meanwhile is a conflict
+    (ESTALE), not ENOENT, which cp, rsync and editors would print about their own file."""
+    name = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))[2]
+    p = os.path.join(tenant(tmnt), "accounts", name)
+    with open(p, "rb") as f:
+        obj = loads_verbatim(f.read())
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    try:
+        assert temu.api(ORG).delete("accounts(%s)" % name[:-len(".json")]).status == 204
+        obj["name"] = "Edited after the delete"
+        os.write(fd, render(obj))
+    finally:
+        try:
+            os.close(fd)
+            err = None
+        except OSError as e:
+            err = e
+    assert err is not None and err.errno == errno.ESTALE, err
+    assert "deleted on the server" in tmnt.log_text()
+    assert glob.glob(os.path.join(state_home, "dynfs", "rescue", ORG, "accounts",
+                                  glob.escape(name[:-len(".json")]) + ".*.json"))
+    # the backup puts it back (a restore: a create with its id), so the module ends whole
+    sh(["cp", os.path.join(backup, ORG, "accounts", name), p])
+    assert temu.record(ORG, "accounts", name[:-len(".json")])["name"] != obj["name"]

@@ -33,10 +33,10 @@ ORG, SET, PK = "contoso", "accounts", "accountid"
 LATENCY_MS = 50
 
 
-def delete_all(api, ids, threads=32):
+def delete_all(api, ids, threads=16):
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        bad = [s for s in pool.map(lambda i: api.delete("%s(%s)" % (SET, i)).status, ids)
-               if s not in (204, 404)]
+        bad = [r for r in pool.map(lambda i: api.delete("%s(%s)" % (SET, i)), ids)
+               if r.status not in (204, 404)]
     if bad:
         raise SystemExit("bench-restore: deletes failed: %r" % bad[:5])
 
