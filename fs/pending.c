@@ -54,11 +54,34 @@ static int plain(const char *s)
 	return !strpbrk(s, "\t\n");
 }
 
+/* The journal is opened at the first change: a mount that never defers a
+ * lookup (a read-only one) leaves the state directory alone. */
+static int journal_open(struct dfs_pending *p)
+{
+	char *dir, *slash;
+
+	if (p->fd >= 0 || !p->path)
+		return p->fd;
+	if ((dir = strdup(p->path)) && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		(void)dfs_mkdirs(dir);
+	}
+	free(dir);
+	p->fd = open(p->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (p->fd < 0) {
+		dfs_warn("%s: pending lookups cannot be kept across unmounts: %s: %s", p->tenant,
+			 p->path, strerror(errno));
+		free(p->path);  /* said once */
+		p->path = NULL;
+	}
+	return p->fd;
+}
+
 static void journal(struct dfs_pending *p, const char *line)
 {
 	size_t len = strlen(line);
 
-	if (p->fd < 0)
+	if (journal_open(p) < 0)
 		return;
 	/* One write per line, O_APPEND: a kill -9 leaves whole lines. */
 	if (write(p->fd, line, len) != (ssize_t)len)
@@ -158,15 +181,15 @@ static void load(struct dfs_pending *p)
 	char chunk[8192], *line, *save = NULL;
 	ssize_t got;
 	size_t i;
-	int fd;
+	int fd, ret;
 
 	dfs_buf_init(&all, 0);
-	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-			if (dfs_buf_append(&all, chunk, (size_t)got) < 0)
-				break;
-		close(fd);
-	}
+	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;         /* nothing kept */
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		if (dfs_buf_append(&all, chunk, (size_t)got) < 0)
+			break;
+	close(fd);
 	if (all.len && dfs_buf_append(&all, "", 1) == 0)
 		for (line = strtok_r(all.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			replay(p, line);
@@ -178,13 +201,12 @@ static void load(struct dfs_pending *p)
 		(void)dfs_buf_appendf(&all, "+\t%s\t%s\t%s\t%s\t%s\n", it->set, it->id, it->d.column,
 				      it->d.target_set[0] ? it->d.target_set : "-", it->d.target_id);
 	}
-	if (dfs_write_private(p->path, all.data ? all.data : "", all.len, NULL) < 0)
-		dfs_warn("%s: cannot rewrite %s: %s", p->tenant, p->path, strerror(errno));
+	/* Compacted: what is pending, or no journal at all. */
+	if (!p->n)
+		unlink(p->path);
+	else if ((ret = dfs_write_private(p->path, all.data, all.len, NULL)) < 0)
+		dfs_warn("%s: cannot rewrite %s: %s", p->tenant, p->path, strerror(-ret));
 	dfs_buf_free(&all);
-	p->fd = open(p->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (p->fd < 0)
-		dfs_warn("%s: pending lookups cannot be kept across unmounts: %s: %s", p->tenant,
-			 p->path, strerror(errno));
 	if (p->n)
 		dfs_info("%s: %zu pending lookup(s) from the last mount", p->tenant, p->n);
 }

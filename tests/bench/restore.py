@@ -96,6 +96,7 @@ def main():
         cfg[ORG].update({"entities": SET})
         ctx.ini = cfg.write(os.path.join(work, "dynfs.ini"))
         ctx.backup = os.path.join(work, "backup")
+        shutil.rmtree(ctx.backup, ignore_errors=True)
         mnt = os.path.join(work, "mnt")
         fs = Fuse([ctx.dynfs, "-f", "-c", ctx.ini, mnt], mnt, os.path.join(work, "dynfs-backup.log"))
         try:
