@@ -238,6 +238,32 @@ def test_hand_edit_naming_a_missing_record_is_einval(temu, tmnt, backup, state_h
     assert temu.record(ORG, "accounts", rid)["_primarycontactid_value"] != gone
 
 
+def test_missing_owner_is_pending_then_settled_by_an_edit(temu, tmnt, backup):
+    """A restored record whose owner does not exist is created (owned by the caller) with
+    ownerid pending, shown on the record and in the tenant's status; an edit that sets the
+    owner settles it."""
+    name = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))[3]
+    obj = restore_lib.read_backup(os.path.join(backup, ORG, "accounts", name))
+    real_owner = obj["_ownerid_value"]
+    rid, ghost = str(uuid.uuid4()), str(uuid.uuid4())
+    obj.update({"accountid": rid, "_ownerid_value": ghost, "_owninguser_value": ghost,
+                "name": "Owned by nobody here"})
+    p = os.path.join(tenant(tmnt), "accounts", rid + ".json")
+    assert write_close(p, render(obj), flags=os.O_CREAT | os.O_EXCL) is None
+    assert temu.record(ORG, "accounts", rid)["_ownerid_value"] != ghost
+    assert json.loads(xattr(p, "user.dynfs.pending")) == {"_ownerid_value": ghost}
+    assert pending_count(tmnt) == 1
+    assert "accounts(%s) _ownerid_value -> systemusers(%s)" % (rid, ghost) in \
+        xattr(tenant(tmnt), "user.dynfs.pending")
+    with open(p, "rb") as f:
+        now = loads_verbatim(f.read())
+    now["_ownerid_value"] = real_owner
+    assert write_close(p, render(now)) is None
+    assert temu.record(ORG, "accounts", rid)["_ownerid_value"] == real_owner
+    assert pending_count(tmnt) == 0 and xattr(p, "user.dynfs.pending") is None
+    assert temu.api(ORG).delete("accounts(%s)" % rid).status == 204
+
+
 # --------------------------------------------------------------------------- parallel writers
 
 P_N = 2000
@@ -259,7 +285,7 @@ def _no_links(emu):
 pemu = emulator_fixture(orgs=ORG, records={"accounts": P_N}, seed=73, setup=_no_links)
 
 
-def test_parallel_restore_with_8_writers(pemu, mount_factory, state_home, tmp_path):
+def test_parallel_restore_with_8_writers(pemu, mount_factory, tmp_path):
     """`xargs -P8 -n200 cp -t`: 8 cp at once, each save a request of its own over the
     tenant's connections.  Each record is created exactly once (If-None-Match: *: a second
     create would be a 412), with its id and columns, and the requests are exactly one listing,
@@ -268,7 +294,7 @@ def test_parallel_restore_with_8_writers(pemu, mount_factory, state_home, tmp_pa
     mount that never listed the set would ask the server (cp looks each name up several
     times)."""
     cfg = config(pemu, str(tmp_path), "parallel.ini", cache_ttl=600)
-    env = {"XDG_STATE_HOME": state_home}
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
     m = mount_factory(cfg, env=env, emu=pemu, allow=DYNFS_LOG_ALLOW)
     backup = str(tmp_path / "backup")
     os.makedirs(os.path.join(backup, ORG))
