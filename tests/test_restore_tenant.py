@@ -140,6 +140,19 @@ def config(emu, m_dir, name, **global_keys):
     return cfg.write(os.path.join(m_dir, name))
 
 
+def accounts_alone(emu, backup, mount_factory, state_home, tmp_path):
+    """Everything deleted, then the accounts alone restored on a mount of their own: every
+    account's primary contact is pending.  (config, env, mount, pending count)"""
+    cfg = config(emu, str(tmp_path), "accounts-alone.ini")
+    env = {"XDG_STATE_HOME": state_home}
+    delete_all(emu)
+    m = mount_factory(cfg, env=env, emu=emu, allow=DYNFS_LOG_ALLOW)
+    rsync(os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m), "accounts"))
+    n = pending_count(m)
+    assert n >= N["accounts"], xattr(tenant(m), "user.dynfs.pending")
+    return cfg, env, m, n
+
+
 # --------------------------------------------------------------------------- tests
 
 def test_whole_tenant_with_one_rsync(temu, tmnt, backup):
@@ -164,13 +177,7 @@ def test_contacts_before_accounts(temu, tmnt, backup):
 def test_accounts_then_remount_then_contacts(temu, backup, mount_factory, state_home,
                                              tmp_path):
     """What is pending when a mount ends is kept, reported, and applied by the next one."""
-    cfg = config(temu, str(tmp_path), "remount.ini")
-    env = {"XDG_STATE_HOME": state_home}
-    delete_all(temu)
-    m = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
-    rsync(os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m), "accounts"))
-    n = pending_count(m)
-    assert n >= N["accounts"], xattr(tenant(m), "user.dynfs.pending")
+    cfg, env, m, n = accounts_alone(temu, backup, mount_factory, state_home, tmp_path)
     acc = sorted(os.listdir(os.path.join(backup, ORG, "accounts")))[0]
     want = restore_lib.read_backup(os.path.join(backup, ORG, "accounts", acc))
     shown = json.loads(xattr(os.path.join(tenant(m), "accounts", acc), "user.dynfs.pending"))
@@ -184,13 +191,7 @@ def test_accounts_then_remount_then_contacts(temu, backup, mount_factory, state_
 
 
 def test_pending_bind_survives_kill_9(temu, backup, mount_factory, state_home, tmp_path):
-    cfg = config(temu, str(tmp_path), "killed.ini")
-    env = {"XDG_STATE_HOME": state_home}
-    delete_all(temu)
-    m = mount_factory(cfg, env=env, emu=temu, allow=DYNFS_LOG_ALLOW)
-    rsync(os.path.join(backup, ORG, "accounts"), os.path.join(tenant(m), "accounts"))
-    n = pending_count(m)
-    assert n >= N["accounts"], n
+    cfg, env, m, n = accounts_alone(temu, backup, mount_factory, state_home, tmp_path)
     os.killpg(m.proc.pid, signal.SIGKILL)
     m.proc.wait(10)
     m.force_stop()
