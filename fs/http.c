@@ -464,40 +464,55 @@ static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
 
 /*
  * What stops a request before it is sent: a cancelled operation, a spent
- * deadline, a tenant throttled until later (RESP then holds a 429 of our
- * own making).  Returns 1 with RESP and *RET filled, or 0 to send.
+ * deadline, a tenant throttled until later.  A hold that ends before the
+ * operation's deadline is waited out here: the request was never sent, so
+ * the wait is no retry (counting it as one spent max_retries of parallel
+ * readers on holds that other readers' 429s set).  One that outlasts the
+ * deadline stops the request at once: RESP then holds a 429 of our own
+ * making, saying until when.  Returns 1 with RESP and *RET filled, or 0 to
+ * send.
  */
 static int held_back(struct dfs_http *http, const struct dfs_http_req *req,
 		     struct dfs_http_resp *resp, int *ret)
 {
-	double now = dfs_now(), left = dfs_http_deadline_left(), wait = 0;
+	double now, left, wait;
 	char when[32];
-	time_t wall = 0;
+	time_t wall;
 
-	if (dfs_http_cancelled()) {
-		resp->curl_code = CURLE_ABORTED_BY_CALLBACK;
-		snprintf(resp->err.message, sizeof(resp->err.message),
-			 "interrupted: the program waiting for it is gone");
-		*ret = -EINTR;
-		return 1;
+	for (;;) {
+		now = dfs_now();
+		left = dfs_http_deadline_left();
+		wait = 0;
+		wall = 0;
+		if (dfs_http_cancelled()) {
+			resp->curl_code = CURLE_ABORTED_BY_CALLBACK;
+			snprintf(resp->err.message, sizeof(resp->err.message),
+				 "interrupted: the program waiting for it is gone");
+			*ret = -EINTR;
+			return 1;
+		}
+		if (left <= 0) {
+			resp->curl_code = CURLE_OPERATION_TIMEDOUT;
+			snprintf(resp->err.message, sizeof(resp->err.message),
+				 "op_timeout reached before it could be sent");
+			*ret = -ETIMEDOUT;
+			return 1;
+		}
+		if (req_kind(req) == DFS_REQ_TOKEN)
+			return 0;
+		pthread_mutex_lock(&http->stats_lock);
+		if (http->throttled_mono > now) {
+			wait = http->throttled_mono - now;
+			wall = http->throttled_wall;
+		}
+		pthread_mutex_unlock(&http->stats_lock);
+		if (!wall)
+			return 0;
+		if (wait >= left)
+			break;
+		/* Cancelled meanwhile: the loop's first test says so. */
+		dfs_http_sleep_ms((long)(wait * 1000) + 1);
 	}
-	if (left <= 0) {
-		resp->curl_code = CURLE_OPERATION_TIMEDOUT;
-		snprintf(resp->err.message, sizeof(resp->err.message),
-			 "op_timeout reached before it could be sent");
-		*ret = -ETIMEDOUT;
-		return 1;
-	}
-	if (req_kind(req) == DFS_REQ_TOKEN)
-		return 0;
-	pthread_mutex_lock(&http->stats_lock);
-	if (http->throttled_mono > now) {
-		wait = http->throttled_mono - now;
-		wall = http->throttled_wall;
-	}
-	pthread_mutex_unlock(&http->stats_lock);
-	if (!wall)
-		return 0;
 	dfs_utc_text(wall, when, sizeof(when));
 	resp->status = 429;
 	resp->retry_after = (long)wait + 1;

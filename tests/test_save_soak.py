@@ -21,6 +21,7 @@ edit is accounted for:
   failed loudly   close() failed, the bytes are in a rescue copy and user.dynfs.error says
                   why (a failure that says "may or may not" may have landed, once)
   conflict        ESTALE after the second writer's change landed on that record: right
+  (read failed    the file could not be read or opened after max_retries: no edit made)
   lost            close() returned 0 but the value never reached the server, or a failure
                   left no rescue copy or no error                                   must be 0
   duplicated      the value was written twice                                       must be 0
@@ -44,7 +45,7 @@ from lib.tools import run_tool, write_close, xattr
 
 SECONDS = float(os.environ.get("DYNFS_SOAK_SECONDS", "20"))
 LONG = SECONDS >= 300
-BACKUP_N = 10000 if LONG else 1500
+BACKUP_N = int(os.environ.get("DYNFS_SOAK_RECORDS", 10000 if LONG else 1500))
 WORKERS = 4
 ORG = "contoso"
 SET = "accounts"
@@ -144,6 +145,24 @@ def rescued(state_home, stem, data):
     return False
 
 
+class Unopened:
+    """open() of the record for writing failed (a lookup that met the faults): loud, and
+    nothing was written."""
+
+    def __init__(self, e):
+        self.e = e
+
+
+def xattr_retried(p):
+    """user.dynfs.error; its lookup may meet a fault too, so ask again a few times."""
+    for _ in range(10):
+        try:
+            return xattr(p)
+        except OSError:
+            time.sleep(0.5)
+    return xattr(p)
+
+
 class Racer:
     """The second writer: changes telephone1 of a record through the Web API, once, at a
     random moment while an edit is under way.  Its writes are known by their values."""
@@ -186,14 +205,17 @@ class Worker(threading.Thread):
         """(loud, message) of a failed save: user.dynfs.error set and DATA rescued."""
         if err is None:
             return None, None
-        msg = xattr(p)
+        msg = xattr_retried(p)
         return bool(msg and msg.startswith("save failed: ") and
                     rescued(self.state_home, stem, data)), msg
 
     def save(self, tool, p, value, data):
         """Save DATA (whose name is VALUE) to P with TOOL; None or the error it reported."""
         if tool == "python":
-            return write_close(p, data, o_trunc=True)
+            try:
+                return write_close(p, data, o_trunc=True)
+            except OSError as e:
+                return Unopened(e)
         if tool == "sed":
             # sed's copy is DATA too: the name is not the last key, so it ends in a comma
             argv = ["sed", "-i", 's/^  "name": .*,$/  "name": "%s",/' % value, p]
@@ -224,14 +246,24 @@ class Worker(threading.Thread):
         race = None
         if self.rng.random() < 0.5:
             race = self.racer.race(rid, "+1 555 %d%04d" % (self.i, seq), self.rng.random() * 0.05)
-        with open(p, "rb") as f:
-            obj = loads_verbatim(f.read())
+        try:
+            with open(p, "rb") as f:
+                obj = loads_verbatim(f.read())
+        except OSError as e:
+            # a read that fails after max_retries says so (EAGAIN, EIO): no edit to account for
+            if race:
+                race.join(60)
+            return Outcome("read failed", tool, rid, rid + ".json", value, e, True, str(e), t0,
+                           time.monotonic())
         obj["name"] = value
         data = render(obj)
         err = self.save(tool, p, value, data)
         t1 = time.monotonic()
         if race:
             race.join(60)
+        if isinstance(err, Unopened):
+            return Outcome("read failed", tool, rid, rid + ".json", value, err.e, True,
+                           str(err.e), t0, t1)
         loud, msg = self.verdict(err, p, rid, data) if tool != "jq" else \
             self.verdict_any(err, p, rid)
         return Outcome("edit", tool, rid, rid + ".json", value, err, loud, msg, t0, t1)
@@ -240,7 +272,7 @@ class Worker(threading.Thread):
         """jq's bytes are its own layout: a rescue copy of the record made now will do."""
         if err is None:
             return None, None
-        msg = xattr(p)
+        msg = xattr_retried(p)
         return bool(msg and msg.startswith("save failed: ") and "your version is kept in" in msg
                     and os.path.exists(msg.rsplit("kept in ", 1)[1])), msg
 
@@ -276,6 +308,9 @@ def account(emu, outcomes, racer):
     counts = collections.Counter()
     bad = []
     for o in outcomes:
+        if o.kind == "read failed":
+            counts["read failed"] += 1
+            continue
         if o.kind == "edit":
             if o.rid not in history:
                 history[o.rid] = list(zip(emu.history(ORG, SET, o.rid, "name"),
@@ -324,6 +359,7 @@ def table(counts):
     for k in KINDS:
         rows.append("%-16s %6d %6d %6d %6d %6d" % ((k,) + tuple(counts[k, t] for t in Worker.TOOLS)
                                                    + (counts[k],)))
+    rows.append("(reads that failed before an edit, loudly: %d)" % counts["read failed"])
     rows.append("(saves that put back a column the second writer had changed: %d)"
                 % counts["overwrote the second writer"])
     return "\n".join(rows)
