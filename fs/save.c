@@ -7,7 +7,11 @@
  *                                       If-None-Match: *); once more as an
  *                                       update if the create finds the
  *                                       record already there
+ *                                       a restore (restore.h) leaves out a
+ *                                       lookup whose record is not back yet
+ *                                       and notes it as pending (pending.h)
  *     report_failure                    rescue copy and log line
+ *     record_errno                      never an errno about a file
  */
 #include <errno.h>
 #include <stdio.h>
