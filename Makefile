@@ -72,7 +72,8 @@ UNIT_test_config := fs/config.c fs/config_keys.c fs/config_url.c fs/log.c fs/sec
 UNIT_test_config_PKGS := inih libcurl
 UNIT_test_schema := fs/schema.c fs/schema_body.c $(UNIT_JSON)
 UNIT_test_schema_PKGS := libcjson
-UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/retry.c
+UNIT_test_metadata := fs/metadata.c fs/schema.c $(UNIT_JSON) fs/log.c fs/http.c fs/http_failure.c \
+	fs/retry.c fs/tls.c
 UNIT_test_metadata_PKGS := libcjson libcurl
 UNIT_test_util := fs/util.c fs/log.c
 UNIT_test_util_PKGS := libcjson
@@ -102,7 +103,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak bench bench-restore unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench bench-rss bench-restore unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -182,6 +183,12 @@ R ?= 3
 bench: $(BIN)
 	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --n $(N) --rounds $(R)
 
+# The memory bound alone: peak RSS copying RSS_N records with cache_size = CACHE.
+CACHE ?= 64M
+RSS_N ?= 100000,200000
+bench-rss: $(BIN)
+	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --rss $(CACHE) --n $(RSS_N) --rounds 1
+
 # Restore N (10000) emulated accounts at 50 ms a request, one writer and 8
 # (tests/bench/restore.py); not part of check.
 bench-restore: $(BIN)
@@ -233,6 +240,7 @@ help:
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
 	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
+	@echo '  bench-rss      peak RSS of dynfs copying RSS_N=100000,200000 records, cache_size=CACHE (64M)'
 	@echo '  bench-restore  restore RN=10000 emulated accounts: one writer vs 8'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'

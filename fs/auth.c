@@ -243,17 +243,19 @@ static int build_form(const struct dfs_tenant_config *tc, struct dfs_form *f, ch
 	return dfs_form_error(f);
 }
 
-/* The warning before a token request is sent again. */
+/* The warning before a token request is sent again (in a FUSE operation
+ * only the first: its line counts the retries, see dataverse.c). */
 static void warn_retry(void *ctx, const struct dfs_http_resp *resp, int retry, long delay_ms)
 {
 	const char *tenant = ctx;
+	enum dfs_log_level level = retry > 1 && dfs_log_in_op() ? DFS_LOG_DEBUG : DFS_LOG_WARN;
 
 	if (resp->status)
-		dfs_warn("%s: token request answered HTTP %ld, retrying in %ld ms", tenant,
-			 resp->status, delay_ms);
+		dfs_log(level, "%s: token request answered HTTP %ld, retrying in %ld ms", tenant,
+			resp->status, delay_ms);
 	else
-		dfs_warn("%s: token request failed: %s, retrying in %ld ms", tenant,
-			 resp->err.message, delay_ms);
+		dfs_log(level, "%s: token request failed: %s, retrying in %ld ms", tenant,
+			resp->err.message, delay_ms);
 }
 
 /* POST FORM to the token endpoint, retrying transient failures.  RESP holds the answer. */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,8 @@ struct dfs_cache {
 	double listed_at;
 	struct entry *oldest;    /* content LRU ends */
 	struct entry *newest;
+	dfs_cache_changed_fn *changed;
+	char *changed_tag;
 };
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -140,6 +143,15 @@ struct dfs_cache_pool *dfs_cache_pool_new(size_t max_bytes, const char *spill_di
 
 	if (!pool)
 		return NULL;
+	/*
+	 * One malloc arena for the process.  Content is made by the listing's
+	 * reader threads and evicted or read back by FUSE workers; with an
+	 * arena per thread, what one thread frees stays in its arena while
+	 * another grows its own, and the process held about 2.5 times
+	 * cache_size (measured: 227 MiB against 137 MiB with one arena, for
+	 * 100,000 records and cache_size 64M).
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	pool->max = max_bytes;
 	pool->fd = spill_dir ? spill_open(spill_dir) : -1;
 	return pool;
@@ -310,8 +322,29 @@ static void evict(struct dfs_cache *c, struct entry *keep)
 	}
 }
 
+/* E's attributes change, or it goes: tell whoever keeps them. */
+static void changed(struct dfs_cache *c, const struct entry *e)
+{
+	char id[DFS_GUID_LEN + 1];
+
+	if (!c->changed)
+		return;
+	dfs_guid_unpack(e->id, id);
+	c->changed(c->changed_tag, id);
+}
+
+void dfs_cache_on_change(struct dfs_cache *c, dfs_cache_changed_fn *fn, char *tag)
+{
+	pthread_mutex_lock(&c->lock);
+	free(c->changed_tag);
+	c->changed = fn;
+	c->changed_tag = tag;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void entry_free(struct dfs_cache *c, struct entry *e)
 {
+	changed(c, e);
 	drop_blob(c, e);
 	if (e->listed)
 		c->n_listed--;
@@ -331,12 +364,14 @@ void dfs_cache_free(struct dfs_cache **cp)
 
 	if (!c)
 		return;
+	c->changed = NULL;       /* going away: nobody to tell */
 	for (i = 0; i < c->n_buckets; i++)
 		for (e = c->buckets[i]; e; e = next) {
 			next = e->next;
 			entry_free(c, e);
 		}
 	free(c->buckets);
+	free(c->changed_tag);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	*cp = NULL;
@@ -428,8 +463,13 @@ int dfs_cache_put(struct dfs_cache *c, const char *id, struct dfs_blob *blob,
 	}
 	/* Same bytes under a new ETag keep their generation: the kernel's
 	 * cached pages are still right. */
-	if (fresh || bytes_changed(e, blob, has_version, version))
+	if (fresh || bytes_changed(e, blob, has_version, version)) {
 		e->gen = c->next_gen++;
+		if (!fresh)
+			changed(c, e);
+	} else if (e->mtime != mtime) {
+		changed(c, e);
+	}
 	if (e->blob != blob)
 		set_blob(c, e, blob);
 	else
@@ -705,21 +745,30 @@ void dfs_cache_listing_expire(struct dfs_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx)
+int dfs_cache_snapshot(struct dfs_cache *c, struct dfs_cache_listed **out, size_t *n)
 {
-	char id[DFS_GUID_LEN + 1];
+	struct dfs_cache_listed *v = NULL;
 	struct entry *e;
-	size_t i;
+	size_t i, k = 0;
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->n_buckets && ret == 0; i++)
-		for (e = c->buckets[i]; e && ret == 0; e = e->next) {
+	if (c->n_listed && !(v = malloc(c->n_listed * sizeof(*v)))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < c->n_buckets && k < c->n_listed; i++)
+		for (e = c->buckets[i]; e && k < c->n_listed; e = e->next) {
 			if (!e->listed)
 				continue;
-			dfs_guid_unpack(e->id, id);
-			ret = fn(ctx, id, e->size, (time_t)e->mtime);
+			memcpy(v[k].id, e->id, 16);
+			v[k].size = e->size;
+			v[k].mtime = e->mtime;
+			k++;
 		}
+out:
 	pthread_mutex_unlock(&c->lock);
+	*out = v;
+	*n = k;
 	return ret;
 }

@@ -291,6 +291,7 @@ static const struct {
 	{ "cache_size", "SIZE", "record content kept in memory (K, M or G)" },
 	{ "local_size", "SIZE", "memory for local files and files being written" },
 	{ "log_level", "LEVEL", "error, warn, info or debug" },
+	{ "log_file", "PATH", "log to this file (SIGHUP opens it anew)" },
 	{ "connect_timeout", "SECONDS", "to set up a connection" },
 	{ "timeout", "SECONDS", "for one whole request" },
 	{ "max_retries", "N", "retries of throttled and failing requests" },

@@ -266,6 +266,15 @@ int dfs_collection_get(struct dfs_dv *dv, struct dfs_collection *c)
 			ret = -EIO;
 			goto out;
 		}
+		/* An object without "value" ({} from a proxy, an error in a 200)
+		 * would list as an empty set: one rsync --delete from it wipes a
+		 * backup. */
+		if (!pg.js.saw_value) {
+			dfs_err("%s: %s: page %u has no \"value\" array: not an OData collection",
+				tenant(&pg), c->what, pg.number);
+			ret = -EIO;
+			goto out;
+		}
 		dfs_debug("%s: %s: page %u: %zu item(s) in %.2f s", tenant(&pg), c->what,
 			  pg.number, pg.items, dfs_now() - t0);
 		if (pg.number == 1)

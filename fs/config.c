@@ -139,11 +139,6 @@ static int begin_section(struct dfs_config_parse *st, const char *name)
 		return 0;
 	}
 
-	why = section_error(name);
-	if (why)
-		report(st, st->lineno, "invalid section name [%s]: %s (a section name is the "
-		       "tenant's folder name)", PRINTABLE(name), why);
-
 	if (cfg->n_tenants == st->ts_cap) {
 		size_t cap = st->ts_cap ? 2 * st->ts_cap : 4;
 		struct dfs_tenant_config *t2 = realloc(cfg->tenants, cap * sizeof(*t2));
@@ -174,6 +169,12 @@ static int begin_section(struct dfs_config_parse *st, const char *name)
 		}
 	}
 	st->section = (int)cfg->n_tenants++;
+	/* Reported once the section is this tenant's, so that the problem is
+	 * counted against it: --check must not call a bad name "ok". */
+	why = section_error(name);
+	if (why)
+		report(st, st->lineno, "invalid section name [%s]: %s (a section name is the "
+		       "tenant's folder name)", PRINTABLE(name), why);
 	rc = dfs_keys_set_defaults(st, DFS_KEY_TENANT, tc);
 	return rc < 0 ? rc : 0;
 }

@@ -50,6 +50,7 @@ const struct dfs_key dfs_keys[] = {
 	{ "local_size", G(local_size), SIZE_MIB(1, 1024 * 1024), .def = "1G" },
 	{ "log_level", G(log_level), .type = DFS_KEY_ENUM, .choices = dfs_log_level_names,
 	  .def = "warn" },
+	{ "log_file", G(log_file), STRING(PATH) },
 	{ "connect_timeout", G(connect_timeout), UINT(1, 3600), .def = "10" },
 	{ "timeout", G(timeout), UINT(1, 86400), .def = "300" },
 	{ "max_retries", G(max_retries), UINT(0, 100), .def = "5" },

@@ -1,11 +1,13 @@
 /* content.c - what the files of a set folder hold (see content.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "content.h"
 #include "listing.h"
 #include "log.h"
+#include "notify.h"
 #include "record.h"
 #include "banned.h"
 
@@ -25,6 +27,10 @@ int dfs_content_put(struct dfs_set *s, const char *id, const cJSON *rec, double 
 		goto out;
 	}
 	ret = dfs_cache_put(s->cache, id, blob, etag, dfs_record_mtime(rec), fetched, listing);
+	/* A single record (a fetch, a save): the kernel forgets its old size
+	 * before the operation answers.  A listing does so at its end. */
+	if (ret == 0 && !listing)
+		dfs_notify_sync();
 out:
 	dfs_blob_unref(blob);
 	dfs_buf_free(&out);
@@ -67,6 +73,9 @@ int dfs_content_get(struct dfs_fs *fs, struct dfs_path *p, struct dfs_rec_info *
 	cJSON *rec = NULL;
 	int found, ret;
 
+	/* A refresh under way elsewhere may have changed this record: the
+	 * kernel's size must not be older than the bytes served. */
+	dfs_notify_sync();
 	found = dfs_cache_get(p->s->cache, p->id, info);
 	listed = dfs_cache_listed_at(p->s->cache, NULL);
 	/*
@@ -207,6 +216,12 @@ static int refresh(struct dfs_path *p)
 	dfs_cache_listing_end(s->cache, lc.gen, at, full);
 	free(s->delta_link);
 	s->delta_link = link;
+	/* Records that changed or went: the kernel has forgotten their
+	 * attributes before the access that refreshed answers. */
+	dfs_notify_sync();
+	/* A listing frees as much as it made (parse trees, evicted content):
+	 * give it back, so what a copy adds does not stack on top of it. */
+	malloc_trim(0);
 	/* What the server lists is now the truth: renamed-away names answer
 	 * again, and names that only aliased saved records go. */
 	dfs_locals_listed(s->locals);

@@ -62,7 +62,7 @@ static void *hup_main(void *arg)
 {
 	struct dfs_fs *fs = arg;
 	sigset_t set;
-	int sig;
+	int sig, rc;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
@@ -74,11 +74,14 @@ static void *hup_main(void *arg)
 		if (__atomic_load_n(&hup_stop, __ATOMIC_ACQUIRE))
 			break;
 		dfs_notify("RELOADING=1\nSTATUS=refreshing");
-		dfs_log_reopen();
+		if ((rc = dfs_log_reopen()) < 0)
+			dfs_err("cannot open the log file anew: %s; writing on to the old one",
+				strerror(-rc));
 		dfs_fs_refresh(fs);
 		dfs_pending_retry_all(fs, 0, 0);
 		dfs_warn("refreshed (SIGHUP): folders are listed anew at their next access, "
-			 "tokens renewed from the secret sources and token stores");
+			 "tokens renewed from the secret sources and token stores, the log "
+			 "reopened");
 		dfs_notify("READY=1\nSTATUS=mounted");
 	}
 	return NULL;

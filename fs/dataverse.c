@@ -132,20 +132,25 @@ struct request_desc {
 	const char *url;
 };
 
-/* The warning before a Web API request is sent again. */
+/*
+ * The warning before a Web API request is sent again.  In a FUSE operation
+ * only the first retry warns: a failed operation's one line counts the
+ * retries, a successful one says it had to wait.
+ */
 static void warn_retry(void *ctx, const struct dfs_http_resp *resp, int retry, long delay_ms)
 {
 	const struct request_desc *d = ctx;
+	enum dfs_log_level level = retry > 1 && dfs_log_in_op() ? DFS_LOG_DEBUG : DFS_LOG_WARN;
 	char shown[160];
 
 	loggable(d->dv, d->url, shown, sizeof(shown));
 	if (resp->status)
-		dfs_warn("%s: %s %s: HTTP %ld%s%s, retry %d in %ld ms", d->dv->tc->name, d->method,
+		dfs_log(level, "%s: %s %s: HTTP %ld%s%s, retry %d in %ld ms", d->dv->tc->name, d->method,
 			 shown, resp->status, resp->err.code[0] ? " " : "", resp->err.code, retry,
 			 delay_ms);
 	else
-		dfs_warn("%s: %s %s: %s, retry %d in %ld ms", d->dv->tc->name, d->method, shown,
-			 resp->err.message, retry, delay_ms);
+		dfs_log(level, "%s: %s %s: %s, retry %d in %ld ms", d->dv->tc->name, d->method,
+			shown, resp->err.message, retry, delay_ms);
 }
 
 /* Log a request that failed for good, with the hint for its error if there is one. */
@@ -155,16 +160,21 @@ static void log_failure(const struct request_desc *d, const char *const *headers
 	const char *hint = dfs_auth_hint(resp->err.message); /* "not a member of the organization" */
 	char shown[160];
 
+	/* In a FUSE operation its one line says all this (http.h's last
+	 * failure); elsewhere (start-up, SIGHUP, reader threads) this is it. */
+	enum dfs_log_level level = dfs_log_in_op() ? DFS_LOG_DEBUG : DFS_LOG_ERR;
+
 	loggable(d->dv, d->url, shown, sizeof(shown));
 	if (!resp->status) {
-		dfs_err("%s: %s %s failed: %s", d->dv->tc->name, d->method, shown, resp->err.message);
+		dfs_log(level, "%s: %s %s failed: %s", d->dv->tc->name, d->method, shown,
+			resp->err.message);
 		return;
 	}
 	/* A missing record is an everyday answer (stat of a new name), and so
 	 * is "it exists" to a create that must not overwrite, and an expired
 	 * change-tracking token (the caller lists the set anew): not errors. */
 	dfs_log(resp->status == 404 || (resp->status == 412 && has_header(headers, "If-None-Match")) ||
-		strcmp(resp->err.code, DFS_DV_EXPIRED_TOKEN) == 0 ? DFS_LOG_DEBUG : DFS_LOG_ERR,
+		strcmp(resp->err.code, DFS_DV_EXPIRED_TOKEN) == 0 ? DFS_LOG_DEBUG : level,
 		"%s: %s %s failed: HTTP %ld %s%s'%s'%s%s", d->dv->tc->name, d->method, shown,
 		resp->status, resp->err.code, resp->err.code[0] ? " " : "", resp->err.message,
 		hint ? " - " : "", hint ? hint : "");
@@ -249,6 +259,7 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 
 		snprintf(resp->err.message + used, sizeof(resp->err.message) - used, "%s%s",
 			 used ? "; " : "", retry.why);
+		dfs_http_failure_explain(retry.why);
 	}
 	/* What the caller settles (above, and a 412 it reads back) is its to log;
 	 * a sink that stopped the transfer has said why itself. */

@@ -9,9 +9,12 @@
 
 #include "fsops.h"
 #include "http.h"
+#include "notify.h"
 #include "ops.h"
 #include "util.h"
 #include "banned.h"
+
+#define DFS_ATTR_TIMEOUT 1.0     /* seconds the kernel keeps names and attributes */
 
 struct dfs_fs *dfs_ops_fs(void)
 {
@@ -46,13 +49,15 @@ static int caller_gone(void)
 static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	/*
-	 * Attributes are served from our own cache without server requests,
-	 * so the kernel need not keep them: with attr_timeout 0 a size or
-	 * mtime changed by a save (or a write the server rejected) is never
-	 * seen stale.
+	 * The kernel keeps names and attributes for a second, so a walk over
+	 * a listed folder (ls -l, find -ls, du) is answered by the kernel, as
+	 * on any filesystem.  It is told at once when a record it may know
+	 * changes or goes (notify.h): a stat after a save or a refresh sees
+	 * the new size, and a read is never cut short by an old one.  Names
+	 * that are not there are not kept: a new record is visible at once.
 	 */
-	cfg->entry_timeout = 1;
-	cfg->attr_timeout = 0;
+	cfg->entry_timeout = DFS_ATTR_TIMEOUT;
+	cfg->attr_timeout = DFS_ATTR_TIMEOUT;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
 	/*
@@ -67,11 +72,19 @@ static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	dfs_http_set_cancel_check(caller_gone);
+	dfs_notify_start(fuse_get_context()->fuse);
 	return dfs_ops_fs();
+}
+
+static void dfs_op_destroy(void *private_data)
+{
+	(void)private_data;
+	dfs_notify_stop();
 }
 
 const struct fuse_operations dfs_fs_operations = {
 	.init = dfs_op_init,
+	.destroy = dfs_op_destroy,
 	.getattr = dfs_op_getattr,
 	.opendir = dfs_op_opendir,
 	.readdir = dfs_op_readdir,

@@ -15,7 +15,9 @@
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "http_failure.h"
 #include "log.h"
+#include "tls.h"
 #include "version.h"
 #include "banned.h"
 
@@ -41,10 +43,6 @@ const char *const dfs_req_kind_names[DFS_REQ_KINDS] = {
 	[DFS_REQ_GET] = "get", [DFS_REQ_CREATE] = "create", [DFS_REQ_UPDATE] = "update",
 	[DFS_REQ_DELETE] = "delete", [DFS_REQ_OTHER] = "other",
 };
-
-/* The calling thread's last failed request (see dfs_http_last_failure). */
-static __thread struct dfs_http_failure last_failure;
-static __thread int has_last_failure;
 
 time_t dfs_http_throttled_until(struct dfs_http *http)
 {
@@ -344,17 +342,6 @@ static enum dfs_req_kind req_kind(const struct dfs_http_req *req)
 	return memchr(p, '(', (size_t)(q - p)) ? DFS_REQ_GET : DFS_REQ_LIST;
 }
 
-/* URL without scheme, query or fragment: what a log line or .status shows. */
-static void shown_path(const char *url, char *buf, size_t cap)
-{
-	const char *s = strstr(url, "://");
-	size_t n;
-
-	s = s ? s + 3 : url;
-	n = strcspn(s, "?#");
-	snprintf(buf, cap, "%.*s%s", (int)n, s, s[n] ? "?..." : "");
-}
-
 /*
  * A 3xx is never the Web API's answer: a proxy or a sign-in page stands in
  * the way.  Where it points is shown without its query, which may carry a
@@ -365,7 +352,7 @@ static void redirect_message(struct dfs_http_resp *resp)
 	char where[200];
 
 	if (resp->location)
-		shown_path(resp->location, where, sizeof(where));
+		dfs_http_shown_path(resp->location, where, sizeof(where));
 	snprintf(resp->err.message, sizeof(resp->err.message),
 		 "redirected (HTTP %ld) to %s: a sign-in page or a proxy stands in the way",
 		 resp->status, resp->location ? where : "nowhere");
@@ -397,7 +384,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 	char path[sizeof(f.path)];
 	int failed = is_failure(req, resp);
 
-	shown_path(req->url, path, sizeof(path));
+	dfs_http_shown_path(req->url, path, sizeof(path));
 	if (resp->status)
 		dfs_debug("http: %s %s: %ld in %.0f ms%s%s", req->method, path, resp->status,
 			  seconds * 1000, resp->request_id[0] ? ", request id " : "",
@@ -405,17 +392,8 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 	else
 		dfs_debug("http: %s %s: %s after %.0f ms", req->method, path, resp->err.message,
 			  seconds * 1000);
-	if (failed) {
-		memset(&f, 0, sizeof(f));
-		f.at = time(NULL);
-		snprintf(f.method, sizeof(f.method), "%s", req->method);
-		memcpy(f.path, path, sizeof(f.path));
-		f.status = resp->status;
-		memcpy(f.request_id, resp->request_id, sizeof(f.request_id));
-		f.err = resp->err;
-		last_failure = f;
-		has_last_failure = 1;
-	}
+	if (failed)
+		dfs_http_failure_note(req, resp, &f);
 	pthread_mutex_lock(&http->stats_lock);
 	st->requests[req_kind(req)]++;
 	if (resp->status == 429)
@@ -433,6 +411,7 @@ static void account(struct dfs_http *http, const struct dfs_http_req *req,
 
 void dfs_http_count_retry(struct dfs_http *http)
 {
+	dfs_http_failure_retried();
 	pthread_mutex_lock(&http->stats_lock);
 	http->stats.retried++;
 	pthread_mutex_unlock(&http->stats_lock);
@@ -443,16 +422,6 @@ void dfs_http_stats(struct dfs_http *http, struct dfs_http_stats *out)
 	pthread_mutex_lock(&http->stats_lock);
 	*out = http->stats;
 	pthread_mutex_unlock(&http->stats_lock);
-}
-
-const struct dfs_http_failure *dfs_http_last_failure(void)
-{
-	return has_last_failure ? &last_failure : NULL;
-}
-
-void dfs_http_failure_clear(void)
-{
-	has_last_failure = 0;
 }
 
 /* libcurl asks about once a second, also while nothing arrives. */
@@ -583,8 +552,13 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 	dfs_http_resp_free(resp);
 	dfs_buf_init(&resp->body, http->opts.max_body);
 	resp->http = http;
-	if (held_back(http, req, resp, &ret))
+	if (held_back(http, req, resp, &ret)) {
+		/* Not sent, so not counted; but the operation's line says why. */
+		struct dfs_http_failure f;
+
+		dfs_http_failure_note(req, resp, &f);
 		return ret;
+	}
 	left = dfs_http_deadline_left();
 	timeout_ms = (long)http->opts.timeout * 1000;
 	if (left * 1000 < timeout_ms)
@@ -692,6 +666,11 @@ int dfs_http_perform(struct dfs_http *http, const struct dfs_http_req *req,
 		else if (rc == CURLE_ABORTED_BY_CALLBACK)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "interrupted: the program waiting for it is gone");
+		else if (dfs_tls_failed(h, rc))
+			dfs_tls_describe(h, rc, errbuf, &(struct dfs_tls_limits){
+				http->opts.connect_timeout, timeout_ms,
+				timeout_ms < (long)http->opts.timeout * 1000 },
+				resp->err.message, sizeof(resp->err.message));
 		else if (rc == CURLE_OPERATION_TIMEDOUT && timeout_ms < (long)http->opts.timeout * 1000)
 			snprintf(resp->err.message, sizeof(resp->err.message),
 				 "no complete answer within op_timeout (%s)",
@@ -747,6 +726,9 @@ int dfs_http_errno(long status, CURLcode curl_code)
 			return -ECONNREFUSED;
 		case CURLE_PEER_FAILED_VERIFICATION:
 		case CURLE_SSL_CONNECT_ERROR:
+			/* The server's certificate or handshake: it may be fixed
+			 * there, as an outage is (tls.c says which). */
+			return -EIO;
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_CACERT_BADFILE:
 			return -EACCES;

@@ -46,7 +46,7 @@ void dfs_jsplit_init(struct dfs_jsplit *js, size_t max, dfs_jsplit_item_fn *item
 void dfs_jsplit_reset(struct dfs_jsplit *js)
 {
 	js->state = S_START;
-	js->depth = js->in_str = js->esc = js->scalar = 0;
+	js->depth = js->in_str = js->esc = js->scalar = js->saw_value = 0;
 	clear(&js->key);
 	clear(&js->val);
 }
@@ -174,8 +174,10 @@ static int structure(struct dfs_jsplit *js, char c)
 	case S_COLON:
 		return go(js, c == ':', S_VALUE);
 	case S_VALUE:
-		if (c == '[' && js->key.data && strcmp(js->key.data, "value") == 0)
+		if (c == '[' && js->key.data && strcmp(js->key.data, "value") == 0) {
+			js->saw_value = 1;
 			return go(js, 1, S_ARRAY);
+		}
 		return capture_begin(js, c, S_AFTER);
 	case S_AFTER:
 		return go(js, c == ',' || c == '}', c == ',' ? S_KEY : S_DONE);

@@ -53,7 +53,7 @@ static int server_order(struct dfs_readers *r, const uint8_t (*b)[16], size_t n,
 {
 	const char *pk = r->ent->primary_id;
 	struct dfs_ids got = { 0 };
-	struct dfs_id_sink sink = { r->ent, &got };
+	struct dfs_id_sink sink = { r->ent, &got, r->tenant };
 	struct dfs_collection c = { .what = r->ent->set_name, .item = dfs_id_sink_item, .ctx = &sink };
 	const uint8_t (*v)[16];
 	struct dfs_buf path;
@@ -272,6 +272,7 @@ static int narrow_listing(struct dfs_readers *r, struct narrow *nw, char **delta
 	nw->page_size = dfs_dv_config(r->dv)->page_size;
 	nw->sink.ent = ent;
 	nw->sink.ids = &nw->ids;
+	nw->sink.tenant = r->tenant;
 	snprintf(path, sizeof(path), "%s?$select=%s%s", ent->set_name, ent->primary_id,
 		 ent->change_tracking ? ",versionnumber" : "");
 	snprintf(prefer, sizeof(prefer), "%sodata.maxpagesize=%d",

@@ -697,7 +697,7 @@ int dfs_check_main(const char *config_path)
 {
 	struct dfs_config cfg = { 0 };
 	struct dfs_http_error err;
-	char why[1024];
+	char why[1024], shown[300];
 	const char *hint;
 	size_t i;
 	int clean = 0, failed = 0, ret;
@@ -714,37 +714,40 @@ int dfs_check_main(const char *config_path)
 	for (i = 0; i < cfg.n_tenants; i++) {
 		const struct dfs_tenant_config *tc = &cfg.tenants[i];
 		struct dfs_dv *dv;
+		/* A section name may hold control characters (reported as a
+		 * problem): the report must not pass them to the terminal. */
+		const char *name = dfs_printable(tc->name, (size_t)-1, shown, sizeof(shown));
 
 		if (tc->problems) {
-			printf("%s: invalid configuration (%d problem%s listed above)\n", tc->name,
+			printf("%s: invalid configuration (%d problem%s listed above)\n", name,
 			       tc->problems, tc->problems == 1 ? "" : "s");
 			failed++;
 			continue;
 		}
 		memset(&err, 0, sizeof(err));
 		if (!(dv = dfs_dv_new(tc, &cfg))) {
-			printf("%s: FAILED: out of memory\n", tc->name);
+			printf("%s: FAILED: out of memory\n", name);
 			failed++;
 			continue;
 		}
 		ret = dfs_dv_whoami(dv, &err);
 		if (ret == 0 && tc->n_entities && check_entities(dv, tc, why, sizeof(why)) < 0) {
-			printf("%s: FAILED: entities: %s\n", tc->name, why);
+			printf("%s: FAILED: entities: %s\n", name, why);
 			failed++;
 		} else if (ret == 0) {
-			printf("%s: ok (auth = %s, WhoAmI answered%s)\n", tc->name,
+			printf("%s: ok (auth = %s, WhoAmI answered%s)\n", name,
 			       dfs_auth_kind_name(tc->auth),
 			       tc->n_entities ? ", every entity set found" : "");
 		} else if (DFS_AUTH_IS_HTTP(tc->auth) && strncmp(err.message, "HTTP 401", 8) == 0) {
 			/* IIS answers with an HTML page: say what it means instead. */
 			printf("%s: FAILED: HTTP 401: the server refused the Windows credentials - "
 			       "check username (DOMAIN\\user or user@domain) and the password%s\n",
-			       tc->name, tc->auth == DFS_AUTH_NEGOTIATE ?
+			       name, tc->auth == DFS_AUTH_NEGOTIATE ?
 			       "; negotiate uses the Kerberos ticket from kinit (see klist)" : "");
 			failed++;
 		} else {
 			hint = dfs_auth_hint(err.message);
-			printf("%s: FAILED: %s%s%s%s%s\n", tc->name, err.code,
+			printf("%s: FAILED: %s%s%s%s%s\n", name, err.code,
 			       err.code[0] ? ": " : "", err.message[0] ? err.message : "no answer",
 			       hint ? " - " : "", hint ? hint : "");
 			failed++;

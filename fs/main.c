@@ -147,6 +147,13 @@ int main(int argc, char *argv[])
 	if (dfs_config_load_opts(config_path, &cfg, stderr, &copts) != 0)
 		goto out1;
 	dfs_log_set_level((enum dfs_log_level)log_level(&cli, &cfg));
+	if (cfg.log_file && (ret = dfs_log_open_file(cfg.log_file)) < 0) {
+		fprintf(stderr, "dynfs: log_file: cannot open %s: %s\n", cfg.log_file,
+			strerror(-ret));
+		ret = 1;
+		goto out1;
+	}
+	ret = 1;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "dynfs: cannot initialise libcurl\n");
@@ -173,8 +180,7 @@ int main(int argc, char *argv[])
 		goto out3;
 	if (fuse_daemonize(cli.co.foreground) != 0)
 		goto out4;
-	if (!cli.co.foreground)
-		dfs_log_to_syslog();
+	dfs_log_mounted(cli.co.foreground);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out4;
 	if (dfs_signals_start(fs) != 0)
@@ -204,6 +210,7 @@ out2:
 	dfs_fs_free(&fs);
 	curl_global_cleanup();
 out1:
+	dfs_log_close_file();
 	dfs_config_free(&cfg);
 	free(config_path);
 	dfs_cli_free(&cli);

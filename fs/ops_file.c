@@ -91,9 +91,15 @@ int dfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int ret, depth;
 
 	if ((ret = dfs_resolve_parent(fs, path, &p, &depth)) < 0)
-		return dfs_refuse_new_name(path, ret, depth);
-	if (p.depth < 3)
-		return p.depth == 2 ? -EEXIST : -EPERM;
+		ret = dfs_refuse_new_name(path, ret, depth);
+	else if (p.depth < 3)
+		ret = p.depth == 2 ? -EEXIST : -EPERM;
+	if (ret == -EPERM)
+		/* EPERM alone does not say where files may go. */
+		dfs_warn("create %s: not possible: records are files in the entity set "
+			 "folders (<tenant>/<set>/<id>.json)", path);
+	if (ret < 0)
+		return ret;
 	if (p.t->tc->read_only)
 		return -EROFS;
 	if (p.is_record && dfs_locals_hidden(p.s->locals, p.id)) {

@@ -6,8 +6,9 @@
  *   one per member of its status;
  * - statfs: local_size, the memory files being written may hold, and what
  *   they hold; the listed records as files;
- * - one log line per failed operation that a server answer explains
- *   (operation, path, HTTP status, Dataverse code, message, request id);
+ * - one log line per failed operation (operation, path, errno, HTTP
+ *   status, Dataverse code, message, request id, and what the layers below
+ *   said: log.h gathers their lines while the operation runs);
  * - a tenant that is not connected yet is tried when its folder is read,
  *   and listings in progress are counted.
  *
@@ -16,12 +17,14 @@
  * nothing here.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "fsops.h"
 #include "json.h"
@@ -48,7 +51,29 @@ static const struct fuse_operations *base = &dfs_fs_operations;
 struct status_fh {
 	char *text;
 	size_t len;
+	struct status_fh *prev, *next;
 };
+
+/*
+ * The open ones: the kernel sends release after close in the background,
+ * so an unmount may come first; destroy frees what is left.
+ */
+static struct status_fh *open_status;
+static pthread_mutex_t open_status_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void status_fh_free(struct status_fh *sf)
+{
+	pthread_mutex_lock(&open_status_lock);
+	if (sf->prev)
+		sf->prev->next = sf->next;
+	else if (open_status == sf)
+		open_status = sf->next;
+	if (sf->next)
+		sf->next->prev = sf->prev;
+	pthread_mutex_unlock(&open_status_lock);
+	free(sf->text);
+	free(sf);
+}
 
 #define STATUS_TAG 1u
 
@@ -75,6 +100,7 @@ static int status_of(const char *path, struct dfs_tenant **t)
 static void op_begin(void)
 {
 	dfs_http_failure_clear();
+	dfs_log_op_begin();
 }
 
 /* PATH, or for an operation on an open file without one, the file's name. */
@@ -92,24 +118,42 @@ static const char *op_path(const char *path, struct fuse_file_info *fi, char *bu
 	return "(unlinked file)";
 }
 
+/*
+ * The one line of a failed operation: what it was, on which path, its
+ * errno, the failed request (HTTP status, Dataverse code, message, request
+ * id) and what the layers below said (log.h).  An operation that failed
+ * with nothing to tell (a missing file, EROFS) writes no line.
+ */
 static int op_end(const char *op, const char *path, struct fuse_file_info *fi, int ret)
 {
-	const struct dfs_http_failure *f;
-	char buf[512];
+	const struct dfs_http_failure *f = ret < 0 ? dfs_http_last_failure() : NULL;
+	const char *hint, *shown;
+	char buf[512], retries[40] = "";
 
-	if (ret >= 0 || !(f = dfs_http_last_failure()))
-		return ret;
+	if (ret >= 0 || (!f && dfs_log_op_gathered() == DFS_LOG_NONE)) {
+		dfs_log_op_done();
+		goto out;
+	}
+	shown = op_path(path, fi, buf, sizeof(buf));
+	if (dfs_http_retries())
+		snprintf(retries, sizeof(retries), " after %u retr%s", dfs_http_retries(),
+			 dfs_http_retries() == 1 ? "y" : "ies");
 	/* Its caller was killed: nobody waits for this failure. */
 	if (ret == -EINTR)
-		dfs_info("%s %s: interrupted", op, op_path(path, fi, buf, sizeof(buf)));
-	else if (f->status)
-		dfs_err("%s %s failed: %s: HTTP %ld%s%s '%s' (request id %s)", op,
-			op_path(path, fi, buf, sizeof(buf)), strerror(-ret), f->status,
-			f->err.code[0] ? " " : "", f->err.code, f->err.message,
-			f->request_id[0] ? f->request_id : "none");
+		dfs_log_op_failed(DFS_LOG_INFO, "%s %s: interrupted", op, shown);
+	else if (f && f->status) {
+		hint = dfs_auth_hint(f->err.message);
+		dfs_log_op_failed(DFS_LOG_ERR, "%s %s failed: %s: HTTP %ld%s%s '%s' (request id %s)%s"
+				  "%s%s", op, shown, strerror(-ret), f->status,
+				  f->err.code[0] ? " " : "", f->err.code, f->err.message,
+				  f->request_id[0] ? f->request_id : "none", retries,
+				  hint ? " - " : "", hint ? hint : "");
+	} else if (f)
+		dfs_log_op_failed(DFS_LOG_ERR, "%s %s failed: %s: %s %s: %s%s", op, shown,
+				  strerror(-ret), f->method, f->path, f->err.message, retries);
 	else
-		dfs_err("%s %s failed: %s: %s %s: %s", op, op_path(path, fi, buf, sizeof(buf)),
-			strerror(-ret), f->method, f->path, f->err.message);
+		dfs_log_op_failed(DFS_LOG_WARN, "%s %s failed: %s", op, shown, strerror(-ret));
+out:
 	dfs_http_failure_clear();
 	return ret;
 }
@@ -154,6 +198,12 @@ static int m_open(const char *path, struct fuse_file_info *fi)
 			free(sf);
 			return -ENOMEM;
 		}
+		pthread_mutex_lock(&open_status_lock);
+		sf->next = open_status;
+		if (open_status)
+			open_status->prev = sf;
+		open_status = sf;
+		pthread_mutex_unlock(&open_status_lock);
 		/* The size was computed at stat time from another snapshot. */
 		fi->direct_io = 1;
 		fi->fh = (uint64_t)(uintptr_t)sf | STATUS_TAG;
@@ -214,11 +264,18 @@ static int m_release(const char *path, struct fuse_file_info *fi)
 	struct status_fh *sf = status_fh(fi);
 
 	if (sf) {
-		free(sf->text);
-		free(sf);
+		status_fh_free(sf);
 		return 0;
 	}
 	LOGGED("release", path, fi, base->release(path, fi));
+}
+
+static void m_destroy(void *private_data)
+{
+	while (open_status)
+		status_fh_free(open_status);
+	if (base->destroy)
+		base->destroy(private_data);
 }
 
 static int m_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -438,5 +495,6 @@ const struct fuse_operations *dfs_mount_operations(void)
 	ops.getxattr = m_getxattr;
 	ops.listxattr = m_listxattr;
 	ops.statfs = m_statfs;
+	ops.destroy = m_destroy;
 	return &ops;
 }

@@ -83,8 +83,14 @@ static int rename_local(struct dfs_fs *fs, struct dfs_local *l, struct dfs_path 
 	int ret;
 
 	if (dfs_has_suffix(b->name, ".json")) {
-		if (dfs_local_is_symlink(l))
+		if (dfs_local_is_symlink(l)) {
+			/* A link has no JSON to save: say so, or EINVAL alone
+			 * leaves the user guessing. */
+			dfs_warn("%s/%s: cannot rename %s to %s: a symbolic link cannot be saved "
+				 "as a record (copy the file it points to instead)", a->t->tc->name,
+				 a->s->ent->set_name, a->name, b->name);
 			return -EINVAL;
+		}
 		if ((ret = dfs_save_local(fs, a->t, a->s, l, b->name,
 					  b->is_record ? b->id : NULL)) < 0)
 			return ret;

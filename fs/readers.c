@@ -82,7 +82,13 @@ int dfs_id_sink_item(void *ctx, const cJSON *rec)
 	struct dfs_id_sink *is = ctx;
 	char id[DFS_GUID_LEN + 1];
 
-	return dfs_record_id(is->ent, rec, id) < 0 ? 0 : dfs_ids_add(is->ids, id);
+	if (dfs_record_id(is->ent, rec, id) < 0) {
+		/* As for a full record (on_record): skipped, but said. */
+		dfs_warn("%s: %s: record without a usable '%s' skipped", is->tenant,
+			 is->ent->set_name, is->ent->primary_id);
+		return 0;
+	}
+	return dfs_ids_add(is->ids, id);
 }
 
 /* "<pk> <op> <id>" for a $filter in a URL. */

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "fsops.h"
 #include "log.h"
+#include "notify.h"
 #include "pending.h"
 #include "state.h"
 #include "record.h"
@@ -96,6 +97,7 @@ static int tenant_load(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_http_
 		pthread_mutex_init(&sets[i].list_lock, NULL);
 		pthread_mutex_init(&sets[i].schema_lock, NULL);
 		if (!(sets[i].cache = dfs_cache_new(fs->pool)) ||
+		    dfs_notify_watch(sets[i].cache, tc->name, ents[i].set_name) < 0 ||
 		    !(sets[i].locals = dfs_locals_new())) {
 			ret = -ENOMEM;
 			goto fail;

@@ -68,6 +68,15 @@ struct dfs_cache *dfs_cache_new(struct dfs_cache_pool *pool);
 void dfs_cache_free(struct dfs_cache **cache);
 
 /*
+ * FN(TAG, id) is called (with the cache locked: FN must not call back into
+ * it) when a record that was known already gets another size, mtime or
+ * content, or leaves the index: whatever kept its attributes must forget
+ * them.  TAG (malloc'd) is the cache's now, freed with it.
+ */
+typedef void dfs_cache_changed_fn(const char *tag, const char *id);
+void dfs_cache_on_change(struct dfs_cache *c, dfs_cache_changed_fn *fn, char *tag);
+
+/*
  * Insert or replace ID's entry (BLOB gets a new reference, ETAG is copied).
  * LISTING is the dfs_cache_listing_begin() generation of the listing that
  * brought it, or 0 for a single read.  0 or -ENOMEM (-EINVAL: ID is not a
@@ -122,12 +131,18 @@ double dfs_cache_listed_at(struct dfs_cache *c, size_t *n);
 /* Forget the listing's age: the next access lists anew. */
 void dfs_cache_listing_expire(struct dfs_cache *c);
 
+/* One listed record as a folder read shows it (32 bytes). */
+struct dfs_cache_listed {
+	uint8_t id[16];          /* dfs_guid_pack'd */
+	uint32_t size;
+	int64_t mtime;
+};
 /*
- * Call FN for each listed record, with the cache locked (FN must not call
- * back into the cache).  Stops when FN returns non-zero and returns that
- * value.
+ * A copy of the current listing in *OUT (malloc'd, *N records; NULL when
+ * there are none), so that a folder is read a piece at a time without the
+ * cache locked in between and without libfuse holding the whole folder.
+ * 0 or -ENOMEM.
  */
-typedef int (*dfs_cache_walk_fn)(void *ctx, const char *id, size_t size, time_t mtime);
-int dfs_cache_walk_listing(struct dfs_cache *c, dfs_cache_walk_fn fn, void *ctx);
+int dfs_cache_snapshot(struct dfs_cache *c, struct dfs_cache_listed **out, size_t *n);
 
 #endif

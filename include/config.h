@@ -65,6 +65,7 @@ struct dfs_config {
 	size_t local_size;        /* bytes local files and files being written hold in all;
 				   default 1G */
 	int log_level;            /* enum dfs_log_level; default warn */
+	char *log_file;           /* absolute path of the log file, or NULL: stderr/syslog */
 	unsigned connect_timeout; /* seconds; default 10 */
 	unsigned timeout;         /* seconds for one whole request; default 300 */
 	unsigned max_retries;     /* retries of transient failures; default 5 */

@@ -163,6 +163,11 @@ void dfs_http_count_retry(struct dfs_http *http);
  * operation names the HTTP status, code, message and request id.
  */
 const struct dfs_http_failure *dfs_http_last_failure(void);
+/* Add "; WHY" to the message of the calling thread's last failure (what the
+ * retry policy knows after the request: "the server asks to wait until"). */
+void dfs_http_failure_explain(const char *why);
+/* Retries the calling thread made since dfs_http_failure_clear(). */
+unsigned dfs_http_retries(void);
 void dfs_http_failure_clear(void);
 
 /*

@@ -24,6 +24,7 @@ struct dfs_jsplit {
 	dfs_jsplit_item_fn *item;
 	dfs_jsplit_member_fn *member;
 	void *ctx;
+	int saw_value;           /* the top-level "value" array was met: a collection */
 	/* private */
 	int state;
 	int after;               /* the state a captured value returns to */

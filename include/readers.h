@@ -50,6 +50,7 @@ int dfs_record_id(const struct dfs_entity *ent, const cJSON *rec, char id[DFS_GU
 struct dfs_id_sink {
 	const struct dfs_entity *ent;
 	struct dfs_ids *ids;
+	const char *tenant;      /* for the log */
 };
 int dfs_id_sink_item(void *ctx, const cJSON *rec);
 

@@ -7,14 +7,25 @@
 # With a real configuration ($DYNFS_CONFIG, or ~/.config/dynfs/dynfs.ini) the
 # demo mounts that instead of starting the emulator.
 #
-# Environment: DYNFS_DEMO_MNT (mountpoint, default /tmp/dynfs-demo/mnt),
-# XDG_RUNTIME_DIR (state lives in $XDG_RUNTIME_DIR/dynfs-demo, default /tmp).
+# Environment: DYNFS_DEMO_MNT (mountpoint, default /tmp/dynfs-demo/mnt for root,
+# /tmp/dynfs-demo-USER/mnt for another user), XDG_RUNTIME_DIR (state lives in
+# $XDG_RUNTIME_DIR/dynfs-demo, default the mountpoint's parent).
+#
+# Runs as root or as a user: packages come through sudo (.ci/deps), and the
+# mount goes through the setuid fusermount3 as any user's FUSE mount does.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3
-RUN="${XDG_RUNTIME_DIR:-/tmp}/dynfs-demo"
-MNT="${DYNFS_DEMO_MNT:-/tmp/dynfs-demo/mnt}"
+# One user's leftovers in /tmp must not stand in another's way.
+if [[ $(id -u) -eq 0 ]]; then
+	BASE=/tmp/dynfs-demo
+else
+	BASE=/tmp/dynfs-demo-$(id -un)
+fi
+RUN="${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/dynfs-demo}"
+RUN="${RUN:-$BASE}"
+MNT="${DYNFS_DEMO_MNT:-$BASE/mnt}"
 STATE="$RUN/state"
 RECORDS="accounts=200,contacts=500"
 
@@ -138,14 +149,24 @@ check_fuse() {
 	fi
 }
 
+# Make directory $1 if needed; it must be this user's to write in.
+own_dir() {
+	mkdir -p -- "$1" 2>/dev/null || true
+	[[ -d $1 && -w $1 ]] || die "cannot use $1: $(stat -c 'it belongs to %U, mode %A' -- "$1" \
+		2>/dev/null || echo 'cannot create it') (as $(id -un)); set DYNFS_DEMO_MNT to
+  a folder of yours"
+}
+
 start() {
 	local config emulated=0 tenant pid first manual
 	stop
 
 	bash "$ROOT/.ci/deps"
 	check_fuse
+	[[ -w $ROOT ]] || die "$ROOT is not writable by $(id -un): run the demo in a copy of yours"
 	make -C "$ROOT" --no-print-directory
-	mkdir -p "$RUN" "$MNT"
+	own_dir "$RUN"
+	own_dir "$MNT"
 
 	config=$(user_config)
 	if [[ -n $config ]]; then

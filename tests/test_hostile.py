@@ -91,13 +91,3 @@ def test_url_with_a_password_is_refused_and_not_shown(hemu, dynfs_bin, tmp_path)
         assert "carries a user name or password (not shown)" in out, out
         assert "carries a query (?..., not shown)" in out, out
         assert "Zq9-secret" not in out and "admin:" not in out, out
-
-
-def test_secret_command_that_wants_a_shell(hemu, dynfs_bin, tmp_path):
-    ini = Ini.load(hemu.config_path)
-    del ini[ORG]["client_secret_file"]
-    ini[ORG]["client_secret_command"] = "cat %s | head -1" % hemu.org(ORG)["client_secret_file"]
-    r = run_dynfs(dynfs_bin, ["--check", "-c", ini.write(str(tmp_path / "shell.ini"))])
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "it looks like it wants a shell (|), but the command runs without one" in r.stdout, \
-        r.stdout

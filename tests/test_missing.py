@@ -65,19 +65,3 @@ def test_record_used_as_directory(mnt, std_emu):
     with pytest.raises(OSError) as ei:
         os.listdir(rec)
     assert ei.value.errno == errno.ENOTDIR, ei.value
-
-
-def test_uppercase_guid_is_not_a_record_name(mnt, std_emu):
-    """Names are lower-case GUIDs; a different spelling is not a second name for the record."""
-    rid = std_emu.records("contoso", "accounts")[1]["accountid"]
-    d = os.path.join(mnt.path, "contoso", "accounts")
-    assert rid.upper() + ".json" not in os.listdir(d)
-    assert os.path.isfile(os.path.join(d, rid + ".json"))
-
-
-def test_long_name(mnt):
-    enoent(os.stat, os.path.join(mnt.path, "contoso", "accounts", "a" * 250 + ".json"))
-    with pytest.raises(OSError) as ei:
-        os.stat(os.path.join(mnt.path, "contoso", "accounts", "a" * 300))
-    assert ei.value.errno in (errno.ENAMETOOLONG, errno.ENOENT), ei.value
-    mnt.assert_alive()

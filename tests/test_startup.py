@@ -101,18 +101,6 @@ def test_missing_config_file(dynfs_bin, mnt_dir, secrets, tmp_path):
 
 # ---------------------------------------------------------------- config errors
 
-def test_unknown_key(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
-    ini["contoso"]["colour"] = "blue"
-    cfg = ini.write(str(tmp_path / "c.ini"))
-    n = line_of(cfg, "colour = blue")
-    fails(dynfs_bin, cfg, mnt_dir, secrets, "%s:%d" % (cfg, n), "colour")
-
-
-def test_unknown_global_key(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
-    ini["global"]["cache_tll"] = "5"
-    cfg = ini.write(str(tmp_path / "c.ini"))
-    fails(dynfs_bin, cfg, mnt_dir, secrets, "%s:%d" % (cfg, line_of(cfg, "cache_tll")), "cache_tll")
-
 
 MISSING = {
     "url": ["url"],
@@ -144,12 +132,6 @@ def test_several_problems_all_reported(dynfs_bin, ini, mnt_dir, secrets, tmp_pat
     lines = r.stderr.splitlines()
     assert any("contoso" in l and "url" in l for l in lines), r.stderr
     assert any("fabrikam" in l and "client_id" in l for l in lines), r.stderr
-
-
-def test_bad_value(dynfs_bin, ini, mnt_dir, secrets, tmp_path):
-    ini["global"]["cache_ttl"] = "soon"
-    cfg = ini.write(str(tmp_path / "c.ini"))
-    fails(dynfs_bin, cfg, mnt_dir, secrets, "cache_ttl", "%s:%d" % (cfg, line_of(cfg, "cache_ttl")))
 
 
 def test_unknown_entity_set(dynfs_bin, ini, mnt_dir, secrets, tmp_path):

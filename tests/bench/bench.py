@@ -271,16 +271,23 @@ def floor(ctx):
     dyn = Fuse([ctx.dynfs, "-f", "-c", ini, dmnt], dmnt, os.path.join(ctx.work, "dynfs-floor.log"))
     dynfs_dir = os.path.join(dmnt, ORG, SET)
     mnt = os.path.join(ctx.work, "floor")
-    fl = None
+    fl = base = None
+    sides = [("floor", mnt), ("dynfs", dynfs_dir)]
     out = {}
     try:
         run(["ls", "-f", dynfs_dir], stdout=subprocess.DEVNULL)          # list it once
         listing = floor_list(ctx, dynfs_dir)                               # from the cache: no requests
         fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt,
                   os.path.join(ctx.work, "floorfs.log"))
+        if ctx.compare:
+            # another dynfs binary (an earlier build), measured in the same run
+            bmnt = os.path.join(ctx.work, "mnt-baseline")
+            base = Fuse([ctx.compare, "-f", "-c", ini, bmnt], bmnt, os.path.join(ctx.work, "dynfs-baseline.log"))
+            run(["ls", "-f", os.path.join(bmnt, ORG, SET)], stdout=subprocess.DEVNULL)
+            sides.append(("baseline", os.path.join(bmnt, ORG, SET)))
         for name, argv in FLOOR_OPS:
             row = {}
-            for side, d in (("floor", mnt), ("dynfs", dynfs_dir)):
+            for side, d in sides:
                 times = []
                 before = ctx.emu.control("stats")["total"]
                 for _ in range(ctx.floor_reps):
@@ -290,14 +297,74 @@ def floor(ctx):
                     times.append(time.monotonic() - t0)
                     shutil.rmtree(tmp)
                 row[side] = statistics.median(times)
-                if side == "dynfs":
-                    row["dynfs_requests"] = ctx.emu.control("stats")["total"] - before
+                if side != "floor":
+                    row[side + "_requests"] = ctx.emu.control("stats")["total"] - before
             out[name] = row
     finally:
         if fl is not None:
             fl.stop()
+        if base is not None:
+            base.stop()
         dyn.stop()
     return out
+
+
+# --------------------------------------------------------------------------- memory bound
+
+def ini_with(src, dst, extra):
+    """A copy of the emulator's dynfs.ini with EXTRA (key = value lines) in [global]."""
+    with open(src) as f:
+        text = f.read()
+    for key, _ in extra:
+        text = "\n".join(l for l in text.split("\n") if l.split("=")[0].strip() != key)
+    text = text.replace("[global]\n", "[global]\n" + "".join("%s = %s\n" % kv for kv in extra), 1)
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return dst
+
+
+def rss_run(ctx, cache_size):
+    """Target 4: dynfs with CACHE_SIZE and rsync -a of the whole set; dynfs's peak RSS (VmHWM),
+    its RSS at the end, and the requests it made."""
+    ini = ini_with(ctx.emu.ini, os.path.join(ctx.work, "dynfs-rss.ini"),
+                   [("cache_size", cache_size), ("cache_ttl", 86400)])
+    mnt = os.path.join(ctx.work, "mnt-rss")
+    dest = os.path.join(ctx.work, "dest-rss")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    ctx.emu.control("stats/reset", {})
+    t0 = time.monotonic()
+    fs = Fuse([ctx.dynfs, "-f", "-c", ini, mnt], mnt, os.path.join(ctx.work, "dynfs-rss.log"))
+    try:
+        done, _ = run_limited(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"], ctx.timeout)
+        out = {"wall_s": time.monotonic() - t0, "timed_out": done is None, "peak_rss_bytes": fs.vm("VmHWM"),
+               "end_rss_bytes": fs.vm("VmRSS")}
+    finally:
+        fs.stop()
+    s = ctx.emu.control("stats")
+    out.update({"requests": s["total"], "by_op": {k: v for k, v in s["by_op"].items() if v},
+                "files": count_files(dest), "bytes": sum(e.stat().st_size for e in os.scandir(dest))})
+    listing = floor_list(ctx, dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    out["floor_peak_rss_bytes"] = floor_rss(ctx, listing)
+    return out
+
+
+def floor_rss(ctx, listing):
+    """floorfs's peak RSS for the same rsync -a of the same names and sizes: libfuse's own cost
+    per file (its node for each file the kernel looked up, the folder's readdir buffer)."""
+    mnt = os.path.join(ctx.work, "floor-rss")
+    dest = os.path.join(ctx.work, "dest-floor-rss")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    fl = Fuse([ctx.floorfs, listing, mnt, "-f", "-o", "max_threads=10"], mnt, os.path.join(ctx.work, "floorfs.log"))
+    try:
+        run(["rsync", "-a", mnt + "/", dest + "/"])
+        return fl.vm("VmHWM")
+    finally:
+        fl.stop()
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- report
@@ -335,7 +402,7 @@ def markdown(all_results):
              "stays far below the server time it models."
              % (LATENCY_MS, RECORD_COST_US, COLUMN_COST_US, FULL_RECORD_US / 1000, DOP_HINT, CAPACITY), "",
              "![time and requests against N](results.png)", ""]
-    for key in sorted(all_results, key=int):
+    for key in sizes_of(all_results):
         res = all_results[key]
         m = res["methods"]
         lines += ["## N = {:,}".format(int(key)), "",
@@ -371,15 +438,71 @@ def markdown(all_results):
                       "sizes served from memory) and on dynfs's already-listed folder (a mount of its own with "
                       "cache_ttl = 86400, listed once before); median of {} runs."
                       .format(int(key), res.get("floor_reps", 3)), "",
-                      "| command | floorfs (s) | dynfs (s) | dynfs / floor | dynfs requests |",
-                      "|---|---:|---:|---:|---:|"]
+                      "| command | floorfs (s) | dynfs (s) | dynfs / floor | dynfs requests |%s" % (
+                          " earlier dynfs (s) | earlier / floor | earlier requests |" if res.get("compare") else ""),
+                      "|---|---:|---:|---:|---:|%s" % ("---:|---:|---:|" if res.get("compare") else "")]
+            if res.get("compare"):
+                lines[-2:-2] = ["The \"earlier dynfs\" columns: %s, measured in the same run." % res["compare"], ""]
             for name, _ in FLOOR_OPS:
                 row = fl[name]
-                lines.append("| `%s` | %s | %s | %.1f | %d |" % (name, fmt_s(row["floor"]), fmt_s(row["dynfs"]),
-                                                                  row["dynfs"] / max(row["floor"], 1e-6),
-                                                                  row["dynfs_requests"]))
+                extra = ""
+                if "baseline" in row:
+                    extra = " %s | %.1f | %d |" % (fmt_s(row["baseline"]), row["baseline"] / max(row["floor"], 1e-6),
+                                                   row["baseline_requests"])
+                lines.append("| `%s` | %s | %s | %.1f | %d |%s" % (name, fmt_s(row["floor"]), fmt_s(row["dynfs"]),
+                                                                    row["dynfs"] / max(row["floor"], 1e-6),
+                                                                    row["dynfs_requests"], extra))
         lines.append("")
+    lines += rss_markdown(all_results.get("rss") or {})
     return "\n".join(lines)
+
+
+def sizes_of(all_results):
+    """The table sizes N measured by the main bench (results.json also holds "rss")."""
+    return sorted((k for k in all_results if k.isdigit()), key=int)
+
+
+def rss_markdown(rss):
+    """The memory bound (target 4): peak RSS per N for each cache_size, and the slope."""
+    if not rss:
+        return []
+    lines = ["## Memory bound", "",
+             "`bench.py --rss CACHE_SIZE --n N1,N2` (`make bench-rss`): dynfs with that `cache_size` and "
+             "`cache_ttl` = 1 day, `rsync -a` of the whole set, peak RSS = `VmHWM` of the dynfs process at the "
+             "end of the copy.  Target: peak ≤ cache_size + 128 MiB, and what dynfs keeps per record outside the "
+             "content cache ≤ 200 bytes, measured as the slope of peak RSS between the two sizes.", "",
+             "| run | N | date | peak RSS | bound | RSS at the end | requests | files | wall (s) | floorfs peak RSS |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    slopes = []
+    for label in sorted(rss):
+        runs = rss[label]
+        for n in sorted(runs, key=int):
+            r = runs[n]
+            bound = parse_size(r.get("cache_size", label)) + 128 * 1048576
+            fl = r.get("floor_peak_rss_bytes")
+            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %d | {:,} | %s | %s |".format(
+                int(n), r["files"]) % (label, r["date"], r["peak_rss_bytes"] / 1048576,
+                                      "≤" if r["peak_rss_bytes"] <= bound else "**over**", bound / 1048576,
+                                      r["end_rss_bytes"] / 1048576, r["requests"], fmt_s(r["wall_s"]),
+                                      "%.0f MiB" % (fl / 1048576) if fl else ""))
+        ns = sorted(runs, key=int)
+        if len(ns) >= 2:
+            lo, hi = runs[ns[0]], runs[ns[-1]]
+            slope = (hi["peak_rss_bytes"] - lo["peak_rss_bytes"]) / (int(ns[-1]) - int(ns[0]))
+            text = "%s: slope of peak RSS between N = {:,} and {:,}: **%.0f bytes a record** (target ≤ 200)".format(
+                int(ns[0]), int(ns[-1])) % (label, slope)
+            if lo.get("floor_peak_rss_bytes") and hi.get("floor_peak_rss_bytes"):
+                text += "; floorfs under the same rsync: %.0f bytes a record" % (
+                    (hi["floor_peak_rss_bytes"] - lo["floor_peak_rss_bytes"]) / (int(ns[-1]) - int(ns[0])))
+            slopes.append("- " + text + ".")
+    return lines + [""] + slopes + [""]
+
+
+def parse_size(text):
+    """"64M" -> bytes (K, M, G suffixes as dynfs.ini takes them)."""
+    mult = {"K": 1024, "M": 1048576, "G": 1073741824}
+    t = text.strip().upper()
+    return int(float(t[:-1]) * mult[t[-1]]) if t and t[-1] in mult else int(t)
 
 
 def chart(all_results, png, work):
@@ -387,7 +510,7 @@ def chart(all_results, png, work):
     data = os.path.join(work, "chart.dat")
     with open(data, "w") as f:
         f.write("# N dynfs export naive dynfs_req export_req naive_req floor_rsync stopped(any method)\n")
-        for key in sorted(all_results, key=int):
+        for key in sizes_of(all_results):
             m = all_results[key]["methods"]
 
             def g(name, field):
@@ -432,13 +555,71 @@ unset multiplot
 
 # --------------------------------------------------------------------------- main
 
+def save_results(out, update):
+    """Merge UPDATE (a function of the whole results.json) into results.json; rewrite results.md."""
+    os.makedirs(out, exist_ok=True)
+    jpath = os.path.join(out, "results.json")
+    try:
+        with open(jpath) as f:
+            everything = json.load(f)
+    except (OSError, ValueError):
+        everything = {}
+    update(everything)
+    with open(jpath, "w") as f:
+        json.dump(everything, f, indent=1, sort_keys=True)
+        f.write("\n")
+    md = markdown(everything)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    return everything, md
+
+
+def main_rss(a):
+    sizes = [int(x) for x in (a.n or "100000,200000").split(",") if x.strip()]
+    ensure_tools()
+    ctx = Ctx()
+    ctx.dynfs, ctx.timeout = os.path.abspath(a.dynfs), a.method_timeout
+    ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
+    os.makedirs(ctx.work, exist_ok=True)
+    ctx.floorfs = build_floorfs(ctx.work)
+    runs = {}
+    try:
+        for n in sizes:
+            log("memory bound: starting the emulator with %d %s" % (n, SET))
+            ctx.emu = Emu(ctx.work, n)
+            try:
+                rows = []
+                for rnd in range(a.rounds):
+                    r = rss_run(ctx, a.rss)
+                    log("N=%d cache_size=%s round %d/%d: %.1f s, peak RSS %.0f MiB, %d requests, %d files" % (
+                        n, a.rss, rnd + 1, a.rounds, r["wall_s"], r["peak_rss_bytes"] / 1048576, r["requests"],
+                        r["files"]))
+                    rows.append(r)
+            finally:
+                ctx.emu.stop()
+            best = max(rows, key=lambda r: r["peak_rss_bytes"])
+            best["rounds"] = a.rounds
+            best["date"] = time.strftime("%Y-%m-%d")
+            best["cache_size"] = a.rss
+            runs[str(n)] = best
+    finally:
+        if not a.work:
+            shutil.rmtree(ctx.work, ignore_errors=True)
+
+    def update(everything):
+        everything.setdefault("rss", {}).setdefault(a.rss_label or a.rss, {}).update(runs)
+    _, md = save_results(a.out, update)
+    print(md)
+    return 0
+
+
 class Ctx:
     pass
 
 
 def main():
     ap = argparse.ArgumentParser(description="dynfs backup bench against the emulator")
-    ap.add_argument("--n", type=int, default=int(os.environ.get("N") or 20000), help="records (default 20000)")
+    ap.add_argument("--n", default=os.environ.get("N") or None, help="records (default 20000)")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("R") or 3), help="rounds (default 3)")
     ap.add_argument("--dynfs", default=os.environ.get("DYNFS_BIN") or os.path.join(REPO, "dynfs"))
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
@@ -448,18 +629,35 @@ def main():
     ap.add_argument("--method-timeout", type=float, default=600,
                     help="seconds a method may take before it is stopped and reported as such (600)")
     ap.add_argument("--floor-reps", type=int, default=None, help="runs of each floor command (3; 1 above N=50000)")
+    ap.add_argument("--compare", metavar="DYNFS", default=None,
+                    help="also time this dynfs binary (e.g. an earlier build) in the FUSE floor, same run")
     ap.add_argument("--floor-only", action="store_true",
                     help="measure only the FUSE floor; keep the methods of the last run at this N")
     ap.add_argument("--out", default=HERE, help="where results.md/.png/.json go (default tests/bench)")
+    ap.add_argument("--rss", metavar="CACHE_SIZE", default=os.environ.get("CACHE") or None,
+                    help="the memory bound only (target 4): dynfs with this cache_size (e.g. 64M) and rsync -a "
+                         "at each N of --n (comma-separated, default 100000,200000), no export; reports peak RSS "
+                         "and the per-record slope")
+    ap.add_argument("--rss-label", default=None,
+                    help="--rss: the row label in results.md (default: the cache size), e.g. to keep an earlier "
+                         "build's runs beside")
+    ap.add_argument("--compare-label", default=None, help="how results.md names the --compare binary")
     a = ap.parse_args()
+    if a.compare and not a.compare_label:
+        a.compare_label = "the dynfs binary %s" % a.compare
+    if a.rss:
+        return main_rss(a)
     if not os.access(a.dynfs, os.X_OK):
         raise SystemExit("bench: no dynfs binary at %s (make, or DYNFS_BIN=...)" % a.dynfs)
+    a.n = int(a.n or 20000)
     ensure_tools()
-    npm_ci()
+    if not a.floor_only:
+        npm_ci()
     ctx = Ctx()
     if a.floor_reps is None:
         a.floor_reps = 3 if a.n <= 50000 else 1
     ctx.n, ctx.dynfs, ctx.floor_reps = a.n, os.path.abspath(a.dynfs), a.floor_reps
+    ctx.compare = os.path.abspath(a.compare) if a.compare else None
     ctx.timeout = a.method_timeout
     ctx.naive_max, ctx.naive_sample = a.naive_max, a.naive_sample
     ctx.work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="dynfs-bench-")
@@ -497,7 +695,8 @@ def main():
     result = {"date": time.strftime("%Y-%m-%d"), "rounds": a.rounds, "emulator_startup_s": ctx.emu.startup_s,
               "dynfs_version": version[0] if version else "?", "floor_reps": a.floor_reps,
               "timeout_s": a.method_timeout,
-              "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor}
+              "methods": {name: summarize(rs) for name, rs in rows.items() if rs}, "floor": ctx.floor,
+              "compare": a.compare_label}
     os.makedirs(a.out, exist_ok=True)
     jpath = os.path.join(a.out, "results.json")
     try:
@@ -509,7 +708,8 @@ def main():
         if str(a.n) not in everything:
             raise SystemExit("bench: --floor-only needs an earlier run at N=%d in %s" % (a.n, jpath))
         prev = everything[str(a.n)]
-        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"]})
+        prev.update({"floor": result["floor"], "floor_reps": a.floor_reps, "floor_date": result["date"],
+                     "compare": a.compare_label})
         result = prev
     everything[str(a.n)] = result
     with open(jpath, "w") as f:

@@ -8,8 +8,10 @@ surface itself (``/_emulator/...``) is served by dvemu.py using these objects.
 import collections
 import math
 import random
+import socket
 import threading
 import time
+import weakref
 
 KINDS = ("token", "metadata", "list", "get", "create", "update", "upsert", "delete", "batch", "other")
 # by_op: a finer partition for exact request counts.  list pages are list_first (a query's first
@@ -311,3 +313,104 @@ class Capacity:
             with sem:
                 time.sleep(step)
             seconds -= step
+
+
+# ------------------------------------------------------------------ TLS faults
+
+TLS_MODES = ("good", "wrong_host", "expired", "unknown_ca", "stall")
+# A TLS client that sends this server name (SNI) always gets the good certificate at once: the
+# control surface stays reachable while the Web API and token endpoint serve a bad one.  dynfs
+# never sends it (it connects to 127.0.0.1, and libcurl sends no SNI for an IP address).
+CONTROL_SNI = "control.dvemu.invalid"
+
+
+class TlsFaults:
+    """Which certificate the emulator presents, chosen per handshake and switchable at run time.
+
+    ``contexts`` maps each mode but "stall" to a server SSLContext: "good" (the test CA's
+    certificate for 127.0.0.1 and localhost), "wrong_host" (same CA, a certificate for another
+    host name only), "expired" (same CA and names, notAfter in the past), "unknown_ca" (right
+    names, signed by a CA nobody trusts).  "stall" accepts the connection and reads the
+    ClientHello but sends no ServerHello for ``stall_s`` seconds (or until the mode changes),
+    then goes on with the good certificate.  The choice is made in the SNI callback, which
+    OpenSSL calls for every ClientHello, with or without a server name.  A switch ends the
+    connections made before it, as a server restarted with another certificate would: a
+    client's next request makes a new handshake and meets the new certificate."""
+
+    def __init__(self, contexts, mode="good", stall_s=30.0):
+        self.contexts = contexts
+        self.cond = threading.Condition()
+        self.base = self._check({"mode": mode, "stall_s": stall_s})
+        self.mode, self.stall_s = self.base
+        self.handshakes = {m: 0 for m in TLS_MODES + ("control",)}
+        self.stalled = 0
+        self.live = weakref.WeakSet()     # connections of clients other than the control surface
+        contexts["good"].sni_callback = self._pick
+
+    @property
+    def context(self):
+        """The context every connection is wrapped with (its SNI callback picks the real one)."""
+        return self.contexts["good"]
+
+    @staticmethod
+    def _check(data):
+        if not isinstance(data, dict):
+            raise ValueError("body must be a JSON object")
+        unknown = [k for k in data if k not in ("mode", "stall_s", "reset")]
+        if unknown:
+            raise ValueError("unknown TLS keys: %s" % ", ".join(sorted(unknown)))
+        mode, stall = data.get("mode"), data.get("stall_s")
+        if mode is not None and mode not in TLS_MODES:
+            raise ValueError("mode must be one of %s" % ", ".join(TLS_MODES))
+        if stall is not None and (isinstance(stall, bool) or not isinstance(stall, (int, float))
+                                  or not 0 <= stall <= 3600):
+            raise ValueError("stall_s must be a number of seconds between 0 and 3600")
+        return mode, None if stall is None else float(stall)
+
+    def set(self, data):
+        """Merge ``{"mode": M, "stall_s": S}``; ``{"reset": true}`` first restores the start-up
+        mode.  Stalled handshakes are woken: they go on if the mode is no longer "stall"."""
+        mode, stall = self._check(data)
+        with self.cond:
+            before = self.mode
+            if data.get("reset"):
+                self.mode, self.stall_s = self.base
+            if mode is not None:
+                self.mode = mode
+            if stall is not None:
+                self.stall_s = stall
+            self.cond.notify_all()
+            ended = list(self.live) if self.mode != before else []
+        for sock in ended:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return self.snapshot()
+
+    def snapshot(self):
+        with self.cond:
+            return {"mode": self.mode, "stall_s": self.stall_s, "modes": list(TLS_MODES),
+                    "control_sni": CONTROL_SNI, "handshakes": dict(self.handshakes),
+                    "stalled_now": self.stalled}
+
+    def _pick(self, sock, server_name, ctx):
+        with self.cond:
+            if server_name == CONTROL_SNI:
+                self.handshakes["control"] += 1
+                return None
+            mode = self.mode
+            self.handshakes[mode] += 1
+            if mode == "stall":
+                deadline = time.monotonic() + self.stall_s
+                self.stalled += 1
+                try:
+                    while self.mode == "stall" and time.monotonic() < deadline:
+                        self.cond.wait(deadline - time.monotonic())
+                finally:
+                    self.stalled -= 1
+                mode = self.mode if self.mode != "stall" else "good"
+            self.live.add(sock)
+        if mode != "good":
+            sock.context = self.contexts[mode]
+        return None

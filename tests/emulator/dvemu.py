@@ -17,6 +17,7 @@ the sections it implements.
 
 import argparse
 import base64
+import datetime
 import http
 import http.server
 import json
@@ -26,7 +27,6 @@ import signal
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +48,7 @@ import sampledata  # noqa: E402
 import store  # noqa: E402
 import ntlm  # noqa: E402
 import webapi  # noqa: E402
+import x509  # noqa: E402
 
 DEFAULT_RECORDS = {"accounts": 50, "contacts": 100, "annotations": 20, "new_categories": 20}
 GENERATED_SETS = set(DEFAULT_RECORDS)
@@ -113,9 +114,9 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, emu, ssl_context=None):
+    def __init__(self, addr, handler, emu, tls=None):
         self.emu = emu
-        self.ssl_context = ssl_context
+        self.tls = tls                    # control.TlsFaults, or None for plain HTTP
         self.resets = weakref.WeakSet()   # connections to end with a TCP RST (faultrules)
         super().__init__(addr, handler)
 
@@ -145,11 +146,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.server_version
 
     def setup(self):
-        ctx = self.server.ssl_context
-        if ctx is not None:
-            # TLS handshake in the handler thread so a slow client never blocks accept()
+        tls = self.server.tls
+        if tls is not None:
+            # TLS handshake in the handler thread so a slow client (or a stall fault) never
+            # blocks accept()
             self.request.settimeout(30)
-            self.request = ctx.wrap_socket(self.request, server_side=True)
+            self.request = tls.context.wrap_socket(self.request, server_side=True)
         super().setup()
 
     def log_message(self, fmt, *args):
@@ -683,9 +685,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return self._json(400, {"error": str(e)})
                 if isinstance(data, dict) and data.get("reset"):
                     emu.rules.delete()          # a full reset ends the targeted faults too
+                    if self.server.tls is not None:
+                        self.server.tls.set({"reset": True})
                 return self._json(200, out)
         if parts[:1] == ["rules"]:
             return self._control_rules(emu, parts[1:], data)
+        if parts == ["tls"] and m in ("GET", "POST"):
+            if self.server.tls is None:
+                return self._json(409, {"error": "the emulator serves plain HTTP (start it with --tls)"})
+            try:
+                return self._json(200, self.server.tls.set(data) if m == "POST" else self.server.tls.snapshot())
+            except ValueError as e:
+                return self._json(400, {"error": str(e)})
         if parts == ["info"] and m == "GET":
             return self._json(200, emulator_json(emu))
         if parts == ["orgs"] and m == "GET":
@@ -844,27 +855,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
 # Start-up: TLS material, emulator.json, dynfs.ini
 
 
-def make_tls(state_dir):
-    """Test CA + server certificate (SAN IP:127.0.0.1, DNS:localhost) via the openssl CLI."""
-    ca_key, ca_pem = os.path.join(state_dir, "ca.key"), os.path.join(state_dir, "ca.pem")
-    key, csr, crt = (os.path.join(state_dir, n) for n in ("server.key", "server.csr", "server.pem"))
-    ext = os.path.join(state_dir, "server.ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: E731
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run("openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_pem, "-days", "3650",
-        "-subj", "/CN=dvemu test CA/O=dynfs", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("openssl", "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost/O=dynfs")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", crt, "-days", "825", "-sha256", "-extfile", ext)
-    for p in (ca_key, key):
-        os.chmod(p, 0o600)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    return ctx, ca_pem
+def make_tls(state_dir, mode="good", stall_s=30.0):
+    """The test CA (``DIR/ca.pem``), its server certificate (SAN IP:127.0.0.1, DNS:localhost and
+    the control surface's name, ``DIR/server.pem``) and the bad certificates of the TLS faults
+    (see control.TlsFaults), all through x509.py and the openssl CLI."""
+    d = os.path.join(state_dir, "tls")
+    os.makedirs(d, exist_ok=True)
+    ca = x509.make_ca(state_dir, "ca", "dvemu test CA")
+    other_ca = x509.make_ca(d, "unknown-ca", "dvemu CA nobody trusts")
+    names = ["IP:127.0.0.1", "DNS:localhost"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certs = {
+        "good": x509.make_server_cert(state_dir, "server", ca, names + ["DNS:" + control.CONTROL_SNI]),
+        "wrong_host": x509.make_server_cert(d, "wrong-host", ca, ["DNS:another-host.example"]),
+        "expired": x509.make_server_cert(d, "expired", ca, names, now - datetime.timedelta(days=60),
+                                         now - datetime.timedelta(days=1)),
+        "unknown_ca": x509.make_server_cert(d, "unknown-ca-server", other_ca, names),
+    }
+    contexts = {}
+    for m, (crt, key) in certs.items():
+        contexts[m] = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        contexts[m].load_cert_chain(crt, key)
+        # No session tickets: a resumed session skips the certificate, and a client must meet
+        # the certificate of the moment on each new connection (as after a server restart).
+        contexts[m].options |= ssl.OP_NO_TICKET
+        contexts[m].num_tickets = 0
+    return control.TlsFaults(contexts, mode, stall_s), ca[0]
 
 
 def atomic_write(path, text, mode=0o644):
@@ -923,7 +939,8 @@ def emulator_json(emu):
             "onprem": org.name in emu.onprem,
             "ntlm_domain": org.ntlm_domain, "ntlm_username": org.ntlm_username, "ntlm_password": org.password,
         }
-    return {"base_url": emu.base_url, "ca_file": emu.ca_file, "pid": os.getpid(), "orgs": orgs}
+    return {"base_url": emu.base_url, "ca_file": emu.ca_file, "pid": os.getpid(), "orgs": orgs,
+            "control_sni": control.CONTROL_SNI if emu.ca_file else None}
 
 
 def dynfs_ini(emu):
@@ -976,6 +993,10 @@ def main(argv=None):
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--tls-fault", choices=control.TLS_MODES, default="good",
+                    help="certificate served from the start (with --tls; switchable at /_emulator/tls)")
+    ap.add_argument("--tls-stall-s", type=float, default=30.0,
+                    help="seconds a stalled TLS handshake waits before its ServerHello")
     ap.add_argument("--orgs", type=parse_orgs, default=["contoso"])
     ap.add_argument("--records", type=parse_records, default=dict(DEFAULT_RECORDS))
     ap.add_argument("--seed", type=int, default=1)
@@ -998,6 +1019,8 @@ def main(argv=None):
     unknown = [o for o in args.onprem if o not in args.orgs]
     if unknown:
         ap.error("--onprem: unknown org(s) %s" % ", ".join(unknown))
+    if args.tls_fault != "good" and not args.tls:
+        ap.error("--tls-fault needs --tls")
     args.state_dir = os.path.abspath(args.state_dir)
     os.makedirs(args.state_dir, exist_ok=True)
 
@@ -1010,10 +1033,10 @@ def main(argv=None):
 
     t0 = time.monotonic()
     emu = Emulator(args)
-    ssl_ctx = None
+    tls = None
     if args.tls:
-        ssl_ctx, emu.ca_file = make_tls(args.state_dir)
-    server = Server(("127.0.0.1", args.port), Handler, emu, ssl_ctx)
+        tls, emu.ca_file = make_tls(args.state_dir, args.tls_fault, args.tls_stall_s)
+    server = Server(("127.0.0.1", args.port), Handler, emu, tls)
     port = server.server_address[1]
     emu.bind_urls("%s://127.0.0.1:%d" % ("https" if args.tls else "http", port))
     for org in emu.orgs.values():

@@ -11,7 +11,9 @@
 import base64
 import datetime as _dt
 import hashlib
+import os
 import re
+import subprocess
 
 OID_RSA = "1.2.840.113549.1.1.1"
 OID_CN = "2.5.4.3"
@@ -173,3 +175,79 @@ def verify(alg, n, e, signing_input, sig):
         salt = db[sep + 1:]
         return hashlib.sha256(b"\x00" * 8 + digest + salt).digest() == h
     return False
+
+
+# ------------------------------------------------------------------ making test certificates
+
+_EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+# ``openssl ca`` is the CLI that takes an explicit notBefore/notAfter (``openssl x509 -req``
+# in OpenSSL 3.0 knows only -days from now), so an expired certificate needs this small CA
+# configuration: its own database and serial file, no policy on the subject.
+_CA_CONF = """[ca]
+default_ca = dvemu
+[dvemu]
+database = {d}/index.txt
+new_certs_dir = {d}
+serial = {d}/serial
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = none
+[anything]
+commonName = supplied
+organizationName = optional
+"""
+
+
+def _openssl(*args):
+    r = subprocess.run(("openssl",) + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode:
+        raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr.decode("utf-8", "replace").strip()))
+
+
+def _asn1_time(t):
+    return t.astimezone(_dt.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def make_ca(directory, name, cn):
+    """A self-signed CA: (``name``.pem, ``name``.key) in ``directory``."""
+    key, pem = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".pem")
+    _openssl("req", "-x509", *_EC, "-keyout", key, "-out", pem, "-days", "3650",
+             "-subj", "/CN=%s/O=dynfs" % cn, "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(key, 0o600)
+    return pem, key
+
+
+def make_server_cert(directory, name, ca, sans, not_before=None, not_after=None):
+    """A TLS server certificate signed by ``ca`` = (pem, key): (``name``.pem, ``name``.key).
+
+    ``sans`` is a subjectAltName list such as ``["IP:127.0.0.1", "DNS:localhost"]``; the
+    validity defaults to one hour ago .. 825 days ahead.  A ``not_after`` in the past makes an
+    expired certificate."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    not_before = not_before or now - _dt.timedelta(hours=1)
+    not_after = not_after or now + _dt.timedelta(days=825)
+    key, crt = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".pem")
+    csr, ext = os.path.join(directory, name + ".csr"), os.path.join(directory, name + ".ext")
+    cadir = os.path.join(directory, name + ".ca")
+    os.makedirs(cadir, exist_ok=True)
+    with open(os.path.join(cadir, "index.txt"), "w"):
+        pass
+    with open(os.path.join(cadir, "serial"), "w") as f:
+        f.write("%032X\n" % int.from_bytes(os.urandom(15), "big"))
+    conf = os.path.join(cadir, "ca.conf")
+    with open(conf, "w") as f:
+        f.write(_CA_CONF.format(d=cadir))
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+                % ",".join(sans))
+    cn = next((s.split(":", 1)[1] for s in sans if s.startswith("DNS:")), "localhost")
+    _openssl("req", "-new", *_EC, "-keyout", key, "-out", csr, "-subj", "/CN=%s/O=dynfs" % cn)
+    _openssl("ca", "-batch", "-notext", "-config", conf, "-cert", ca[0], "-keyfile", ca[1],
+             "-in", csr, "-out", crt, "-startdate", _asn1_time(not_before), "-enddate",
+             _asn1_time(not_after), "-extfile", ext)
+    os.chmod(key, 0o600)
+    return crt, key

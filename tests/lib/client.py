@@ -115,8 +115,20 @@ def ssl_context(ca_file):
     return ctx
 
 
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address that presents ``server_name`` in SNI and in the certificate check."""
+
+    def __init__(self, host, port, server_name, **kw):
+        super().__init__(host, port, **kw)
+        self.server_name = server_name
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)
+
+
 def http_request(method, url, body=None, headers=None, ca_file=None, timeout=60,
-                 decimal_floats=False, context=None):
+                 decimal_floats=False, context=None, server_name=None):
     """One HTTP(S) request on a fresh connection. Returns Response.
 
     body: dict/list -> JSON; str -> utf-8; bytes -> as is.  JSON responses are parsed
@@ -137,7 +149,10 @@ def http_request(method, url, body=None, headers=None, ca_file=None, timeout=60,
             data = bytes(body)
     if u.scheme == "https":
         ctx = context or ssl_context(ca_file)
-        conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout, context=ctx)
+        if server_name:
+            conn = _NamedHTTPSConnection(u.hostname, u.port or 443, server_name, timeout=timeout, context=ctx)
+        else:
+            conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout, context=ctx)
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
     target = u.path or "/"
@@ -335,6 +350,10 @@ class EmulatorClient:
     # -- raw + control endpoints
     def http(self, method, path_or_url, body=None, headers=None, **kw):
         url = path_or_url if "://" in path_or_url else self.base_url + "/" + path_or_url.lstrip("/")
+        if "/_emulator/" in url and (self.info or {}).get("control_sni"):
+            # the control surface is reached with its own server name, which the emulator's
+            # TLS faults spare (tests/emulator/control.py TlsFaults)
+            kw.setdefault("server_name", self.info["control_sni"])
         return http_request(method, url, body, headers, ca_file=self.ca_file, **kw)
 
     def _control(self, method, path, body=None):
@@ -381,6 +400,15 @@ class EmulatorClient:
     def clear_rules(self, rid=None):
         """Delete rule RID, or all rules (waiting answers end at once)."""
         return self._control("DELETE", "rules" if rid is None else "rules/%d" % rid)
+
+    def tls_mode(self, mode=None, stall_s=None, reset=False):
+        """The certificate the emulator serves (POST /_emulator/tls): "good", "wrong_host",
+        "expired", "unknown_ca" or "stall" (no ServerHello for stall_s seconds).  Without
+        arguments, only the current state and handshake counts."""
+        body = {k: v for k, v in (("mode", mode), ("stall_s", stall_s)) if v is not None}
+        if reset:
+            body["reset"] = True
+        return self._control("POST" if body else "GET", "tls", body or None)
 
     def revoke_refresh_tokens(self, org=None):
         if org is None:

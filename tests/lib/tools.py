@@ -2,6 +2,7 @@
 the write requests they cause.  Shared by test_tools.py and test_restore.py."""
 
 import errno
+import glob
 import os
 import signal
 import subprocess
@@ -79,3 +80,14 @@ def xattr(p, name="user.dynfs.error"):
         if e.errno == errno.ENODATA:
             return None
         raise
+
+
+def rescued(state_home, org, entity_set, stem, data):
+    """True if the rescue folder under STATE_HOME holds a copy of STEM that is exactly DATA
+    (<state>/dynfs/rescue/<org>/<set>/<stem>.<UTC time>.json)."""
+    d = os.path.join(state_home, "dynfs", "rescue", org, entity_set)
+    for f in glob.glob(os.path.join(d, glob.escape(stem) + ".*.json")):
+        with open(f, "rb") as fh:
+            if fh.read() == data:
+                return True
+    return False

@@ -153,11 +153,47 @@ static void test_reset(void)
 	dfs_buf_free(&s.log);
 }
 
+/* Whether TEXT, split whole, met a "value" array. */
+static int saw_value(const char *text)
+{
+	struct seen s = { 0 };
+	struct dfs_jsplit js;
+	int saw;
+
+	dfs_buf_init(&s.log, 0);
+	dfs_jsplit_init(&js, 0, on_item, on_member, &s);
+	saw = dfs_jsplit_feed(&js, text, strlen(text)) == 0 && dfs_jsplit_finish(&js) == 0 &&
+	      js.saw_value;
+	dfs_jsplit_free(&js);
+	dfs_buf_free(&s.log);
+	return saw;
+}
+
+static void test_saw_value(void)
+{
+	struct seen s = { 0 };
+	struct dfs_jsplit js;
+
+	CHECK(saw_value("{\"value\":[]}"), "an empty page is a collection");
+	CHECK(saw_value(page), "a page is a collection");
+	CHECK(!saw_value("{}"), "an empty object is not");
+	CHECK(!saw_value("{\"value\":\"text\"}"), "a value that is not an array is not");
+	CHECK(!saw_value("{\"error\":{\"value\":[]}}"), "a nested \"value\" is not");
+	dfs_buf_init(&s.log, 0);
+	dfs_jsplit_init(&js, 0, on_item, on_member, &s);
+	CHECK(dfs_jsplit_feed(&js, page, strlen(page)) == 0 && js.saw_value, "met");
+	dfs_jsplit_reset(&js);
+	CHECK(!js.saw_value, "a reset forgets it (a retried page must show it again)");
+	dfs_jsplit_free(&js);
+	dfs_buf_free(&s.log);
+}
+
 int main(void)
 {
 	test_any_chunking();
 	test_shapes();
 	test_errors();
 	test_reset();
+	test_saw_value();
 	return check_report("test_jsonsplit");
 }

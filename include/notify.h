@@ -1,0 +1,34 @@
+/* notify.h - tell the kernel that what it keeps of a record file is out of
+ * date.
+ *
+ * The kernel keeps a file's attributes (size, mtime) for attr_timeout, so a
+ * walk over a listed folder (ls -l, find -ls, du) costs no call into dynfs.
+ * Whenever dynfs learns that a record the kernel may know changed or went
+ * (a save, a refresh, a fetch), the set's cache calls dfs_notify_record and
+ * the record's path is queued; one thread of its own tells the kernel
+ * (fuse_invalidate_path), because a FUSE worker that did it itself could
+ * wait for the page of a file whose read waits for that worker.  An
+ * operation that changed the cache calls dfs_notify_sync before it answers,
+ * so a `stat` after a save or a refresh already sees the new size.
+ */
+#ifndef DFS_NOTIFY_H
+#define DFS_NOTIFY_H
+
+struct fuse;
+struct dfs_cache;
+
+/* Start the thread for FUSE (at init); until then, and without it, the
+ * calls below do nothing.  0 or a negative errno. */
+int dfs_notify_start(struct fuse *fuse);
+/* Tell the kernel what is queued, then stop the thread (at destroy). */
+void dfs_notify_stop(void);
+/* Record ID of folder TENANT/SET has other attributes now, or is gone:
+ * have the cache C report its changes here. */
+int dfs_notify_watch(struct dfs_cache *c, const char *tenant, const char *set);
+/* Queue the record file PREFIX<id>.json (a dfs_cache_changed_fn). */
+void dfs_notify_record(const char *prefix, const char *id);
+/* Wait until what was queued before the call is told to the kernel (at
+ * most a second: a kernel that does not take it is not waited for). */
+void dfs_notify_sync(void);
+
+#endif
