@@ -79,12 +79,6 @@ UNIT_test_util := fs/util.c fs/log.c
 UNIT_test_util_PKGS := libcjson
 UNIT_test_draft := fs/draft.c fs/buf.c fs/util.c
 UNIT_test_draft_PKGS := libcjson
-# make fuzz: tests/unit/fuzz_json.c (libFuzzer) over the parser and renderers,
-# seeded from tests/unit/corpus/json/; what it finds goes to build/fuzz/.
-FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 60
-FUZZ_DIR := build/fuzz
-FUZZ_SRCS := tests/unit/fuzz_json.c $(UNIT_test_json)
 UNIT_test_jsonsplit := fs/jsonsplit.c fs/buf.c
 UNIT_test_jsonsplit_PKGS := libcjson
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -103,7 +97,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak bench bench-rss bench-restore unit fuzz deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench bench-rss bench-restore unit fuzz valgrind deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -136,30 +130,106 @@ pkgcheck:
 		echo "dynfs: missing build dependencies (pkg-config: $(PKGS));" \
 		     "run 'make deps' (or .ci/deps) to install them" >&2; exit 1; }
 
-unit: $(UNIT_BINS)
+# Each fuzz target, linked with tests/unit/replay.c instead of libFuzzer, runs
+# over its committed corpus (seeds and the crashes found before) in make unit.
+REPLAY_NAMES := $(patsubst tests/unit/fuzz_%.c,%,$(wildcard tests/unit/fuzz_*.c))
+REPLAY_BINS := $(REPLAY_NAMES:%=$(UNITDIR)/replay_%)
+$(UNITDIR)/replay_%: $(OBJDIR)/tests/unit/fuzz_%.o $(OBJDIR)/tests/unit/replay.o \
+		$(filter-out $(OBJDIR)/fs/main.o,$(OBJS))
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm $(LDLIBS)
+
+.SECONDARY: $(REPLAY_NAMES:%=$(OBJDIR)/tests/unit/fuzz_%.o) $(OBJDIR)/tests/unit/replay.o
+
+unit: $(UNIT_BINS) $(REPLAY_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
 		echo "== $$t"; $(CHECK_ENV) ./$$t; \
+	done; \
+	for t in $(REPLAY_NAMES); do \
+		echo "== $(UNITDIR)/replay_$$t"; \
+		$(CHECK_ENV) ./$(UNITDIR)/replay_$$t tests/unit/corpus/$$t/*; \
 	done
 
-# Not part of check: it needs clang, and runs for FUZZ_SECONDS.  New inputs
-# go to $(FUZZ_DIR)/corpus (the committed seeds are only read), a crashing
-# input to $(FUZZ_DIR)/crash-*.
-$(FUZZ_DIR)/fuzz_json: $(FUZZ_SRCS) $(wildcard include/*.h) | pkgcheck
+# make fuzz: every tests/unit/fuzz_NAME.c is a libFuzzer target, linked with
+# the fs/ objects (all but main.c) built once more by clang with the fuzzer,
+# address and undefined sanitizers into $(FUZZ_DIR)/obj.  Each runs for
+# FUZZ_SECONDS from its committed seeds, tests/unit/corpus/NAME/ (only read),
+# with tests/unit/corpus/NAME.dict when there is one; new inputs go to
+# $(FUZZ_DIR)/NAME/corpus, a crashing one to $(FUZZ_DIR)/NAME/crash-*.
+# FUZZ=names,page runs only those.  Not part of check: it needs clang.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_NAMES := $(patsubst tests/unit/fuzz_%.c,%,$(wildcard tests/unit/fuzz_*.c))
+FUZZ ?= $(FUZZ_NAMES)
+FUZZ_RUN := $(subst $(comma), ,$(FUZZ))
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=31 -D_FILE_OFFSET_BITS=64 \
+	-Wall -Wextra -Wno-unused-parameter -Wshadow -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-Iinclude -pthread $(PKG_CFLAGS)
+FUZZ_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out fs/main.c,$(SRCS)))
+
+$(FUZZ_DIR)/obj/%.o: %.c | pkgcheck fuzzcc
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/unit/fuzz_%.o $(FUZZ_OBJS)
+	$(call say,FUZZLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+.PHONY: fuzzcc fuzz-build
+fuzzcc:
 	@command -v $(FUZZ_CC) >/dev/null || { \
 		echo "dynfs: make fuzz needs $(FUZZ_CC) and libFuzzer; run 'make deps'" >&2; exit 1; }
-	@mkdir -p $(@D)
-	$(call say,FUZZCC,$@)
-	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow \
-		-g -O1 -fno-omit-frame-pointer \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude $(shell $(PKG_CONFIG) --cflags libcjson) -o $@ $(FUZZ_SRCS) \
-		$(shell $(PKG_CONFIG) --libs libcjson)
 
-fuzz: $(FUZZ_DIR)/fuzz_json
-	@mkdir -p $(FUZZ_DIR)/corpus
-	UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_DIR)/fuzz_json -max_total_time=$(FUZZ_SECONDS) \
-		-dict=tests/unit/corpus/json.dict -artifact_prefix=$(FUZZ_DIR)/ \
-		-print_final_stats=1 $(FUZZ_DIR)/corpus tests/unit/corpus/json
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_DIR)/obj/tests/unit/fuzz_%.o)
+
+fuzz-build: $(FUZZ_RUN:%=$(FUZZ_DIR)/fuzz_%)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_RUN); do \
+		mkdir -p $(FUZZ_DIR)/$$t/corpus; \
+		dict=tests/unit/corpus/$$t.dict; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_DIR)/fuzz_$$t \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+			$$(test -f $$dict && echo -dict=$$dict) \
+			-artifact_prefix=$(FUZZ_DIR)/$$t/ -print_final_stats=1 \
+			$(FUZZ_DIR)/$$t/corpus tests/unit/corpus/$$t \
+			> $(FUZZ_DIR)/$$t.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$t.log; \
+			echo "fuzz_$$t failed: input in $(FUZZ_DIR)/$$t/, log $(FUZZ_DIR)/$$t.log" >&2; \
+			exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$t.log || true; \
+	done
+
+# make valgrind: the read, edit and save mount tests with every dynfs under valgrind's
+# memcheck (tests/lib/mount.py puts $$DYNFS_WRAPPER before each dynfs it runs),
+# one log per process in $(VG_DIR).  It fails when a test fails, or when a log
+# shows an error or a definite leak, or no summary (the process was killed).
+VG_TESTS ?= tests/test_content.py tests/test_edit.py tests/test_save_outcome.py
+VG_DIR := build/valgrind
+VALGRIND := valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=40 \
+	--log-file=$(abspath $(VG_DIR))/vg.%p.log
+
+valgrind: $(BIN)
+ifneq ($(SANITIZE),)
+	$(error make valgrind wants the plain build: run it without SANITIZE)
+endif
+	@command -v valgrind >/dev/null || { \
+		echo "dynfs: make valgrind needs valgrind; run 'make deps'" >&2; exit 1; }
+	@rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
+	@rc=0; DYNFS_BIN=$(abspath $(BIN)) DYNFS_WRAPPER="$(VALGRIND)" \
+		$(PYTHON) -m pytest -q $(VG_TESTS) $(PYTEST_ARGS) || rc=$$?; \
+	n=0; bad=0; for f in $(VG_DIR)/vg.*.log; do \
+		test -e "$$f" || continue; n=$$((n + 1)); \
+		if ! grep -q 'ERROR SUMMARY: 0 errors' "$$f" || grep -q 'definitely lost: [1-9]' "$$f"; then \
+			bad=$$((bad + 1)); echo "=== $$f"; cat "$$f"; fi; \
+	done; \
+	echo "valgrind: $$n dynfs processes, $$bad with errors, definite leaks or no summary (logs in $(VG_DIR))"; \
+	test $$rc -eq 0 && test $$n -gt 0 && test $$bad -eq 0
 
 # check installs missing packages first, then builds in a fresh make (whose
 # pkg-config flags see them).
@@ -225,7 +295,7 @@ uninstall:
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
-	rm -rf build dynfs $(addprefix tests/unit/,$(UNIT_NAMES)) .pytest_cache
+	rm -rf build dynfs $(addprefix tests/unit/,$(UNIT_NAMES)) $(REPLAY_NAMES:%=tests/unit/replay_%) .pytest_cache
 	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 help:
@@ -234,9 +304,15 @@ help:
 	@echo '  check          install missing packages (.ci/deps), build, run the unit tests'
 	@echo '                 (tests/unit) and the pytest suite (tests/)'
 	@echo '  check-nodeps   check without the package step'
-	@echo '  unit           build and run the unit tests only'
-	@echo '  fuzz           fuzz the JSON parser and renderers (clang, libFuzzer) for'
-	@echo '                 FUZZ_SECONDS, from the seeds in tests/unit/corpus/json'
+	@echo '  unit           build and run the unit tests only, and each fuzz target'
+	@echo '                 over its committed corpus (gcc, no libFuzzer)'
+	@echo '  fuzz           run each libFuzzer target (clang) for FUZZ_SECONDS from its'
+	@echo '                 seeds in tests/unit/corpus/NAME: json (parser, renderers),'
+	@echo '                 config (INI loader), names (record, local and alias names),'
+	@echo '                 token (token answers, token store), page (pages split as'
+	@echo '                 they arrive, links), diff (write bodies); crashes in build/fuzz'
+	@echo '  valgrind       the read, edit and save mount tests (VG_TESTS) with dynfs under'
+	@echo '                 valgrind memcheck; fails on any error or definite leak'
 	@echo '  soak           ten minutes of 5-second tokens under parallel reads, and ten'
 	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
@@ -255,9 +331,10 @@ help:
 	@echo '  SANITIZE=address,undefined'
 	@echo '                 sanitizer build in build/san-*/ (check runs pytest against it)'
 	@echo '  V=1            show full commands'
-	@echo '  FUZZ_SECONDS=60'
-	@echo '                 how long make fuzz runs (FUZZ_CC=clang: its compiler)'
+	@echo '  FUZZ_SECONDS=60 FUZZ=json,page'
+	@echo '                 how long make fuzz runs each target, and which (default: all;'
+	@echo '                 FUZZ_CC=clang: the compiler)'
 	@echo '  PYTEST_ARGS=   extra pytest arguments, e.g. PYTEST_ARGS="-k paging -x"'
 	@echo '  PREFIX, DESTDIR, BINDIR, MANDIR, DOCDIR  install locations'
 
--include $(OBJS:.o=.d) $(UNIT_NAMES:%=$(OBJDIR)/tests/unit/%.d)
+-include $(OBJS:.o=.d) $(UNIT_NAMES:%=$(OBJDIR)/tests/unit/%.d) $(REPLAY_NAMES:%=$(OBJDIR)/tests/unit/fuzz_%.d) $(wildcard $(FUZZ_DIR)/obj/fs/*.d $(FUZZ_DIR)/obj/tests/unit/*.d)

@@ -25,6 +25,7 @@
  * dfs_auth_token() schedules renewals and log_failure() reports them.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,14 +103,61 @@ void dfs_auth_free(struct dfs_auth **ap)
 }
 
 /* Seconds from ITEM, or -1 when absent: Entra ID sends numbers as JSON numbers
- * (v2) or strings (v1, AD FS). */
+ * (v2) or strings (v1, AD FS).  "nan" or "inf" in a string is no lifetime:
+ * a NaN expiry would make every request renew the token. */
 static double json_seconds(const cJSON *item)
 {
+	double v = -1;
+
 	if (cJSON_IsNumber(item))
-		return item->valuedouble;
-	if (cJSON_IsString(item))
-		return strtod(item->valuestring, NULL);
-	return -1;
+		v = item->valuedouble;
+	else if (cJSON_IsString(item))
+		v = strtod(item->valuestring, NULL);
+	return isfinite(v) ? v : -1;
+}
+
+int dfs_auth_parse_answer(const char *body, size_t len, struct dfs_token_answer *out,
+			  char *why, size_t cap)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const char *at = dfs_cjson_str(root, "access_token");
+	const char *rt = dfs_cjson_str(root, "refresh_token");
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!at || !at[0]) {
+		snprintf(why, cap, "token response has no access_token");
+		ret = -EIO;
+		goto out;
+	}
+	out->access_token = strdup(at);
+	out->refresh_token = rt && rt[0] ? strdup(rt) : NULL;
+	if (!out->access_token || (rt && rt[0] && !out->refresh_token)) {
+		snprintf(why, cap, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	out->expires_in = json_seconds(cJSON_GetObjectItemCaseSensitive(root, "expires_in"));
+	out->refresh_in = json_seconds(cJSON_GetObjectItemCaseSensitive(root, "refresh_in"));
+	if (out->expires_in <= 0)
+		out->expires_in = 3599; /* documented default for client credentials */
+	if (out->refresh_in <= 0)
+		out->refresh_in = -1;   /* renewal then goes by expires_in */
+out:
+	if (ret < 0)
+		dfs_token_answer_free(out);
+	dfs_cjson_zero(root, "access_token");
+	dfs_cjson_zero(root, "refresh_token");
+	dfs_cjson_zero(root, "id_token");
+	cJSON_Delete(root);
+	return ret;
+}
+
+void dfs_token_answer_free(struct dfs_token_answer *ans)
+{
+	dfs_secret_free(ans->access_token);
+	dfs_secret_free(ans->refresh_token);
+	ans->access_token = ans->refresh_token = NULL;
 }
 
 /*
@@ -290,7 +338,7 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 	const struct dfs_tenant_config *tc = a->tc;
 	struct dfs_http_resp resp;
 	struct dfs_form form;
-	cJSON *root = NULL, *at, *rt;
+	struct dfs_token_answer ans = { 0 };
 	char *refresh = NULL, why[512];
 	int ret;
 
@@ -321,17 +369,13 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 		goto out;
 	}
 
-	root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-	at = root ? cJSON_GetObjectItemCaseSensitive(root, "access_token") : NULL;
-	if (!cJSON_IsString(at) || !at->valuestring[0]) {
-		snprintf(err->message, sizeof(err->message), "token response has no access_token");
-		ret = -EIO;
+	ret = dfs_auth_parse_answer(resp.body.data, resp.body.len, &ans, err->message,
+				    sizeof(err->message));
+	if (ret < 0)
 		goto out;
-	}
-	rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
-	if (tc->auth == DFS_AUTH_REFRESH_TOKEN && cJSON_IsString(rt) && rt->valuestring[0] &&
-	    strcmp(rt->valuestring, refresh) != 0) {
-		ret = dfs_token_store_save(tc->token_store, rt->valuestring, why, sizeof(why));
+	if (tc->auth == DFS_AUTH_REFRESH_TOKEN && ans.refresh_token &&
+	    strcmp(ans.refresh_token, refresh) != 0) {
+		ret = dfs_token_store_save(tc->token_store, ans.refresh_token, why, sizeof(why));
 		if (ret < 0) {
 			/* The old refresh token stays valid for a grace period: the
 			 * next attempt may still succeed once the store is writable. */
@@ -341,17 +385,12 @@ static int request_token(struct dfs_auth *a, char **token, double *expires_in,
 		}
 		dfs_debug("%s: new refresh token saved to %s", tc->name, tc->token_store);
 	}
-	*token = strdup(at->valuestring);
-	*expires_in = json_seconds(cJSON_GetObjectItemCaseSensitive(root, "expires_in"));
-	*refresh_in = json_seconds(cJSON_GetObjectItemCaseSensitive(root, "refresh_in"));
-	if (*expires_in <= 0)
-		*expires_in = 3599; /* documented default for client credentials */
-	ret = *token ? 0 : -ENOMEM;
+	*token = ans.access_token;
+	ans.access_token = NULL;
+	*expires_in = ans.expires_in;
+	*refresh_in = ans.refresh_in;
 out:
-	dfs_cjson_zero(root, "access_token");
-	dfs_cjson_zero(root, "refresh_token");
-	dfs_cjson_zero(root, "id_token");
-	cJSON_Delete(root);
+	dfs_token_answer_free(&ans);
 	if (resp.body.data)
 		explicit_bzero(resp.body.data, resp.body.len);
 	dfs_http_resp_free(&resp);

@@ -192,10 +192,15 @@ static int origin(const char *url, char **scheme, char **host, char **port)
 
 int dfs_collection_same_origin(const struct dfs_dv *dv, const char *url)
 {
-	char *s1, *h1, *p1, *s2, *h2, *p2;
+	return dfs_url_same_origin(dfs_dv_api_url(dv), url);
+}
+
+int dfs_url_same_origin(const char *base, const char *url)
+{
+	char *s1 = NULL, *h1 = NULL, *p1 = NULL, *s2 = NULL, *h2 = NULL, *p2 = NULL;
 	int same;
 
-	same = origin(dfs_dv_api_url(dv), &s1, &h1, &p1) == 0 &&
+	same = origin(base, &s1, &h1, &p1) == 0 &&
 	       origin(url, &s2, &h2, &p2) == 0 && strcasecmp(s1, s2) == 0 &&
 	       strcasecmp(h1, h2) == 0 && strcmp(p1, p2) == 0;
 	curl_free(s1), curl_free(h1), curl_free(p1);

@@ -593,11 +593,14 @@ static int select_tenants(struct dfs_config_parse *st, const struct dfs_config_o
 	return forgiven;
 }
 
-static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int keep,
-		       const struct dfs_config_opts *o)
+/* Load PATH, or with TEXT (then owned: closed here) that stream under the
+ * name PATH, offline: see dfs_config_parse_text. */
+static int config_load(const char *path, FILE *text, struct dfs_config *cfg, FILE *err,
+		       int keep, const struct dfs_config_opts *o)
 {
 	struct dfs_config_parse st = {
 		.path = path, .err = err, .cfg = cfg, .section = DFS_SEC_NONE,
+		.offline = text != NULL,
 	};
 	struct stat sb;
 	char *dir = NULL, *slash;
@@ -605,12 +608,14 @@ static int config_load(const char *path, struct dfs_config *cfg, FILE *err, int 
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	st.in = fopen(path, "re");
+	st.in = text ? text : fopen(path, "re");
 	if (!st.in) {
 		report(&st, 0, "cannot open: %s", strerror(errno));
 		return -EINVAL;
 	}
-	if (fstat(fileno(st.in), &sb) != 0) {
+	if (text) {
+		sb.st_mode = S_IFREG | 0600;   /* a text in hand has no permissions to judge */
+	} else if (fstat(fileno(st.in), &sb) != 0) {
 		report(&st, 0, "cannot stat: %s", strerror(errno));
 		goto out;
 	}
@@ -693,18 +698,31 @@ out:
 
 int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err)
 {
-	return config_load(path, cfg, err, 0, NULL);
+	return config_load(path, NULL, cfg, err, 0, NULL);
 }
 
 int dfs_config_load_opts(const char *path, struct dfs_config *cfg, FILE *err,
 			 const struct dfs_config_opts *o)
 {
-	return config_load(path, cfg, err, 0, o);
+	return config_load(path, NULL, cfg, err, 0, o);
 }
 
 int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err)
 {
-	return config_load(path, cfg, err, 1, NULL);
+	return config_load(path, NULL, cfg, err, 1, NULL);
+}
+
+int dfs_config_parse_text(const char *text, size_t len, const char *name,
+			  struct dfs_config *cfg, FILE *err)
+{
+	/* fmemopen wants a non-const buffer, but reads only in mode "r". */
+	FILE *in = len ? fmemopen((void *)text, len, "r") : fopen("/dev/null", "re");
+
+	if (!in) {
+		memset(cfg, 0, sizeof(*cfg));
+		return -ENOMEM;
+	}
+	return config_load(name, in, cfg, err, 1, NULL);
 }
 
 int dfs_config_is_global_key(const char *name)

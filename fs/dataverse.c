@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "dataverse.h"
+#include "http_failure.h"
 #include "jsonmember.h"
 #include "json.h"
 #include "log.h"
@@ -252,6 +253,12 @@ static int request(struct dfs_dv *dv, const char *method, const char *path,
 			break;
 	}
 
+	/* A 401 is no failure to http.c (it renews the token); twice is. */
+	if (ret == 0 && resp->status == 401) {
+		struct dfs_http_failure f;
+
+		dfs_http_failure_note(&req, resp, &f);
+	}
 	if (ret == 0)
 		ret = dfs_http_errno(resp->status, CURLE_OK);
 	if (retry.past_deadline) {

@@ -58,6 +58,24 @@ struct dfs_auth_state {
 };
 void dfs_auth_state(struct dfs_auth *auth, struct dfs_auth_state *out);
 
+/* What a token endpoint's answer holds (dfs_auth_parse_answer). */
+struct dfs_token_answer {
+	char *access_token;      /* never empty */
+	char *refresh_token;     /* NULL when absent or empty */
+	double expires_in;       /* seconds; 3599 when absent, not positive or not finite */
+	double refresh_in;       /* seconds, or -1 when absent, not positive or not finite */
+};
+
+/*
+ * Read a token endpoint's 200 answer BODY (LEN bytes): numbers may come as
+ * JSON numbers (v2) or strings (v1, AD FS).  Returns 0 with *OUT (free with
+ * dfs_token_answer_free, which zeroes the tokens), or -EIO / -ENOMEM with
+ * WHY.  Pure: no I/O, no state.
+ */
+int dfs_auth_parse_answer(const char *body, size_t len, struct dfs_token_answer *out,
+			  char *why, size_t cap);
+void dfs_token_answer_free(struct dfs_token_answer *ans);
+
 /*
  * One-line advice for an Entra ID error message ("AADSTS7000215: ..."), an AD
  * FS one ("MSIS9659: ...") or a Dataverse one ("... is not a member of the

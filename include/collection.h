@@ -52,5 +52,7 @@ void dfs_collection_done(struct dfs_collection *c);
 
 /* Is URL on the scheme, host and port of the tenant's API root? */
 int dfs_collection_same_origin(const struct dfs_dv *dv, const char *url);
+/* Is URL on the scheme, host and port of BASE?  (0 when either is no URL.) */
+int dfs_url_same_origin(const char *base, const char *url);
 
 #endif

@@ -101,6 +101,17 @@ int dfs_config_load(const char *path, struct dfs_config *cfg, FILE *err);
 int dfs_config_load_all(const char *path, struct dfs_config *cfg, FILE *err);
 
 /*
+ * As dfs_config_load_all, for the LEN bytes of TEXT as if they were the file
+ * NAME, without looking at anything outside them: secret files and the
+ * programs of *_command keys are taken as given (neither read nor looked
+ * for), and the text's permissions are those of a private file.  For tests
+ * and fuzzing: no input can read a file or block.  Returns as
+ * dfs_config_load_all, or -ENOMEM.
+ */
+int dfs_config_parse_text(const char *text, size_t len, const char *name,
+			  struct dfs_config *cfg, FILE *err);
+
+/*
  * What the command line adds to a load (dynfs -o ...).  OVERRIDES are
  * "key=value" strings of [global] keys that win over the file; TENANTS names
  * the tenants to keep (-o tenant=NAME).  Both NULL-terminated, or NULL.

@@ -103,6 +103,8 @@ struct dfs_config_parse {
 	char *text;             /* the current line after a byte order mark and blanks */
 	int lineno;
 	int read_errno;         /* errno of a failed read, 0 at end of file */
+	int offline;            /* secret files and programs are not looked at
+				   (dfs_config_parse_text) */
 	int errors;
 	int section;            /* tenant index, or DFS_SEC_* */
 	int global_line;        /* line of [global], 0 if none */

@@ -588,7 +588,7 @@ SERVER = [
     Row(S, "401 forever", ("read", dict(status=401, json={"error": {
         "code": "0x80072560", "message": "The user is not a member of the organization."}},
         count=0)), errno.EACCES, "HTTP 401 0x80072560 'The user is not a member of the "
-        "organization.' - add the app as an application user", None),
+        "organization.' (request id none) - add the app as an application user", None),
     Row(S, "403", ("read", dict(status=403, json={"error": {
         "code": "0x80040220", "message": "Principal user is missing prvReadAccount privilege."}},
         count=0)), errno.EACCES, "HTTP 403 0x80040220", {"get": 1}),
@@ -631,7 +631,7 @@ SERVER = [
         "contoso: contacts: record without a usable 'contactid' skipped", None),
     Row(S, "429 with Retry-After 600", ("read", dict(status=429, headers={"Retry-After": 600},
         json={"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}},
-        count=1)), errno.EAGAIN, "HTTP 429 0x80072322 'Number of requests exceeded the limit'",
+        count=1)), errno.EAGAIN, "HTTP 429 0x80072322 'Number of requests exceeded the limit",
         {"get": 1}),
 ]
 

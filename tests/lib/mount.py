@@ -18,7 +18,10 @@ Rules (see docs: style anchors 12-14):
   SIGTERM and SIGKILL, so no mount is ever left behind (an atexit guard does the same for
   mounts a crashed test run forgot);
 - at stop the daemon log is scanned for sanitizer reports (ASan/UBSan/LSan);
-- every failure message carries the exact command line and environment to reproduce.
+- every failure message carries the exact command line and environment to reproduce;
+- $DYNFS_WRAPPER, when set, is a command line put before every dynfs started here
+  (`make valgrind` sets it to valgrind with its options); split as a shell would, not
+  run through one.
 
 Only the Python standard library is used.
 """
@@ -46,6 +49,11 @@ SANITIZER_RE = re.compile(r"==\d+==|runtime error:|AddressSanitizer|LeakSanitize
 _ENV_SHOWN = re.compile(r"^(DYNFS_|ASAN_|UBSAN_|LSAN_|MSAN_|TSAN_|LD_|CURL_|SSL_|HOME$|TZ$|LANG$|LC_)")
 
 _ACTIVE = []          # Mount objects started and not yet stopped
+
+
+def wrapped(argv):
+    """ARGV (a dynfs command) behind $DYNFS_WRAPPER, if that is set."""
+    return shlex.split(os.environ.get("DYNFS_WRAPPER", "")) + list(argv)
 
 
 class MountError(AssertionError):
@@ -221,6 +229,7 @@ class Mount:
             self.argv = [self.binary, "-f"] + list(extra_args) + [config_path, self.path]
         else:
             self.argv = [self.binary, "-f", "-c", config_path] + list(extra_args) + [self.path]
+        self.argv = wrapped(self.argv)
         self.env = dict(env) if env else None
         full_env = dict(os.environ)
         if env:
@@ -347,7 +356,7 @@ def run_dynfs(binary, args, timeout=30.0, env=None, mountpoint=None):
     killed before returning; .was_mounted tells.  A run that outlives TIMEOUT is killed
     and reported as a MountError.
     """
-    argv = [binary] + list(args)
+    argv = wrapped([binary] + list(args))
     full_env = dict(os.environ)
     if env:
         full_env.update(env)

@@ -460,6 +460,46 @@ static void test_shell_commands(void)
 	dfs_config_free(&cfg);
 }
 
+/* dfs_config_parse_text: the same rules, without looking at files or programs
+ * (what fuzz_config loads with).  Cases marked "fuzz" are its findings. */
+static void test_parse_text(void)
+{
+	static const char ok[] = "[a]\nurl = https://a.example/\ntenant_id = t\nclient_id = c\n"
+		"client_secret_file = /nonexistent/secret\n[b]\nurl = https://b.example\n"
+		"tenant_id = t\nclient_id = c\nclient_secret_command = no-such-program x\n";
+	static const char shell[] = "[a]\nurl = https://a.example\ntenant_id = t\n"
+		"client_id = c\nclient_secret_command = cat f | head -1\n";
+	/* fuzz: an empty section name is reported and kept for --check. */
+	static const char empty_name[] = "[]\n\xff\n";
+	struct dfs_config cfg;
+	size_t len = 0;
+	FILE *err;
+
+	free(errtext);
+	errtext = NULL;
+	err = open_memstream(&errtext, &len);
+	CHECK_COND(dfs_config_parse_text(ok, sizeof(ok) - 1, "/x/dynfs.ini", &cfg, err) == 0);
+	CHECK_COND(cfg.n_tenants == 2);
+	CHECK_STR(cfg.n_tenants == 2 ? cfg.tenants[0].secret.file : NULL, "/nonexistent/secret");
+	CHECK_STR(cfg.n_tenants == 2 ? cfg.tenants[0].url : NULL, "https://a.example");
+	dfs_config_free(&cfg);
+	CHECK_COND(dfs_config_parse_text(shell, sizeof(shell) - 1, "/x/dynfs.ini", &cfg, err) ==
+		   -EINVAL);
+	dfs_config_free(&cfg);
+	CHECK_COND(dfs_config_parse_text(empty_name, sizeof(empty_name) - 1, "/x/dynfs.ini", &cfg,
+					 err) == -EINVAL);
+	CHECK_COND(cfg.n_tenants == 1);
+	dfs_config_free(&cfg);
+	CHECK_COND(dfs_config_parse_text("", 0, "/x/dynfs.ini", &cfg, err) == -EINVAL);
+	dfs_config_free(&cfg);
+	fclose(err);
+	CHECK_NO_ERR("cannot read");
+	CHECK_ERR("/x/dynfs.ini:5: invalid value for 'client_secret_command': it looks like "
+		  "it wants a shell");
+	CHECK_ERR("/x/dynfs.ini:1: invalid section name []: it is empty");
+	CHECK_ERR("/x/dynfs.ini: no tenants configured");
+}
+
 static void test_missing_keys(void)
 {
 	struct dfs_config cfg;
@@ -912,6 +952,7 @@ int main(void)
 	test_invalid_values();
 	test_url_parts();
 	test_shell_commands();
+	test_parse_text();
 	test_missing_keys();
 	test_sections();
 	test_syntax();
