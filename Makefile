@@ -97,7 +97,7 @@ $(file >$(SETTINGS),$(SETTINGS_TEXT))
 endif
 endif
 
-.PHONY: all check check-nodeps soak bench bench-rss unit fuzz valgrind deps demo demo-stop install uninstall clean help pkgcheck
+.PHONY: all check check-nodeps soak bench bench-rss bench-restore unit fuzz valgrind deps demo demo-stop install uninstall clean help pkgcheck
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -259,6 +259,11 @@ RSS_N ?= 100000,200000
 bench-rss: $(BIN)
 	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py --rss $(CACHE) --n $(RSS_N) --rounds 1
 
+# Restore N (10000) emulated accounts at 50 ms a request, one writer and 8
+# (tests/bench/restore.py); not part of check.
+bench-restore: $(BIN)
+	DYNFS_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/restore.py --n $(or $(RN),10000)
+
 deps:
 	bash .ci/deps
 
@@ -312,6 +317,7 @@ help:
 	@echo '                 of edits and creates while the emulator spoils writes'
 	@echo '  bench          back up N=20000 emulated accounts (N=, R= rounds): dynfs vs an export'
 	@echo '  bench-rss      peak RSS of dynfs copying RSS_N=100000,200000 records, cache_size=CACHE (64M)'
+	@echo '  bench-restore  restore RN=10000 emulated accounts: one writer vs 8'
 	@echo '  deps           install missing Debian packages (.ci/deps)'
 	@echo '  demo           mount an emulated tenant (or your own config) on /tmp/dynfs-demo/mnt'
 	@echo '  demo-stop      unmount the demo and stop its emulator'

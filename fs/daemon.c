@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "fsops.h"
 #include "log.h"
+#include "pending.h"
 #include "banned.h"
 
 static char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -65,6 +66,8 @@ static void *hup_main(void *arg)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
+	/* Lookups restored records waited for when the last mount ended. */
+	dfs_pending_retry_all(fs, 0, 0);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -75,6 +78,7 @@ static void *hup_main(void *arg)
 			dfs_err("cannot open the log file anew: %s; writing on to the old one",
 				strerror(-rc));
 		dfs_fs_refresh(fs);
+		dfs_pending_retry_all(fs, 0, 0);
 		dfs_warn("refreshed (SIGHUP): folders are listed anew at their next access, "
 			 "tokens renewed from the secret sources and token stores, the log "
 			 "reopened");

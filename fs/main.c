@@ -37,6 +37,7 @@
 #include "login.h"
 #include "tree.h"
 #include "version.h"
+#include "pending.h"
 #include "banned.h"
 
 /*
@@ -198,6 +199,8 @@ int main(int argc, char *argv[])
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT) ? 0 : 3;
 	dfs_notify("STOPPING=1");
 	dfs_signals_stop();
+	/* Last chance for pending lookups; those left are logged and kept. */
+	dfs_pending_retry_all(fs, 0, 1);
 out5:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out4:

@@ -12,6 +12,7 @@
 
 #include "content.h"
 #include "ops.h"
+#include "pending.h"
 #include "banned.h"
 
 #define XATTR_PREFIX "user.dynfs."
@@ -20,6 +21,7 @@
 #define XATTR_ID "user.dynfs.id"
 #define XATTR_ERROR "user.dynfs.error"
 #define XATTR_REFRESH "user.dynfs.refresh"
+#define XATTR_PENDING "user.dynfs.pending"
 
 /* fstat of an open file: what this handle sees. */
 static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
@@ -201,6 +203,9 @@ int dfs_op_getxattr(const char *path, const char *name, char *buf, size_t size)
 		return -ENOENT;
 	if (strcmp(name, XATTR_ERROR) == 0)
 		return xattr_reply(dfs_cache_error(p.s->cache, p.id), buf, size);
+	if (strcmp(name, XATTR_PENDING) == 0)
+		return xattr_reply(dfs_pending_of_record(p.t->pending, p.s->ent->set_name, p.id),
+				   buf, size);
 	if (strcmp(name, XATTR_ETAG) != 0 && strcmp(name, XATTR_URL) != 0 &&
 	    strcmp(name, XATTR_ID) != 0)
 		return -ENODATA;
@@ -219,7 +224,7 @@ int dfs_op_listxattr(const char *path, char *buf, size_t size)
 {
 	struct dfs_local *l;
 	struct dfs_path p;
-	char names[128], *msg, id[37];
+	char names[160], *msg, *pending = NULL, id[37];
 	size_t n = 0;
 	int ret;
 
@@ -238,12 +243,16 @@ int dfs_op_listxattr(const char *path, char *buf, size_t size)
 		xattr_name(names, &n, XATTR_ETAG);
 		xattr_name(names, &n, XATTR_URL);
 		xattr_name(names, &n, XATTR_ID);
-		/* user.dynfs.error is listed only while there is one. */
+		/* user.dynfs.error and .pending are listed only while there is one. */
 		msg = dfs_cache_error(p.s->cache, p.id);
+		pending = dfs_pending_of_record(p.t->pending, p.s->ent->set_name, p.id);
 	}
 	if (msg)
 		xattr_name(names, &n, XATTR_ERROR);
+	if (pending)
+		xattr_name(names, &n, XATTR_PENDING);
 	free(msg);
+	free(pending);
 	if (size == 0)
 		return (int)n;
 	if (size < n)

@@ -11,6 +11,7 @@
 #include "content.h"
 #include "log.h"
 #include "ops.h"
+#include "pending.h"
 #include "banned.h"
 
 /*
@@ -88,6 +89,8 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 		if ((ret = dfs_content_list(fs, &d->p)) < 0 ||
 		    (ret = dfs_cache_snapshot(d->p.s->cache, &d->recs, &d->n)) < 0)
 			return ret;
+		/* What the listing shows may be what a restored record waits for. */
+		dfs_pending_retry(fs, d->p.t, 1, 0);
 	}
 	dfs_dir_stat(fs, &st);
 	if (off < 1 && filler(buf, ".", &st, 1, 0))

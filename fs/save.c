@@ -7,17 +7,25 @@
  *                                       If-None-Match: *); once more as an
  *                                       update if the create finds the
  *                                       record already there
+ *                                       a restore (restore.h) leaves out a
+ *                                       lookup whose record is not back yet
+ *                                       and notes it as pending (pending.h)
  *     report_failure                    rescue copy and log line
+ *     record_errno                      never an errno about a file
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "content.h"
 #include "json.h"
+#include "jsonmember.h"
 #include "log.h"
+#include "pending.h"
 #include "record.h"
+#include "restore.h"
 #include "save.h"
 #include "state.h"
 #include "banned.h"
@@ -40,9 +48,17 @@ struct dfs_write {
 	char why[1400];          /* out: why it failed */
 };
 
-/* Column metadata of set S, fetched at its first save and kept. */
-static int set_schema(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_schema **out,
-		      char *why, size_t cap)
+/* Lookups one save may leave out for later (a restore whose targets are
+ * not back yet); more than this in one record fail the save. */
+#define MAX_DEFERRED 16
+
+struct deferrals {
+	struct dfs_deferred d[MAX_DEFERRED];
+	size_t n;
+};
+
+int dfs_save_schema(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_schema **out,
+		    char *why, size_t cap)
 {
 	struct dfs_http_error err = { "", "" };
 	int ret = 0;
@@ -56,14 +72,9 @@ static int set_schema(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_
 	return ret;
 }
 
-/*
- * Which target of a polymorphic lookup (a customer: account or contact)
- * holds record ID.  A mounted set's cache answers without a request.
- */
-static int resolve_target(void *ctx, const struct dfs_column *col, const char *id,
-			  const struct dfs_lookup_target **out)
+int dfs_save_resolve(struct dfs_tenant *t, const struct dfs_column *col, const char *id,
+		     const struct dfs_lookup_target **out)
 {
-	struct dfs_tenant *t = ctx;
 	struct dfs_rec_info info;
 	size_t i, j;
 	int ret;
@@ -87,6 +98,57 @@ static int resolve_target(void *ctx, const struct dfs_column *col, const char *i
 		}
 	}
 	return -ENOENT;
+}
+
+/* What the body's resolver works with: the file (its owner's table is in
+ * it) and, in a restore, where lookups to missing records go. */
+struct resolving {
+	struct dfs_tenant *t;
+	const cJSON *file;
+	struct deferrals *def;  /* NULL: strict, a missing record is an error */
+};
+
+static int defer(struct deferrals *def, const char *column, const char *set, const char *id)
+{
+	struct dfs_deferred *d;
+
+	if (!def || def->n == MAX_DEFERRED)
+		return 0;
+	d = &def->d[def->n++];
+	snprintf(d->column, sizeof(d->column), "%s", column);
+	snprintf(d->target_set, sizeof(d->target_set), "%s", set ? set : "");
+	snprintf(d->target_id, sizeof(d->target_id), "%s", id);
+	return 1;
+}
+
+/*
+ * Which target of a polymorphic lookup (a customer: account or contact)
+ * holds record ID.  A record file says which table its owner is in
+ * (_owninguser_value or _owningteam_value holds the same id), so a restore
+ * costs no request per record for it.
+ */
+static int resolve_target(void *ctx, const struct dfs_column *col, const char *id,
+			  const struct dfs_lookup_target **out)
+{
+	static const char *const owning[][2] = { { "_owninguser_value", "systemuser" },
+						 { "_owningteam_value", "team" } };
+	struct resolving *r = ctx;
+	const char *v;
+	size_t i, j;
+	int ret;
+
+	for (i = 0; strcmp(col->type, "Owner") == 0 && i < 2; i++) {
+		v = dfs_cjson_str(r->file, owning[i][0]);
+		for (j = 0; v && strcasecmp(v, id) == 0 && j < col->n_targets; j++)
+			if (strcmp(col->targets[j].entity, owning[i][1]) == 0) {
+				*out = &col->targets[j];
+				return 0;
+			}
+	}
+	ret = dfs_save_resolve(r->t, col, id, out);
+	if (ret == -ENOENT && defer(r->def, col->name, NULL, id))
+		return DFS_SCHEMA_DEFER;
+	return ret;
 }
 
 /*
@@ -158,38 +220,119 @@ static int shows_change(void *ctx, const cJSON *rec)
 }
 
 /*
- * A 404 to a write that binds lookups is about one of their targets when it
- * does not name the record itself (a create's record cannot be missing):
- * the file holds a value the server refuses, EINVAL, naming the lookup.
- * 1 with WHY filled, else 0.
+ * The bind of BODY whose target the 404 ERR names (the target's id written
+ * into TARGET), or NULL.
  */
-static int missing_target(const struct dfs_schema *schema, const cJSON *body, const char *id,
-			  int creating, const struct dfs_http_error *err, char *why, size_t cap)
+static cJSON *bind_named(cJSON *body, const struct dfs_http_error *err,
+			 char target[DFS_GUID_LEN + 1])
 {
-	const struct dfs_column *col;
-	const char *open, *close, *set;
-	const cJSON *item;
-	char target[DFS_GUID_LEN + 1];
-	size_t nav;
+	const char *open, *close;
+	cJSON *item;
 
-	if (!creating && strcasestr(err->message, id))
-		return 0;
 	cJSON_ArrayForEach(item, body) {
 		if (!dfs_has_suffix(item->string, "@odata.bind") || !cJSON_IsString(item))
 			continue;
 		open = strrchr(item->valuestring, '(');
 		close = open ? strchr(open, ')') : NULL;
-		if (!close || dfs_guid_parse(open + 1, (size_t)(close - open - 1), 0, target) < 0 ||
-		    !strcasestr(err->message, target))
-			continue;
-		nav = strlen(item->string) - strlen("@odata.bind");
-		col = dfs_schema_nav_column(schema, item->string, nav);
-		set = item->valuestring + (item->valuestring[0] == '/');
-		snprintf(why, cap, "lookup '_%s_value': there is no record %s in %.*s (%s)",
-			 col ? col->name : "?", target, (int)(open - set), set, err->message);
+		if (close && dfs_guid_parse(open + 1, (size_t)(close - open - 1), 0, target) == 0 &&
+		    strcasestr(err->message, target))
+			return item;
+	}
+	return NULL;
+}
+
+/* The lookup column of bind ITEM, and the set its value names. */
+static const struct dfs_column *bind_column(const struct dfs_schema *schema, const cJSON *item,
+					    char *set, size_t cap)
+{
+	const char *v = item->valuestring + (item->valuestring[0] == '/');
+	const char *open = strrchr(v, '(');
+
+	snprintf(set, cap, "%.*s", open ? (int)(open - v) : 0, v);
+	return dfs_schema_nav_column(schema, item->string,
+				     strlen(item->string) - strlen("@odata.bind"));
+}
+
+/*
+ * A 404 to a write that binds lookups is about one of their targets when it
+ * does not name the record itself (a create's record cannot be missing).
+ * In a restore (DEF) that lookup is left out of BODY and kept for later:
+ * 1.  Else the file holds a value the server refuses, EINVAL naming the
+ * lookup: -EINVAL with WHY.  0: the 404 is about the record.
+ */
+static int missing_target(const struct dfs_schema *schema, cJSON *body, const char *id,
+			  int creating, const struct dfs_http_error *err, struct deferrals *def,
+			  char *why, size_t cap)
+{
+	const struct dfs_column *col;
+	char target[DFS_GUID_LEN + 1], set[128];
+	cJSON *item;
+
+	if (!creating && strcasestr(err->message, id))
+		return 0;
+	if (!(item = bind_named(body, err, target))) {
+		if (!creating)
+			return 0;
+		snprintf(why, cap, "a record the file points to does not exist (%s)", err->message);
+		return -EINVAL;
+	}
+	col = bind_column(schema, item, set, sizeof(set));
+	if (col && defer(def, col->name, set, target)) {
+		cJSON_Delete(cJSON_DetachItemViaPointer(body, item));
 		return 1;
 	}
+	snprintf(why, cap, "lookup '_%s_value': there is no record %s in %s (%s)",
+		 col ? col->name : "?", target, set, err->message);
+	return -EINVAL;
+}
+
+/* An inactive record just created: its state, one PATCH (see restore.h). */
+static int set_state(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_schema *schema,
+		     struct dfs_write *w, cJSON *state, cJSON **rec)
+{
+	struct dfs_http_error err = { "", "" };
+	struct sent sent = { schema, state };
+	struct dfs_dv_check check = { shows_change, &sent, 0, 0 };
+	const char *etag = *rec ? dfs_cjson_str(*rec, "@odata.etag") : NULL;
+	char *text = cJSON_PrintUnformatted(state);
+	cJSON *now = NULL;
+	int ret;
+
+	if (!text)
+		return -ENOMEM;
+	ret = dfs_dv_update(t->dv, s->ent, w->id, etag, text, strlen(text), &now, &err, &check);
+	free(text);
+	if (ret < 0) {
+		snprintf(w->why, sizeof(w->why), "the record was created, but its state could not "
+			 "be set (save the file again to set it): %s%s%s", err.code,
+			 err.code[0] ? " " : "", err.message);
+		return ret;
+	}
+	if (now) {
+		cJSON_Delete(*rec);
+		*rec = now;
+	}
 	return 0;
+}
+
+/* A saved record: which of its pending lookups it settled or left. */
+static void note_pending(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_schema *schema,
+			 const char *id, const cJSON *body, const struct deferrals *def)
+{
+	const char *cols[64];
+	const struct dfs_column *col;
+	const cJSON *item;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(item, body) {
+		if (n == 64 || !dfs_has_suffix(item->string, "@odata.bind"))
+			continue;
+		col = dfs_schema_nav_column(schema, item->string,
+					    strlen(item->string) - strlen("@odata.bind"));
+		if (col)
+			cols[n++] = col->name;
+	}
+	dfs_pending_saved(t, s->ent->set_name, id, cols, n, def->d, def->n);
 }
 
 /*
@@ -206,12 +349,14 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	struct dfs_http_error err = { "", "" };
 	struct dfs_rec_info info = { 0 };
 	struct sent sent = { schema, NULL };
-	struct dfs_dv_check check = { shows_change, &sent, 0, 0 };
-	cJSON *base = NULL, *body = NULL, *rec = NULL;
+	struct dfs_dv_check check;
+	struct deferrals def = { .n = 0 };
+	struct resolving rs = { t, file, NULL };
+	cJSON *base = NULL, *body = NULL, *rec = NULL, *state = NULL;
 	const char *etag = w->base_etag;
 	char errbuf[256];
 	struct dfs_buf out;
-	int ret, dropped = 0, creating = 0;
+	int ret, dropped = 0, creating = 0, restore, target = 0;
 
 	dfs_buf_init(&out, 0);
 	snprintf(p.id, sizeof(p.id), "%s", w->id);
@@ -237,28 +382,54 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 	}
 	if (!creating && w->name_id && (ret = check_key(file, base, s->ent, w)) < 0)
 		goto out;
+	if ((restore = dfs_restore_is(file, base, s->ent, w->id)))
+		rs.def = &def;
 	if ((ret = dfs_schema_body(schema, file, creating ? NULL : base, &body, &dropped, w->why,
-				   sizeof(w->why), resolve_target, t)) < 0)
+				   sizeof(w->why), resolve_target, &rs)) < 0)
 		goto out;
+	if (creating && (ret = dfs_restore_create_extras(schema, file, restore, body, &state)) < 0) {
+		snprintf(w->why, sizeof(w->why), "out of memory");
+		goto out;
+	}
 	if (dropped)
 		dfs_info("%s/%s/%s: %d read-only column(s) left out of the request", t->tc->name,
 			 s->ent->set_name, w->name, dropped);
-	if (!creating && !body->child) {
-		dfs_debug("%s/%s/%s: unchanged, nothing sent", t->tc->name, s->ent->set_name, w->name);
-		ret = 0;
+	for (;;) {
+		if (!creating && !body->child) {
+			dfs_debug("%s/%s/%s: unchanged, nothing sent", t->tc->name, s->ent->set_name,
+				  w->name);
+			ret = 0;
+			goto saved;
+		}
+		out.len = 0;
+		if ((ret = dfs_json_render_compact(body, &out)) < 0) {
+			snprintf(w->why, sizeof(w->why), "cannot build the request: %s",
+				 strerror(-ret));
+			goto out;
+		}
+		w->sent = 1;
+		sent.body = body;
+		memset(&check, 0, sizeof(check));
+		check.applied = shows_change;
+		check.ctx = &sent;
+		cJSON_Delete(rec);
+		rec = NULL;
+		if (creating)
+			ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err,
+					    &check);
+		else
+			ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err,
+					    &check);
+		/* A restore's lookup to a record not back yet: without it. */
+		if (ret != -ENOENT || check.read_back ||
+		    (target = missing_target(schema, body, w->id, creating, &err, rs.def, w->why,
+					     sizeof(w->why))) != 1)
+			break;
+	}
+	if (target < 0) {
+		ret = target;
 		goto out;
 	}
-	if ((ret = dfs_json_render_compact(body, &out)) < 0) {
-		snprintf(w->why, sizeof(w->why), "cannot build the request: %s", strerror(-ret));
-		goto out;
-	}
-	w->sent = 1;
-	sent.body = body;
-	if (creating)
-		ret = dfs_dv_create(t->dv, s->ent, w->id, out.data, out.len, &rec, &err, &check);
-	else
-		ret = dfs_dv_update(t->dv, s->ent, w->id, etag, out.data, out.len, &rec, &err,
-				    &check);
 	/* It exists after all (created meanwhile, or the listing was old). */
 	if (creating && ret == -ESTALE && !reread) {
 		ret = EXISTS_AFTER_ALL;
@@ -269,9 +440,11 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 			 " since it was read (%s%s%s)", err.code, err.code[0] ? " " : "", err.message);
 		goto out;
 	}
-	if (ret == -ENOENT && missing_target(schema, body, w->id, creating, &err, w->why,
-					     sizeof(w->why))) {
-		ret = -EINVAL;
+	/* Gone since it was read: a conflict too, not a missing file. */
+	if (ret == -ENOENT) {
+		snprintf(w->why, sizeof(w->why), "conflict: the record was deleted on the server "
+			 "since it was read (%s%s%s)", err.code, err.code[0] ? " " : "", err.message);
+		ret = -ESTALE;
 		goto out;
 	}
 	if (ret == -EINTR && !check.read_back) {
@@ -290,15 +463,22 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 			 err.message);
 		goto out;
 	}
-	/* The server's answer is the new cached version. */
-	if (!rec || dfs_content_put(s, w->id, rec, dfs_now(), 0) < 0)
-		dfs_cache_touch(s->cache, w->id, -1e9); /* none: the next access asks */
 	if (creating) {
 		w->created = 1;
 		dfs_cache_listing_add(s->cache, w->id);
 	}
-	dfs_cache_set_error(s->cache, w->id, NULL);
+	if (state && (ret = set_state(t, s, schema, w, state, &rec)) < 0)
+		dfs_cache_touch(s->cache, w->id, -1e9);
+	/* The server's answer is the new cached version. */
+	else if (!rec || dfs_content_put(s, w->id, rec, dfs_now(), 0) < 0)
+		dfs_cache_touch(s->cache, w->id, -1e9); /* none: the next access asks */
+	if (ret == 0)
+		dfs_cache_set_error(s->cache, w->id, NULL);
 	dfs_cache_forget_opened(s->cache, w->id);
+saved:
+	note_pending(t, s, schema, w->id, body, &def);
+	if (w->created)
+		dfs_pending_target_created(fs, t, s, w->id);
 out:
 	/* A write that may have landed all the same ("may or may not"), or
 	 * that met someone else's change: what we hold is asked about again
@@ -311,6 +491,34 @@ out:
 	cJSON_Delete(base);
 	cJSON_Delete(body);
 	cJSON_Delete(rec);
+	cJSON_Delete(state);
+	return ret;
+}
+/*
+ * A save's errno is printed by cp, rsync, sed -i and editors about their own
+ * file ("rename .f.json.XXXX -> f.json: No such file or directory"), so it
+ * must say what happened to the record, never describe the file: see the
+ * table in SEMANTICS.md.  What the server or the transport said that reads
+ * as a file's trouble becomes EIO (the reason is in user.dynfs.error).
+ */
+static int record_errno(int ret)
+{
+	switch (ret) {
+	case -EPERM:            /* 405: the server does not allow it */
+		return -EACCES;
+	case -EBUSY:            /* 409: busy on the server, try again */
+		return -EAGAIN;
+	case -ENOENT:
+	case -ENOTDIR:
+	case -EISDIR:
+	case -EEXIST:
+	case -ELOOP:
+	case -ENAMETOOLONG:
+	case -EBADF:
+	case -EXDEV:
+	case -ENOTEMPTY:
+		return -EIO;
+	}
 	return ret;
 }
 
@@ -355,14 +563,14 @@ static int write_record(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set 
 	}
 	if ((ret = choose_id(file, s->ent, w)) < 0)
 		goto out;
-	if ((ret = set_schema(t, s, &schema, w->why, sizeof(w->why))) < 0)
+	if ((ret = dfs_save_schema(t, s, &schema, w->why, sizeof(w->why))) < 0)
 		goto out;
 	ret = write_attempt(fs, t, s, file, schema, w, 0);
 	if (ret == EXISTS_AFTER_ALL)
 		ret = write_attempt(fs, t, s, file, schema, w, 1);
 out:
 	cJSON_Delete(file);
-	return ret;
+	return record_errno(ret);
 }
 
 /*

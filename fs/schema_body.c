@@ -378,6 +378,10 @@ int dfs_schema_body(const struct dfs_schema *s, const cJSON *file, const cJSON *
 			continue;
 		}
 		ret = resolve(ctx, a->col, a->id, &t);
+		if (ret == DFS_SCHEMA_DEFER) {
+			a->what = ACT_SKIP;
+			continue;
+		}
 		if (ret == -ENOENT) {
 			add_clause(&p, "lookup '%s': no %s with id %s", a->col->name, names, a->id);
 			continue;

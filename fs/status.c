@@ -17,7 +17,11 @@
 #include "buf.h"
 #include "json.h"
 #include "status.h"
+
+/* Pending lookups listed in .status; pending_count has them all. */
+#define STATUS_PENDING_MAX 100
 #include "version.h"
+#include "pending.h"
 #include "banned.h"
 
 static const char *errno_name(int e)
@@ -160,6 +164,9 @@ static cJSON *tenant_json(struct dfs_fs *fs, struct dfs_tenant *t, size_t *liste
 		cJSON_AddItemToObject(o, "listed", sets);
 	cJSON_AddNumberToObject(o, "listings_in_progress",
 				(double)__atomic_load_n(&t->listings, __ATOMIC_RELAXED));
+	/* Lookups of restored records waiting for their target (pending.h). */
+	cJSON_AddNumberToObject(o, "pending_count", (double)dfs_pending_count(t->pending));
+	cJSON_AddItemToObject(o, "pending", dfs_pending_list(t->pending, STATUS_PENDING_MAX));
 	if (listed_out)
 		*listed_out = listed;
 	return o;

@@ -10,6 +10,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "notify.h"
+#include "pending.h"
 #include "state.h"
 #include "record.h"
 #include "tree.h"
@@ -54,6 +55,7 @@ static void tenant_free(struct dfs_tenant *t)
 	pthread_mutex_destroy(&t->fh_lock);
 	pthread_mutex_destroy(&t->connect_lock);
 	free_sets(t->sets, t->n_sets);
+	dfs_pending_free(&t->pending);
 	dfs_dv_entities_free(t->ents, t->n_sets);
 	dfs_dv_free(&t->dv);
 }
@@ -226,6 +228,8 @@ struct dfs_fs *dfs_fs_new(const struct dfs_config *cfg)
 		if (!(t->dv = dfs_dv_new(&cfg->tenants[i], cfg)))
 			goto fail;
 		t->tc = &cfg->tenants[i];
+		if (!(t->pending = dfs_pending_open(t->tc->name)))
+			goto fail;
 		pthread_mutex_init(&t->fh_lock, NULL);
 		pthread_mutex_init(&t->connect_lock, NULL);
 	}

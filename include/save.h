@@ -36,4 +36,19 @@ int dfs_save_local(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set *s,
 int dfs_fh_new_writable(struct dfs_fs *fs, struct dfs_path *p, int truncate,
 			struct dfs_fh **out);
 
+/*
+ * The columns of set S, fetched at its first save and kept.  0, or -errno
+ * with WHY saying why they cannot be read.
+ */
+int dfs_save_schema(struct dfs_tenant *t, struct dfs_set *s, const struct dfs_schema **out,
+		    char *why, size_t cap);
+
+/*
+ * Which of COL's tables holds record ID: a mounted set's cache answers
+ * without a request, else one GET per candidate table.  0 with *OUT,
+ * -ENOENT when none does, or another -errno.
+ */
+int dfs_save_resolve(struct dfs_tenant *t, const struct dfs_column *col, const char *id,
+		     const struct dfs_lookup_target **out);
+
 #endif

@@ -165,8 +165,13 @@ static inline int dfs_schema_same_value(const cJSON *a, const cJSON *b)
 
 /*
  * Which target of a polymorphic lookup has record ID: set *T (one of
- * COL->targets) and return 0, -ENOENT if none, or another negative errno.
+ * COL->targets) and return 0, DFS_SCHEMA_DEFER, -ENOENT if none, or another
+ * negative errno.
  */
+/* A resolver's "leave this lookup out of the body" (it keeps it elsewhere:
+ * a restore's lookup whose target does not exist yet, pending.h). */
+#define DFS_SCHEMA_DEFER 1
+
 typedef int (*dfs_schema_resolve_fn)(void *ctx, const struct dfs_column *col, const char *id,
 				     const struct dfs_lookup_target **t);
 

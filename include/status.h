@@ -14,7 +14,7 @@
  * the token's expiry, requests by kind, throttled, retried and failed
  * counts, the last errors (time, method, path, HTTP status, Dataverse
  * code and message, request id), what its listings hold and how many are
- * in progress.  The mount's adds the cache's use and every tenant's health.
+ * in progress, and the lookups restored records wait for (pending.h).  The mount's adds the cache's use and every tenant's health.
  * Nothing here needs FUSE.
  */
 #ifndef DFS_STATUS_H

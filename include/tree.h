@@ -57,6 +57,7 @@ struct dfs_tenant {
 	double connect_at;           /*   dfs_now() of the last failed attempt */
 	double connect_holdoff;      /*   seconds before the next attempt */
 	int listings;                /* atomic: listings of its sets in progress */
+	struct dfs_pending *pending; /* lookups restored records wait for (pending.h) */
 };
 
 struct dfs_fs {

@@ -363,7 +363,8 @@ def test_overriddencreatedon_sets_createdon(api):
                    representation=True)
     assert r.status == 201, r
     assert r.body["createdon"] == "2015-03-04T05:06:07Z"
-    assert r.body["overriddencreatedon"] is not None
+    # ... and overriddencreatedon says when the row was really made (migrated)
+    assert r.body["overriddencreatedon"] == r.body["modifiedon"], r.body
 
 
 def test_money_companion_base_computed(api):
@@ -379,6 +380,30 @@ def test_state_change(api):
     assert r.status == 204, r
     b = get(api, aid).body
     assert (b["statecode"], b["statuscode"]) == (1, 2)
+
+
+def test_statecode_not_valid_for_create(api):
+    """statecode is IsValidForCreate=false (shared/data/entities): a create carrying it is
+    refused and nothing is created; an inactive row is made by a create, then a PATCH."""
+    aid = new_id()
+    r = api.patch("accounts(%s)" % aid, {"name": "inactive", "statecode": 1},
+                  headers={"If-None-Match": "*"})
+    assert r.status == 400, r
+    assert get(api, aid).status == 404
+
+
+@pytest.mark.parametrize("status,ok", [(1, True), (2, False)])
+def test_statuscode_on_create_must_be_of_the_default_state(api, status, ok):
+    """A create's statuscode must belong to the default state (Active, 0): 2 (Inactive) is
+    refused instead of making the row inactive."""
+    r = api.create("accounts", {"name": "status %d" % status, "statuscode": status},
+                   representation=True)
+    if ok:
+        assert r.status == 201, r
+        assert (r.body["statecode"], r.body["statuscode"]) == (0, status)
+    else:
+        assert r.status == 400, r
+        assert r.error["code"] == "0x8004432b", r.error
 
 
 def test_invalid_choice_value_400(api):

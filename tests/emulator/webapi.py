@@ -1308,6 +1308,12 @@ def apply_body(call, ent, rec, body, creating, url_id=None):
             elif "statuscode" in body and rec.get("statuscode") is not None:
                 for o in su.options:
                     if o["Value"] == rec["statuscode"] and o.get("State") is not None:
+                        # statecode is not valid for create: a new row is in the default state
+                        # (0), and a status of another state is refused, not a way to set it
+                        if creating and o["State"] != 0:
+                            raise _invalid("0x8004432b", "%d is not a valid status code for state code "
+                                           "%sState.Active on %s." % (rec["statuscode"],
+                                                                      ent.schema, ent.logical))
                         if "statecode" in body and rec.get("statecode") != o["State"]:
                             raise _invalid("0x8004432b", "%d is not a valid status code for state code %s on %s."
                                            % (rec["statuscode"], rec.get("statecode"), ent.logical))
@@ -1358,8 +1364,12 @@ def finish_write(call, ent, rec, created):
                                       if o["Value"] == rec["statecode"] and o.get("DefaultStatus")), 1)
     org.stamp(rec, call.user_id, created=created)
     if created and rec.get("overriddencreatedon"):
-        rec["createdon"] = rec["overriddencreatedon"] if "T" in rec["overriddencreatedon"] else \
-            rec["overriddencreatedon"] + "T00:00:00Z"
+        # a migrated row: createdon takes the given date, and overriddencreatedon then holds
+        # when the row was really created (its description: "Date and time that the record
+        # was migrated")
+        given = rec["overriddencreatedon"]
+        rec["overriddencreatedon"] = rec["createdon"]
+        rec["createdon"] = given if "T" in given else given + "T00:00:00Z"
     org.derive(ent, rec)
     org.put(ent.logical, rec[ent.pk], rec)
 
