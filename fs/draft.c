@@ -173,6 +173,16 @@ size_t dfs_draft_size(struct dfs_draft *d, int *emptied)
 	return n;
 }
 
+int dfs_draft_unsaved(struct dfs_draft *d)
+{
+	int unsaved;
+
+	pthread_mutex_lock(&d->lock);
+	unsaved = d->dirty && !d->emptied;
+	pthread_mutex_unlock(&d->lock);
+	return unsaved;
+}
+
 char *dfs_draft_take(struct dfs_draft *d, int force, size_t *len, unsigned long *gen, int *err)
 {
 	char *data = NULL;

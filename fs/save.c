@@ -705,10 +705,18 @@ int dfs_save_handle(struct dfs_fs *fs, struct dfs_fh *fh)
 	if (!fh || !fh->draft)
 		return 0;
 	pthread_mutex_lock(&fh->draft->save_lock);
-	if (fh->local)
-		ret = save_local_handle(fs, fh);
+	/*
+	 * Nothing new: the last save's outcome again.  All descriptors of an
+	 * open file share its handle, and a close that is not the writer's (a
+	 * child's close-on-exec after a fork) must not take the failure away
+	 * from the writer's own close.
+	 */
+	if (!dfs_draft_unsaved(fh->draft))
+		ret = fh->save_err;
+	else if (fh->local)
+		ret = fh->save_err = save_local_handle(fs, fh);
 	else
-		ret = save_record_handle(fs, fh);
+		ret = fh->save_err = save_record_handle(fs, fh);
 	pthread_mutex_unlock(&fh->draft->save_lock);
 	if (!fh->local)
 		dfs_cache_forget_opened(fh->s->cache, fh->id);

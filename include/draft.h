@@ -64,6 +64,9 @@ size_t dfs_drafts_used(size_t *limit);
 /* How many bytes, and (if EMPTIED is given) whether emptied. */
 size_t dfs_draft_size(struct dfs_draft *d, int *emptied);
 
+/* Whether a save now would send something: written since the last save,
+ * and not just emptied. */
+int dfs_draft_unsaved(struct dfs_draft *d);
 /*
  * For a save: a NUL-terminated copy of the bytes (malloc'd, length in
  * *LEN) and the write generation it holds, or NULL with *ERR set: -ENOMEM,

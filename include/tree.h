@@ -115,6 +115,8 @@ struct dfs_fh {
 	struct dfs_draft own;    /* writable record opens: */
 	struct dfs_blob *base;   /*   guarded by own.save_lock */
 	char *base_etag;
+	int save_err;            /* the last save's errno, given again to every flush with
+				    nothing new to save (guarded by draft->save_lock) */
 };
 
 /*

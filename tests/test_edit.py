@@ -359,11 +359,41 @@ def test_fsync_reports_failure(edit_emu, emnt, state_home, rid):
             os.fsync(fd)
         assert ei.value.errno == errno.EINVAL, ei.value
     finally:
-        os.close(fd)  # reported once: close must not fail again or rescue twice
+        # the same failure again, without a second request or rescue copy
+        with pytest.raises(OSError) as ei:
+            os.close(fd)
+        assert ei.value.errno == errno.EINVAL, ei.value
     assert server(edit_emu, rid) == before
     found = rescues(state_home, rid)
     assert len(found) == 1, found
     assert read(found[0]) == data
+
+
+def test_failure_reaches_the_writer_after_a_child_closed_first(edit_emu, emnt, state_home, rid):
+    """A forked child's close of the shared descriptor (close-on-exec does the same) saves
+    and meets the failure first; the writer's own close must still hear it."""
+    p = fpath(emnt, rid)
+    before = server(edit_emu, rid)
+    data = b"{ not json either\n"
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, data)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(fd)
+            finally:
+                os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+    except BaseException:
+        os.close(fd)
+        raise
+    with pytest.raises(OSError) as ei:
+        os.close(fd)
+    assert ei.value.errno == errno.EINVAL, ei.value
+    assert server(edit_emu, rid) == before
+    found = rescues(state_home, rid)
+    assert len([f for f in found if read(f) == data]) == 1, found
 
 
 def test_conflict_estale(edit_emu, emnt, state_home, rid):
