@@ -762,8 +762,6 @@ int dfs_cache_snapshot(struct dfs_cache *c, struct dfs_cache_listed **out, size_
 			if (!e->listed)
 				continue;
 			memcpy(v[k].id, e->id, 16);
-			v[k].size = e->size;
-			v[k].mtime = e->mtime;
 			k++;
 		}
 out:
@@ -771,4 +769,20 @@ out:
 	*out = v;
 	*n = k;
 	return ret;
+}
+
+int dfs_cache_peek_listed(struct dfs_cache *c, const struct dfs_cache_listed *l, size_t *size,
+			  time_t *mtime)
+{
+	struct entry *e;
+	int found = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if ((e = *find_bin(c, l->id))) {
+		*size = e->size;
+		*mtime = (time_t)e->mtime;
+		found = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
 }

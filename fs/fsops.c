@@ -9,6 +9,7 @@
 
 #include "fsops.h"
 #include "http.h"
+#include "forget.h"
 #include "notify.h"
 #include "ops.h"
 #include "util.h"
@@ -68,17 +69,22 @@ static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 */
 	cfg->hard_remove = 1;
 	cfg->nullpath_ok = 1;
+	/* Inode numbers stay the same when the kernel drops a name (forget.h). */
+	cfg->use_ino = 1;
 	/* O_TRUNC arrives with open(), so a truncating open is one edit. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	dfs_http_set_cancel_check(caller_gone);
 	dfs_notify_start(fuse_get_context()->fuse);
+	dfs_forget_start(fuse_get_context()->fuse, dfs_ops_fs()->mountpoint,
+			 dfs_ops_fs()->cfg->kernel_names);
 	return dfs_ops_fs();
 }
 
 static void dfs_op_destroy(void *private_data)
 {
 	(void)private_data;
+	dfs_forget_stop();
 	dfs_notify_stop();
 }
 

@@ -19,6 +19,7 @@ struct dfs_local {
 	/* Set at creation, or under the table's lock. */
 	int refs;
 	char *name;
+	uint64_t ino;            /* atomic: dfs_ino_local(NAME) */
 	int linked;              /* still in the table (not unlinked or replaced) */
 	int retired;             /* dropped as an alias by a new listing, not by the user */
 
@@ -147,6 +148,7 @@ int dfs_local_create(struct dfs_locals *tab, const char *name, mode_t mode,
 		goto out;
 	}
 	dfs_draft_init(&l->draft);
+	l->ino = dfs_ino_local(name);
 	l->mode = mode;
 	l->refs = 2; /* the table's and the caller's */
 	l->linked = 1;
@@ -210,6 +212,7 @@ int dfs_local_rename(struct dfs_locals *tab, const char *from, const char *to, i
 	}
 	free(tab->files[i]->name);
 	tab->files[i]->name = copy;
+	__atomic_store_n(&tab->files[i]->ino, dfs_ino_local(copy), __ATOMIC_RELAXED);
 	copy = NULL;
 out:
 	pthread_mutex_unlock(&tab->lock);
@@ -330,12 +333,13 @@ struct dfs_local *dfs_local_lookup(struct dfs_locals *tab, const char *name, int
 }
 
 struct dfs_local *dfs_local_or_alias(struct dfs_locals *tab, const char *name, char id[37],
-				     int *is_record)
+				     int *is_record, uint64_t *ino)
 {
 	struct dfs_local *l = dfs_local_get(tab, name);
 
 	if (l && dfs_local_alias(l, id)) {
 		*is_record = 1;
+		*ino = __atomic_load_n(&l->ino, __ATOMIC_RELAXED);
 		dfs_local_put(l);
 		return NULL;
 	}
@@ -392,6 +396,7 @@ struct dfs_draft *dfs_local_draft(struct dfs_local *l)
 /* A local file keeps the mode and times it is given, like any file. */
 void dfs_local_stat(struct dfs_local *l, struct stat *st)
 {
+	st->st_ino = __atomic_load_n(&l->ino, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&l->draft.lock);
 	st->st_size = (off_t)l->draft.bytes.len;
 	st->st_blocks = (blkcnt_t)((l->draft.bytes.len + 511) / 512);

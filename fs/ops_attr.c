@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include "content.h"
+#include "forget.h"
 #include "ops.h"
 #include "pending.h"
+#include "util.h"
 #include "banned.h"
 
 #define XATTR_PREFIX "user.dynfs."
@@ -27,6 +29,7 @@
 static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
 {
 	struct dfs_rec_info info;
+	uint64_t ino;
 	size_t len;
 
 	if (fh->local) {
@@ -34,11 +37,12 @@ static void handle_stat(struct dfs_fs *fs, struct dfs_fh *fh, struct stat *st)
 		return;
 	}
 	len = fh->draft ? dfs_draft_size(fh->draft, NULL) : fh->blob->len;
+	ino = fh->ino;
 	if (dfs_cache_peek(fh->s->cache, fh->id, &info)) {
-		dfs_file_stat(fs, st, len, info.mtime);
+		dfs_file_stat(fs, st, ino, len, info.mtime);
 		dfs_rec_info_clear(&info);
 	} else {
-		dfs_file_stat(fs, st, len, 0);
+		dfs_file_stat(fs, st, ino, len, 0);
 	}
 }
 
@@ -48,6 +52,7 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	struct dfs_fh *fh = dfs_ops_fh(fi);
 	struct dfs_local *l;
 	struct dfs_path p;
+	uint8_t id16[16];
 	time_t mtime;
 	size_t size;
 	int ret;
@@ -59,7 +64,7 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	if ((ret = dfs_resolve(fs, path, &p)) < 0)
 		return ret;
 	if (p.depth < 3) {
-		dfs_dir_stat(fs, st);
+		dfs_dir_stat(fs, st, dfs_dir_ino(fs, &p));
 		return 0;
 	}
 	if ((l = dfs_path_local_or_alias(&p))) {
@@ -69,9 +74,13 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	}
 	if (!dfs_record_visible(&p))
 		return -ENOENT;
-	if ((ret = dfs_content_stat(fs, &p, &size, &mtime)) < 0)
+	if ((ret = dfs_content_stat(fs, &p, &size, &mtime)) < 0 ||
+	    (ret = dfs_guid_pack(p.id, id16)) < 0)
 		return ret;
-	dfs_file_stat(fs, st, size, mtime);
+	dfs_file_stat(fs, st, p.alias_ino ? p.alias_ino : dfs_ino_record(id16), size, mtime);
+	/* A getattr without a handle is the kernel looking the name up. */
+	if (!p.alias_ino)
+		dfs_forget_seen(p.t, p.s, id16);
 	return 0;
 }
 

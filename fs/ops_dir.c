@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "content.h"
+#include "forget.h"
 #include "log.h"
 #include "ops.h"
 #include "pending.h"
@@ -25,7 +26,23 @@ struct dir_fh {
 	struct dfs_path p;       /* first: ops_mount.c reads the handle as a dfs_path */
 	struct dfs_cache_listed *recs;
 	size_t n;
+	size_t given_from, given_to; /* RECS the last reply gave the kernel */
 };
+
+/*
+ * The names the last readdirplus reply gave the kernel (each is a lookup) count for forget.h once the kernel has them: at the next read of
+ * the folder or its release.  Counted while the reply is being filled, a
+ * reply of thousands of names would have its first ones dropped before the
+ * kernel holds them.
+ */
+static void given(struct dir_fh *d)
+{
+	size_t i;
+
+	for (i = d->given_from; i < d->given_to && i < d->n; i++)
+		dfs_forget_seen(d->p.t, d->p.s, d->recs[i].id);
+	d->given_from = d->given_to = 0;
+}
 
 struct fill_ctx {
 	struct dfs_fs *fs;
@@ -66,6 +83,7 @@ int dfs_op_releasedir(const char *path, struct fuse_file_info *fi)
 {
 	struct dir_fh *d = (struct dir_fh *)(uintptr_t)fi->fh;
 
+	given(d);
 	free(d->recs);
 	free(d);
 	return 0;
@@ -73,14 +91,16 @@ int dfs_op_releasedir(const char *path, struct fuse_file_info *fi)
 
 /* The entries of set folder D from offset OFF on, until the reply is full. */
 static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_dir_t filler,
-		    off_t off)
+		    off_t off, int plus)
 {
 	struct fill_ctx fc = { fs, buf, filler, 0, off };
 	char id[DFS_GUID_LEN + 1], name[64];
 	struct stat st;
-	size_t i;
+	time_t mtime;
+	size_t i, size;
 	int ret;
 
+	given(d);
 	if (off == 0) {
 		/* (Re)starting: list the set if need be, and take its copy. */
 		free(d->recs);
@@ -92,19 +112,24 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 		/* What the listing shows may be what a restored record waits for. */
 		dfs_pending_retry(fs, d->p.t, 1, 0);
 	}
-	dfs_dir_stat(fs, &st);
+	dfs_dir_stat(fs, &st, dfs_dir_ino(fs, &d->p));
 	if (off < 1 && filler(buf, ".", &st, 1, 0))
 		return 0;
 	if (off < 2 && filler(buf, "..", NULL, 2, 0))
 		return 0;
-	for (i = off > 2 ? (size_t)off - 2 : 0; i < d->n; i++) {
+	d->given_from = d->given_to = i = off > 2 ? (size_t)off - 2 : 0;
+	for (; i < d->n; i++) {
 		dfs_guid_unpack(d->recs[i].id, id);
-		if (dfs_locals_hidden(d->p.s->locals, id))
+		/* Gone since the folder was opened: a refresh saw it deleted. */
+		if (dfs_locals_hidden(d->p.s->locals, id) ||
+		    !dfs_cache_peek_listed(d->p.s->cache, &d->recs[i], &size, &mtime))
 			continue;
-		dfs_file_stat(fs, &st, d->recs[i].size, (time_t)d->recs[i].mtime);
+		dfs_file_stat(fs, &st, dfs_ino_record(d->recs[i].id), size, mtime);
 		snprintf(name, sizeof(name), "%s.json", id);
 		if (filler(buf, name, &st, (off_t)(i + 3), FUSE_FILL_DIR_PLUS))
 			return 0;
+		if (plus)
+			d->given_to = i + 1;
 	}
 	fc.next = (off_t)d->n + 2;
 	dfs_locals_walk(d->p.s->locals, fill_local, &fc);
@@ -116,24 +141,31 @@ int dfs_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t of
 {
 	struct dfs_fs *fs = dfs_ops_fs();
 	struct dir_fh *d = (struct dir_fh *)(uintptr_t)fi->fh;
-	struct dfs_path *p = &d->p;
+	struct dfs_path *p = &d->p, sub = *p;
 	struct stat st;
 	size_t i;
 
 	if (p->depth >= 2)
-		return read_set(fs, d, buf, filler, off);
-	dfs_dir_stat(fs, &st);
+		return read_set(fs, d, buf, filler, off, !!(flags & FUSE_READDIR_PLUS));
+	dfs_dir_stat(fs, &st, dfs_dir_ino(fs, p));
 	filler(buf, ".", &st, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
+	sub.depth = p->depth + 1;
 	if (p->depth == 0) {
-		for (i = 0; i < fs->n_tenants; i++)
+		for (i = 0; i < fs->n_tenants; i++) {
+			sub.t = &fs->tenants[i];
+			dfs_dir_stat(fs, &st, dfs_dir_ino(fs, &sub));
 			if (filler(buf, fs->tenants[i].tc->name, &st, 0, FUSE_FILL_DIR_PLUS))
 				break;
+		}
 		return 0;
 	}
-	for (i = 0; i < p->t->n_sets; i++)
+	for (i = 0; i < p->t->n_sets; i++) {
+		sub.s = &p->t->sets[i];
+		dfs_dir_stat(fs, &st, dfs_dir_ino(fs, &sub));
 		if (filler(buf, p->t->sets[i].ent->set_name, &st, 0, FUSE_FILL_DIR_PLUS))
 			break;
+	}
 	return 0;
 }
 

@@ -51,6 +51,7 @@ static const struct fuse_operations *base = &dfs_fs_operations;
 struct status_fh {
 	char *text;
 	size_t len;
+	uint64_t ino;
 	struct status_fh *prev, *next;
 };
 
@@ -84,9 +85,15 @@ static struct status_fh *status_fh(const struct fuse_file_info *fi)
 	return (struct status_fh *)(uintptr_t)(fi->fh & ~(uint64_t)STATUS_TAG);
 }
 
-static void status_stat(struct dfs_fs *fs, struct stat *st, size_t len)
+/* The .status of tenant T (NULL: of the mount). */
+static uint64_t status_ino(struct dfs_fs *fs, const struct dfs_tenant *t)
 {
-	dfs_file_stat(fs, st, len, time(NULL));
+	return 1ULL << 41 | (t ? (uint64_t)(t - fs->tenants) + 1 : 0);
+}
+
+static void status_stat(struct dfs_fs *fs, struct stat *st, uint64_t ino, size_t len)
+{
+	dfs_file_stat(fs, st, ino, len, time(NULL));
 	st->st_mode = S_IFREG | 0444;
 }
 
@@ -171,14 +178,14 @@ static int m_getattr(const char *path, struct stat *st, struct fuse_file_info *f
 	char *text;
 
 	if (sf) {
-		status_stat(dfs_ops_fs(), st, sf->len);
+		status_stat(dfs_ops_fs(), st, sf->ino, sf->len);
 		return 0;
 	}
 	if (!fi && status_of(path, &t)) {
 		if (!(text = dfs_status_text(dfs_ops_fs(), t, &len)))
 			return -ENOMEM;
 		free(text);
-		status_stat(dfs_ops_fs(), st, len);
+		status_stat(dfs_ops_fs(), st, status_ino(dfs_ops_fs(), t), len);
 		return 0;
 	}
 	LOGGED("stat", path, fi, base->getattr(path, st, fi));
@@ -194,6 +201,7 @@ static int m_open(const char *path, struct fuse_file_info *fi)
 			return -EACCES;
 		if (!(sf = calloc(1, sizeof(*sf))))
 			return -ENOMEM;
+		sf->ino = status_ino(dfs_ops_fs(), t);
 		if (!(sf->text = dfs_status_text(dfs_ops_fs(), t, &sf->len))) {
 			free(sf);
 			return -ENOMEM;

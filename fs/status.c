@@ -7,6 +7,7 @@
  * when the file is opened (or its size asked for).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "forget.h"
 #include "json.h"
 #include "status.h"
 
@@ -175,7 +177,8 @@ static cJSON *tenant_json(struct dfs_fs *fs, struct dfs_tenant *t, size_t *liste
 static cJSON *mount_json(struct dfs_fs *fs)
 {
 	const struct dfs_config *cfg = fs->cfg;
-	cJSON *o = cJSON_CreateObject(), *tenants, *t, *cache, *req, *item;
+	cJSON *o = cJSON_CreateObject(), *tenants, *t, *cache, *req, *item, *kn;
+	struct dfs_forget_counts fc;
 	size_t i, listed = 0, n;
 	unsigned long total = 0, throttled = 0, retried = 0, failed = 0, inprog = 0;
 	int ok, bad = 0;
@@ -239,6 +242,22 @@ static cJSON *mount_json(struct dfs_fs *fs)
 					(double)dfs_cache_pool_spilled(fs->pool));
 		cJSON_AddNumberToObject(cache, "limit_bytes", (double)cfg->cache_size);
 		cJSON_AddNumberToObject(cache, "records_listed", (double)listed);
+	}
+	if ((item = cJSON_AddObjectToObject(o, "memory"))) {
+		struct mallinfo2 mi = mallinfo2();
+
+		/* What the heap holds, and what it has taken from the system:
+		 * the difference is free space a peak left behind. */
+		cJSON_AddNumberToObject(item, "heap_in_use_bytes", (double)(mi.uordblks + mi.hblkhd));
+		cJSON_AddNumberToObject(item, "heap_bytes", (double)(mi.arena + mi.hblkhd));
+	}
+	if ((kn = cJSON_AddObjectToObject(o, "kernel_names"))) {
+		dfs_forget_counts(&fc);
+		cJSON_AddNumberToObject(kn, "held", (double)fc.held);
+		cJSON_AddNumberToObject(kn, "limit", cfg->kernel_names);
+		cJSON_AddNumberToObject(kn, "dropped", (double)fc.dropped);
+		cJSON_AddNumberToObject(kn, "not_held", (double)fc.not_held);
+		cJSON_AddNumberToObject(kn, "skipped", (double)fc.skipped);
 	}
 	return o;
 }

@@ -404,14 +404,26 @@ struct dfs_local *dfs_path_local(struct dfs_path *p)
 
 struct dfs_local *dfs_path_local_or_alias(struct dfs_path *p)
 {
-	return dfs_local_or_alias(p->s->locals, p->name, p->id, &p->is_record);
+	return dfs_local_or_alias(p->s->locals, p->name, p->id, &p->is_record, &p->alias_ino);
 }
 
 /* ---- attributes --------------------------------------------------------- */
 
-void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st)
+uint64_t dfs_dir_ino(const struct dfs_fs *fs, const struct dfs_path *p)
+{
+	uint64_t t = p->depth >= 1 ? (uint64_t)(p->t - fs->tenants) : 0;
+
+	if (p->depth <= 0)
+		return 1;
+	if (p->depth == 1)
+		return 2 + t;
+	return 1ULL << 40 | t << 20 | (uint64_t)(p->s - p->t->sets);
+}
+
+void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st, uint64_t ino)
 {
 	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
 	st->st_mode = S_IFDIR | 0755;
 	st->st_nlink = 2;
 	st->st_uid = fs->uid;
@@ -419,9 +431,11 @@ void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st)
 	st->st_mtime = st->st_ctime = st->st_atime = fs->started;
 }
 
-void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, size_t size, time_t mtime)
+void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, uint64_t ino, size_t size,
+		   time_t mtime)
 {
 	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
 	st->st_uid = fs->uid;
@@ -434,7 +448,7 @@ void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, size_t size, time_t
 
 void dfs_local_file_stat(const struct dfs_fs *fs, struct dfs_local *l, struct stat *st)
 {
-	dfs_file_stat(fs, st, 0, 0);
+	dfs_file_stat(fs, st, 0, 0, 0);
 	dfs_local_stat(l, st);
 }
 
@@ -443,12 +457,15 @@ void dfs_local_file_stat(const struct dfs_fs *fs, struct dfs_local *l, struct st
 struct dfs_fh *dfs_fh_new(const struct dfs_path *p)
 {
 	struct dfs_fh *fh = calloc(1, sizeof(*fh));
+	uint8_t id16[16];
 
 	if (!fh)
 		return NULL;
 	fh->t = p->t;
 	fh->s = p->s;
 	snprintf(fh->id, sizeof(fh->id), "%s", p->is_record ? p->id : "");
+	if (p->is_record && !(fh->ino = p->alias_ino) && dfs_guid_pack(p->id, id16) == 0)
+		fh->ino = dfs_ino_record(id16);
 	if (!(fh->name = strdup(p->name))) {
 		free(fh);
 		return NULL;

@@ -92,6 +92,44 @@ int dfs_guid_pack(const char *id, uint8_t out[16])
 	return 0;
 }
 
+/* splitmix64's finaliser: every bit of X moves every bit of the result. */
+static uint64_t mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+uint64_t dfs_ino_record(const uint8_t id[16])
+{
+	uint64_t a = 0, b = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		a = a << 8 | id[i];
+		b = b << 8 | id[8 + i];
+	}
+	/* Sequential ids differ in their first group: both halves count. */
+	return 1ULL << 63 | (mix64(a ^ mix64(b)) >> 1);
+}
+
+uint64_t dfs_ino_local(const char *name)
+{
+	static uint64_t serial;
+	uint8_t id[16];
+	size_t n = strlen(name);
+
+	if (n == DFS_GUID_LEN + 5 && strcmp(name + DFS_GUID_LEN, ".json") == 0) {
+		char g[DFS_GUID_LEN + 1];
+
+		memcpy(g, name, DFS_GUID_LEN);
+		g[DFS_GUID_LEN] = '\0';
+		if (dfs_guid_pack(g, id) == 0)
+			return dfs_ino_record(id);
+	}
+	return 1ULL << 62 | __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
 void dfs_guid_unpack(const uint8_t in[16], char out[DFS_GUID_LEN + 1])
 {
 	snprintf(out, DFS_GUID_LEN + 1,

@@ -131,18 +131,20 @@ double dfs_cache_listed_at(struct dfs_cache *c, size_t *n);
 /* Forget the listing's age: the next access lists anew. */
 void dfs_cache_listing_expire(struct dfs_cache *c);
 
-/* One listed record as a folder read shows it (32 bytes). */
+/* One listed record of a snapshot: its id, dfs_guid_pack'd (16 bytes). */
 struct dfs_cache_listed {
-	uint8_t id[16];          /* dfs_guid_pack'd */
-	uint32_t size;
-	int64_t mtime;
+	uint8_t id[16];
 };
 /*
- * A copy of the current listing in *OUT (malloc'd, *N records; NULL when
- * there are none), so that a folder is read a piece at a time without the
- * cache locked in between and without libfuse holding the whole folder.
- * 0 or -ENOMEM.
+ * A copy of the ids of the current listing in *OUT (malloc'd, *N records;
+ * NULL when there are none), so that a folder is read a piece at a time
+ * without the cache locked in between and without libfuse holding the
+ * whole folder; dfs_cache_peek_listed gives each one's size and mtime as
+ * it is read.  0 or -ENOMEM.
  */
 int dfs_cache_snapshot(struct dfs_cache *c, struct dfs_cache_listed **out, size_t *n);
+/* 1 and the size and mtime of record L now, or 0 if it left the index. */
+int dfs_cache_peek_listed(struct dfs_cache *c, const struct dfs_cache_listed *l, size_t *size,
+			  time_t *mtime);
 
 #endif

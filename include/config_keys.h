@@ -71,7 +71,7 @@ struct dfs_key {
 	size_t off_n;                   /* DFS_KEY_LIST: its size_t count */
 };
 
-#define DFS_N_KEYS 36
+#define DFS_N_KEYS 37
 extern const struct dfs_key dfs_keys[DFS_N_KEYS];
 
 /* The key called NAME, or NULL. */

@@ -19,6 +19,7 @@
 #ifndef DFS_LOCAL_H
 #define DFS_LOCAL_H
 
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -46,14 +47,15 @@ struct dfs_local *dfs_local_lookup(struct dfs_locals *tab, const char *name, int
 
 /*
  * The local file called NAME for reading and writing it -- or NULL when it
- * is an alias, with ID set to the record it stands for and *IS_RECORD to 1:
- * the name shows the record it became (stat, cat, cp -p and rsync's final
- * utimens see the server's version).  unlink and rename use
+ * is an alias, with ID set to the record it stands for, *IS_RECORD to 1 and
+ * *INO to the name's own inode number: the name shows the record it became
+ * (stat, cat, cp -p and rsync's final utimens see the server's version),
+ * but is still another file (`mv tmp.json <id>.json` is not a no-op).  unlink and rename use
  * dfs_local_lookup, so `rm tmp.json` after `cp tmp.json f.json` removes a
  * name, never a record.
  */
 struct dfs_local *dfs_local_or_alias(struct dfs_locals *tab, const char *name, char id[37],
-				     int *is_record);
+				     int *is_record, uint64_t *ino);
 
 /*
  * Create NAME (MODE includes the file type) and return it with a new

@@ -89,6 +89,8 @@ struct dfs_path {
 	const char *name;
 	int is_record;           /* NAME is "<guid>.json"; ID holds the guid */
 	char id[37];
+	uint64_t alias_ino;      /* NAME is a local file's alias of record ID: its inode
+				    number (dfs_path_local_or_alias), else 0 */
 };
 
 /*
@@ -108,6 +110,7 @@ struct dfs_fh {
 	struct dfs_tenant *t;
 	struct dfs_set *s;
 	char id[37];             /* record handles */
+	uint64_t ino;            /* record handles: the inode number of the name opened */
 	char *name;              /* the name at open, for messages and rescue copies */
 	struct dfs_local *local; /* local handles */
 	struct dfs_blob *blob;   /* read-only record opens */
@@ -143,8 +146,12 @@ struct dfs_local *dfs_path_local(struct dfs_path *p);
 struct dfs_local *dfs_path_local_or_alias(struct dfs_path *p);
 
 /* Attributes of a folder, and of a file of SIZE bytes modified at MTIME. */
-void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st);
-void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, size_t size, time_t mtime);
+/* Folder P's inode number: the root's is 1, tenant I's 2 + I, set J's of
+ * tenant I 1<<40 | I<<20 | J (records' and local files': util.h). */
+uint64_t dfs_dir_ino(const struct dfs_fs *fs, const struct dfs_path *p);
+void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st, uint64_t ino);
+void dfs_file_stat(const struct dfs_fs *fs, struct stat *st, uint64_t ino, size_t size,
+		   time_t mtime);
 /* A local file's attributes: its own mode, size and times. */
 void dfs_local_file_stat(const struct dfs_fs *fs, struct dfs_local *l, struct stat *st);
 

@@ -46,6 +46,16 @@ int dfs_guid_pack(const char *id, uint8_t out[16]);
 void dfs_guid_unpack(const uint8_t id[16], char out[DFS_GUID_LEN + 1]);
 
 /*
+ * Inode numbers are dynfs's own (use_ino), so they stay the same when the
+ * kernel drops a name and looks it up again (forget.h): cp, tar and rsync
+ * see the same file.  A record's is 1<<63 | a hash of its id; a local
+ * file's that of the record its name names, else 1<<62 | a serial;
+ * folders' are in tree.h.
+ */
+uint64_t dfs_ino_record(const uint8_t id[16]);
+uint64_t dfs_ino_local(const char *name);
+
+/*
  * Compare packed GUIDs A and B (<0, 0, >0) the way SQL Server orders
  * uniqueidentifier values, which is how Dataverse sorts and compares ids:
  * the last group first (bytes 10-15), then the fourth (bytes 8-9), then the

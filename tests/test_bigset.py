@@ -4,13 +4,15 @@ One module-scoped emulator (record cost 0) and one mount; the whole module shoul
 under a minute.
 """
 
+import json
 import math
 import os
 import subprocess
+import time
 
 import pytest
 
-from lib.mount import as_decimal, list_raw, loads_decimal, render, stats_delta, strip_annotations
+from lib.mount import Ini, as_decimal, list_raw, loads_decimal, render, stats_delta, strip_annotations
 
 N = 12000
 
@@ -78,3 +80,105 @@ def test_sizes_of_big_set(big_mnt, copied, server):
     for rid in list(server)[::500]:
         n = rid + ".json"
         assert os.stat(os.path.join(src, n)).st_size == os.stat(os.path.join(dst, n)).st_size
+
+
+# --------------------------------------------------------------------------- kernel_names
+
+SLAB = "/sys/kernel/slab/fuse_inode"
+
+
+def fuse_inodes():
+    """Inodes of every FUSE mount of this machine the kernel holds now: the objects of its
+    fuse_inode slab, once the per-CPU caches of freed ones are flushed (shrink)."""
+    with open(os.path.join(SLAB, "shrink"), "w") as f:
+        f.write("1")
+    with open(os.path.join(SLAB, "objects")) as f:
+        return int(f.read().split()[0])
+
+
+def status(m):
+    with open(os.path.join(m.path, ".status")) as f:
+        return json.load(f)
+
+
+def walk_mount(big_emu, mount_factory, tmp_path, keep):
+    """A mount with kernel_names = KEEP, its folder listed, then walked with find -ls: the
+    mount, the walk's request counts, and how many more inodes the kernel holds after it."""
+    ini = Ini.load(big_emu.config_path)
+    ini["global"]["kernel_names"] = str(keep)
+    ini["global"]["cache_ttl"] = "3600"
+    m = mount_factory(ini.write(str(tmp_path / ("k%d.ini" % keep))), emu=big_emu)
+    src = os.path.join(m.path, "contoso", "accounts")
+    before = fuse_inodes()
+    os.listdir(src)                                  # listed: the walk below asks nothing
+    d = stats_delta(big_emu, lambda: subprocess.run(["find", src, "-ls"], stdout=subprocess.PIPE,
+                                                    check=True, timeout=300).stdout)
+    # Dropped names are forgotten when the thread gets to them, inodes freed after an RCU
+    # grace period: wait for the count to settle.
+    grown, deadline = fuse_inodes() - before, time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = fuse_inodes() - before
+        if now == grown:
+            break
+        grown = now
+    return m, d, grown
+
+
+def test_walk_leaves_the_kernel_at_most_kernel_names(big_emu, mount_factory, tmp_path, server):
+    keep = 1000
+    m, d, grown = walk_mount(big_emu, mount_factory, tmp_path, keep)
+    assert sum(d.values()) == 0, d
+    lines = d.result.decode().splitlines()
+    assert sum(1 for ln in lines if ln.endswith(".json")) == N
+    st = status(m)["kernel_names"]
+    assert st["limit"] == keep and st["held"] == keep, st
+    assert st["dropped"] >= N - keep, st
+    # The kernel let go of what it was asked to: it holds about KEEP names more, not N.
+    assert grown <= keep + 50, "the kernel holds %d more inodes after the walk (%s)" % (grown, status(m)["kernel_names"])
+
+
+def test_without_a_bound_the_kernel_keeps_every_name(big_emu, mount_factory, tmp_path, server):
+    """The control for the test above: kernel_names = 0 leaves every name looked up held."""
+    m, d, grown = walk_mount(big_emu, mount_factory, tmp_path, 0)
+    assert sum(d.values()) == 0, d
+    assert status(m)["kernel_names"]["dropped"] == 0
+    assert grown >= N, "the kernel holds only %d more inodes after the walk" % grown
+
+
+def test_dropped_names_still_stat_and_read_right(big_emu, mount_factory, tmp_path, server):
+    keep = 500
+    ini = Ini.load(big_emu.config_path)
+    ini["global"]["kernel_names"] = str(keep)
+    ini["global"]["cache_ttl"] = "3600"
+    m = mount_factory(ini.write(str(tmp_path / "k.ini")), emu=big_emu)
+    src = os.path.join(m.path, "contoso", "accounts")
+    ids = sorted(server)
+    first = ids[0]
+    os.listdir(src)                                  # listed: the stats below ask nothing
+    ino = os.stat(os.path.join(src, first + ".json")).st_ino
+    # A file held open while its name is dropped keeps working.
+    with open(os.path.join(src, first + ".json"), "rb") as f:
+        head = f.read(10)
+        d = stats_delta(big_emu, lambda: [os.stat(os.path.join(src, i + ".json")).st_size
+                                          for i in ids])
+        assert sum(d.values()) == 0, d
+        # The open file's name was the first the kernel was given, so the first dropped.
+        assert status(m)["kernel_names"]["dropped"] >= 2000
+        rest = f.read()
+        assert os.fstat(f.fileno()).st_size == len(head + rest)
+    assert head + rest == render(strip_annotations(server[first]))
+    # Looked up again, a dropped name is the same file (cp, tar and rsync compare st_ino).
+    assert os.stat(os.path.join(src, first + ".json")).st_ino == ino
+    dst = str(tmp_path / "copy")
+    dc = stats_delta(big_emu, lambda: subprocess.run(["cp", "-r", src, dst], stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE, timeout=300))
+    assert dc.result.returncode == 0, dc.result.stderr.decode()[-2000:]
+    assert sum(dc.values()) == 0, dc
+    assert len(os.listdir(dst)) == N
+    sizes = d.result
+    for k in range(0, N, 997):
+        want = render(strip_annotations(server[ids[k]]))
+        assert sizes[k] == len(want), ids[k]
+        with open(os.path.join(src, ids[k] + ".json"), "rb") as f:
+            assert f.read() == want, ids[k]

@@ -340,6 +340,14 @@ def rss_run(ctx, cache_size):
         done, _ = run_limited(["rsync", "-a", os.path.join(mnt, ORG, SET) + "/", dest + "/"], ctx.timeout)
         out = {"wall_s": time.monotonic() - t0, "timed_out": done is None, "peak_rss_bytes": fs.vm("VmHWM"),
                "end_rss_bytes": fs.vm("VmRSS")}
+        try:
+            with open(os.path.join(mnt, ".status")) as f:
+                st = json.load(f)
+            out["heap_in_use_bytes"] = st["memory"]["heap_in_use_bytes"]
+            out["heap_bytes"] = st["memory"]["heap_bytes"]
+            out["kernel_names"] = st["kernel_names"]
+        except (OSError, ValueError, KeyError):
+            pass
     finally:
         fs.stop()
     s = ctx.emu.control("stats")
@@ -591,9 +599,11 @@ def main_rss(a):
                 rows = []
                 for rnd in range(a.rounds):
                     r = rss_run(ctx, a.rss)
-                    log("N=%d cache_size=%s round %d/%d: %.1f s, peak RSS %.0f MiB, %d requests, %d files" % (
-                        n, a.rss, rnd + 1, a.rounds, r["wall_s"], r["peak_rss_bytes"] / 1048576, r["requests"],
-                        r["files"]))
+                    log("N=%d cache_size=%s round %d/%d: %.1f s, peak RSS %.0f MiB, %d requests, %d files;"
+                        " at the end heap in use %.1f MiB of %.1f MiB, kernel names %s" % (
+                            n, a.rss, rnd + 1, a.rounds, r["wall_s"], r["peak_rss_bytes"] / 1048576,
+                            r["requests"], r["files"], r.get("heap_in_use_bytes", 0) / 1048576,
+                            r.get("heap_bytes", 0) / 1048576, r.get("kernel_names")))
                     rows.append(r)
             finally:
                 ctx.emu.stop()
