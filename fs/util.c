@@ -119,7 +119,9 @@ uint64_t dfs_ino_local(const char *name)
 	uint8_t id[16];
 	size_t n = strlen(name);
 
-	if (n == DFS_GUID_LEN + 5 && strcmp(name + DFS_GUID_LEN, ".json") == 0) {
+	/* A record's own name only: "<ID>.json" in upper case is another file. */
+	if (n == DFS_GUID_LEN + 5 && strcmp(name + DFS_GUID_LEN, ".json") == 0 &&
+	    dfs_guid_parse(name, DFS_GUID_LEN, 1, NULL) == 0) {
 		char g[DFS_GUID_LEN + 1];
 
 		memcpy(g, name, DFS_GUID_LEN);

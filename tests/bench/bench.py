@@ -479,8 +479,9 @@ def rss_markdown(rss):
              "`cache_ttl` = 1 day, `rsync -a` of the whole set, peak RSS = `VmHWM` of the dynfs process at the "
              "end of the copy.  Target: peak ≤ cache_size + 128 MiB, and what dynfs keeps per record outside the "
              "content cache ≤ 200 bytes, measured as the slope of peak RSS between the two sizes.", "",
-             "| run | N | date | peak RSS | bound | RSS at the end | requests | files | wall (s) | floorfs peak RSS |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| run | N | date | peak RSS | bound | RSS at the end | heap in use at the end | kernel names held / dropped "
+             "| requests | files | wall (s) | floorfs peak RSS |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     slopes = []
     for label in sorted(rss):
         runs = rss[label]
@@ -488,10 +489,13 @@ def rss_markdown(rss):
             r = runs[n]
             bound = parse_size(r.get("cache_size", label)) + 128 * 1048576
             fl = r.get("floor_peak_rss_bytes")
-            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %d | {:,} | %s | %s |".format(
+            heap = "%.0f MiB" % (r["heap_in_use_bytes"] / 1048576) if r.get("heap_in_use_bytes") else ""
+            kn = r.get("kernel_names")
+            kn = "{:,} / {:,}".format(int(kn["held"]), int(kn["dropped"])) if kn else ""
+            lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %s | %s | %d | {:,} | %s | %s |".format(
                 int(n), r["files"]) % (label, r["date"], r["peak_rss_bytes"] / 1048576,
                                       "≤" if r["peak_rss_bytes"] <= bound else "**over**", bound / 1048576,
-                                      r["end_rss_bytes"] / 1048576, r["requests"], fmt_s(r["wall_s"]),
+                                      r["end_rss_bytes"] / 1048576, heap, kn, r["requests"], fmt_s(r["wall_s"]),
                                       "%.0f MiB" % (fl / 1048576) if fl else ""))
         ns = sorted(runs, key=int)
         if len(ns) >= 2:

@@ -134,7 +134,9 @@ static void check_lookup(struct dfs_locals *tab, const char *name)
 {
 	char id[37] = "", rid[37];
 	int is_record = dfs_record_name_to_id(name, rid), as_record = is_record;
-	struct dfs_local *l = dfs_local_or_alias(tab, name, id, &as_record);
+	uint64_t ino = 0;
+	uint8_t id16[16];
+	struct dfs_local *l = dfs_local_or_alias(tab, name, id, &as_record, &ino);
 	struct dfs_local *u = dfs_local_lookup(tab, name, is_record);
 	struct dfs_local *g = dfs_local_get(tab, name);
 
@@ -142,6 +144,8 @@ static void check_lookup(struct dfs_locals *tab, const char *name)
 		/* Only a ".json" name saved as a record answers as that record. */
 		if (dfs_guid_parse(id, strlen(id), 1, NULL) != 0)
 			FAIL("%s is an alias of '%s', no lower-case guid", name, id);
+		if (!ino || (dfs_guid_pack(id, id16) == 0 && ino == dfs_ino_record(id16)))
+			FAIL("%s, an alias of %s, has no inode number of its own", name, id);
 		if (!g || !dfs_local_alias(g, NULL))
 			FAIL("%s answers as an alias but is none", name);
 	}
