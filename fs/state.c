@@ -1,5 +1,6 @@
 /* state.c - files dynfs keeps for the user: paths, private atomic writes and
  * rescue copies of failed saves (see state.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "state.h"
 #include "util.h"
 #include "banned.h"
@@ -88,9 +90,50 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
+/* Is NAME one of dfs_write_private's temporary files: "<name>.dynfs-tmp."
+ * and mkostemp's six letters and digits? */
+static int is_tmp_name(const char *name)
+{
+	const char *m = strstr(name, DFS_TMP_MARK), *x;
+
+	if (!m || m == name)
+		return 0;
+	x = m + strlen(DFS_TMP_MARK);
+	if (strlen(x) != 6)
+		return 0;
+	for (; *x; x++)
+		if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9')))
+			return 0;
+	return 1;
+}
+
+/*
+ * Remove what a dfs_write_private killed between its create and its
+ * rename left in DIR.  Only names with the mark, only regular files, only
+ * old ones: another process may be writing one right now.
+ */
+static void sweep_tmp(const char *dir)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int dfd;
+
+	if (!(d = opendir(dir)))
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)))
+		if (is_tmp_name(de->d_name) &&
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    time(NULL) - st.st_mtime > DFS_STALE_TMP_S &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
+			dfs_info("removed %s/%s, left by a write that was cut short", dir, de->d_name);
+	closedir(d);
+}
+
 int dfs_write_private(const char *path, const char *data, size_t len, const char **step)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 16], *slash;
+	char dir[PATH_MAX], tmp[PATH_MAX + 32], *slash;
 	const char *dummy;
 	int fd = -1, dfd = -1, ret;
 
@@ -98,7 +141,7 @@ int dfs_write_private(const char *path, const char *data, size_t len, const char
 		step = &dummy;
 	*step = "name";
 	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
-	    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+	    snprintf(tmp, sizeof(tmp), "%s" DFS_TMP_MARK "XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	slash = strrchr(dir, '/');
 	if (slash == dir)
@@ -134,6 +177,7 @@ int dfs_write_private(const char *path, const char *data, size_t len, const char
 	*step = "fsync the directory of";
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
 		goto fail_errno;
+	sweep_tmp(dir);
 	ret = 0;
 	goto out;
 
