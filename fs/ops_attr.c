@@ -72,13 +72,8 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 		dfs_local_put(l);
 		return 0;
 	}
-	if (!dfs_record_visible(&p)) {
-		if (p.is_record || !(l = dfs_fh_open_local(p.t, p.s, p.name)))
-			return -ENOENT;
-		dfs_local_file_stat(fs, l, st);
-		dfs_local_put(l);
-		return 0;
-	}
+	if (!dfs_record_visible(&p))
+		return -ENOENT;
 	if ((ret = dfs_content_stat(fs, &p, &size, &mtime)) < 0 ||
 	    (ret = dfs_guid_pack(p.id, id16)) < 0)
 		return ret;

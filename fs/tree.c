@@ -479,20 +479,6 @@ struct dfs_fh *dfs_fh_new(const struct dfs_path *p)
 	return fh;
 }
 
-struct dfs_local *dfs_fh_open_local(struct dfs_tenant *t, const struct dfs_set *s,
-				    const char *name)
-{
-	struct dfs_local *l = NULL;
-	struct dfs_fh *fh;
-
-	pthread_mutex_lock(&t->fh_lock);
-	for (fh = t->fhs; fh && !l; fh = fh->next)
-		if (fh->s == s && fh->local && strcmp(fh->name, name) == 0)
-			l = dfs_local_ref(fh->local);
-	pthread_mutex_unlock(&t->fh_lock);
-	return l;
-}
-
 void dfs_fh_free(struct dfs_fh *fh)
 {
 	if (!fh)

@@ -158,10 +158,5 @@ void dfs_local_file_stat(const struct dfs_fs *fs, struct dfs_local *l, struct st
 /* Open files. */
 struct dfs_fh *dfs_fh_new(const struct dfs_path *p);
 void dfs_fh_free(struct dfs_fh *fh);
-/* The local file (a new reference) that an open file of set S still holds
- * under NAME, or NULL: a listing retires a saved file's name while a
- * program may keep it open, and an fstat reaches dynfs by that name. */
-struct dfs_local *dfs_fh_open_local(struct dfs_tenant *t, const struct dfs_set *s,
-				    const char *name);
 
 #endif
