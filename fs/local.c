@@ -19,7 +19,7 @@ struct dfs_local {
 	/* Set at creation, or under the table's lock. */
 	int refs;
 	char *name;
-	uint64_t ino;            /* atomic: dfs_ino_local(NAME) */
+	uint64_t ino;            /* dfs_ino_local(NAME at creation), kept when renamed */
 	int linked;              /* still in the table (not unlinked or replaced) */
 	int retired;             /* dropped as an alias by a new listing, not by the user */
 
@@ -39,14 +39,17 @@ struct dfs_locals {
 	size_t n, cap;
 	char (*hidden)[37];
 	size_t n_hidden, cap_hidden;
+	uint64_t folder;         /* the set folder's inode number (dfs_ino_local) */
 };
 
-struct dfs_locals *dfs_locals_new(void)
+struct dfs_locals *dfs_locals_new(uint64_t folder)
 {
 	struct dfs_locals *tab = calloc(1, sizeof(*tab));
 
-	if (tab)
+	if (tab) {
 		pthread_mutex_init(&tab->lock, NULL);
+		tab->folder = folder;
+	}
 	return tab;
 }
 
@@ -148,7 +151,7 @@ int dfs_local_create(struct dfs_locals *tab, const char *name, mode_t mode,
 		goto out;
 	}
 	dfs_draft_init(&l->draft);
-	l->ino = dfs_ino_local(name);
+	l->ino = dfs_ino_local(tab->folder, name);
 	l->mode = mode;
 	l->refs = 2; /* the table's and the caller's */
 	l->linked = 1;
@@ -212,7 +215,6 @@ int dfs_local_rename(struct dfs_locals *tab, const char *from, const char *to, i
 	}
 	free(tab->files[i]->name);
 	tab->files[i]->name = copy;
-	__atomic_store_n(&tab->files[i]->ino, dfs_ino_local(copy), __ATOMIC_RELAXED);
 	copy = NULL;
 out:
 	pthread_mutex_unlock(&tab->lock);
@@ -297,7 +299,9 @@ void dfs_locals_listed(struct dfs_locals *tab)
 	pthread_mutex_lock(&tab->lock);
 	tab->n_hidden = 0;
 	while (i < tab->n) {
-		if (dfs_local_alias(tab->files[i], NULL)) {
+		/* Not while a program has it open: an fstat then asks by its name. */
+		if (__atomic_load_n(&tab->files[i]->refs, __ATOMIC_ACQUIRE) == 1 &&
+		    dfs_local_alias(tab->files[i], NULL)) {
 			__atomic_store_n(&tab->files[i]->retired, 1, __ATOMIC_RELEASE);
 			drop(tab, i);
 		}
@@ -339,7 +343,7 @@ struct dfs_local *dfs_local_or_alias(struct dfs_locals *tab, const char *name, c
 
 	if (l && dfs_local_alias(l, id)) {
 		*is_record = 1;
-		*ino = __atomic_load_n(&l->ino, __ATOMIC_RELAXED);
+		*ino = l->ino;
 		dfs_local_put(l);
 		return NULL;
 	}
@@ -396,7 +400,7 @@ struct dfs_draft *dfs_local_draft(struct dfs_local *l)
 /* A local file keeps the mode and times it is given, like any file. */
 void dfs_local_stat(struct dfs_local *l, struct stat *st)
 {
-	st->st_ino = __atomic_load_n(&l->ino, __ATOMIC_RELAXED);
+	st->st_ino = l->ino;
 	pthread_mutex_lock(&l->draft.lock);
 	st->st_size = (off_t)l->draft.bytes.len;
 	st->st_blocks = (blkcnt_t)((l->draft.bytes.len + 511) / 512);

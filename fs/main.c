@@ -34,6 +34,7 @@
 #include "daemon.h"
 #include "fsops.h"
 #include "log.h"
+#include "notify.h"
 #include "login.h"
 #include "tree.h"
 #include "version.h"
@@ -204,6 +205,8 @@ int main(int argc, char *argv[])
 out5:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out4:
+	/* Nothing of ours writes to the device the unmount closes. */
+	dfs_kernel_close();
 	fuse_unmount(fuse);
 out3:
 	fuse_destroy(fuse);

@@ -58,7 +58,10 @@ static void *notifier(void *arg)
 			nq.tail = &nq.head;
 		pthread_mutex_unlock(&nq.lock);
 		/* -ENOENT: the kernel never looked the file up, nothing to forget. */
-		fuse_invalidate_path(nq.fuse, it->path);
+		if (dfs_kernel_enter() == 0) {
+			fuse_invalidate_path(nq.fuse, it->path);
+			dfs_kernel_leave();
+		}
 		free(it);
 		pthread_mutex_lock(&nq.lock);
 		nq.told++;
@@ -150,4 +153,40 @@ void dfs_notify_sync(void)
 			;
 	}
 	pthread_mutex_unlock(&nq.lock);
+}
+
+/* ---- the gate before the FUSE device ------------------------------------- */
+
+static pthread_rwlock_t gate = PTHREAD_RWLOCK_INITIALIZER;
+static int gate_closed;
+
+int dfs_kernel_enter(void)
+{
+	if (__atomic_load_n(&gate_closed, __ATOMIC_ACQUIRE))
+		return -ESHUTDOWN;
+	pthread_rwlock_rdlock(&gate);
+	if (__atomic_load_n(&gate_closed, __ATOMIC_ACQUIRE)) {
+		pthread_rwlock_unlock(&gate);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+void dfs_kernel_leave(void)
+{
+	pthread_rwlock_unlock(&gate);
+}
+
+void dfs_kernel_close(void)
+{
+	struct timespec until;
+
+	__atomic_store_n(&gate_closed, 1, __ATOMIC_RELEASE);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	/* A notification the kernel holds up (it waits for a folder's lock
+	 * whose holder waits for an answer the ended loop will not give) is
+	 * not waited for longer. */
+	if (pthread_rwlock_timedwrlock(&gate, &until) == 0)
+		pthread_rwlock_unlock(&gate);
 }

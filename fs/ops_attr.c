@@ -77,7 +77,8 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	if ((ret = dfs_content_stat(fs, &p, &size, &mtime)) < 0 ||
 	    (ret = dfs_guid_pack(p.id, id16)) < 0)
 		return ret;
-	dfs_file_stat(fs, st, p.alias_ino ? p.alias_ino : dfs_ino_record(id16), size, mtime);
+	dfs_file_stat(fs, st, p.alias_ino ? p.alias_ino : dfs_ino_record(p.s->ino, id16), size,
+		      mtime);
 	/* A getattr without a handle is the kernel looking the name up. */
 	if (!p.alias_ino)
 		dfs_forget_seen(p.t, p.s, id16);

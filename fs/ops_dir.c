@@ -124,7 +124,7 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 		if (dfs_locals_hidden(d->p.s->locals, id) ||
 		    !dfs_cache_peek_listed(d->p.s->cache, &d->recs[i], &size, &mtime))
 			continue;
-		dfs_file_stat(fs, &st, dfs_ino_record(d->recs[i].id), size, mtime);
+		dfs_file_stat(fs, &st, dfs_ino_record(d->p.s->ino, d->recs[i].id), size, mtime);
 		snprintf(name, sizeof(name), "%s.json", id);
 		if (filler(buf, name, &st, (off_t)(i + 3), FUSE_FILL_DIR_PLUS))
 			return 0;

@@ -90,16 +90,13 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-/* Is NAME one of dfs_write_private's temporary files: "<name>.dynfs-tmp."
- * and mkostemp's six letters and digits? */
+/* Is NAME one of dfs_write_private's temporary files: DFS_TMP_MARK and
+ * mkostemp's six letters and digits? */
 static int is_tmp_name(const char *name)
 {
-	const char *m = strstr(name, DFS_TMP_MARK), *x;
+	const char *x = name + strlen(DFS_TMP_MARK);
 
-	if (!m || m == name)
-		return 0;
-	x = m + strlen(DFS_TMP_MARK);
-	if (strlen(x) != 6)
+	if (strncmp(name, DFS_TMP_MARK, strlen(DFS_TMP_MARK)) != 0 || strlen(x) != 6)
 		return 0;
 	for (; *x; x++)
 		if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9')))
@@ -140,8 +137,7 @@ int dfs_write_private(const char *path, const char *data, size_t len, const char
 	if (!step)
 		step = &dummy;
 	*step = "name";
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
-	    snprintf(tmp, sizeof(tmp), "%s" DFS_TMP_MARK "XXXXXX", path) >= (int)sizeof(tmp))
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
 		return -ENAMETOOLONG;
 	slash = strrchr(dir, '/');
 	if (slash == dir)
@@ -150,6 +146,9 @@ int dfs_write_private(const char *path, const char *data, size_t len, const char
 		*slash = '\0';
 	else
 		snprintf(dir, sizeof(dir), ".");
+	/* A name of its own, not PATH's with a suffix: as long as any name. */
+	if (snprintf(tmp, sizeof(tmp), "%s/" DFS_TMP_MARK "XXXXXX", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
 	*step = "create the directory of";
 	if ((ret = dfs_mkdirs(dir)) < 0)
 		return ret;

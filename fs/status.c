@@ -253,6 +253,7 @@ static cJSON *mount_json(struct dfs_fs *fs)
 	}
 	if ((kn = cJSON_AddObjectToObject(o, "kernel_names"))) {
 		dfs_forget_counts(&fc);
+		cJSON_AddBoolToObject(kn, "running", fc.running);
 		cJSON_AddNumberToObject(kn, "held", (double)fc.held);
 		cJSON_AddNumberToObject(kn, "limit", cfg->kernel_names);
 		cJSON_AddNumberToObject(kn, "dropped", (double)fc.dropped);

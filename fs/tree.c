@@ -70,6 +70,11 @@ int dfs_tenant_ready(const struct dfs_tenant *t)
  * credentials and Dataverse access; the specific error was logged on the
  * way.  On failure ERR (or the errno) says why.
  */
+static uint64_t set_ino(const struct dfs_fs *fs, const struct dfs_tenant *t, size_t i)
+{
+	return 1ULL << 40 | (uint64_t)(t - fs->tenants) << 20 | (uint64_t)i;
+}
+
 static int tenant_load(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_http_error *err)
 {
 	const struct dfs_tenant_config *tc = t->tc;
@@ -94,11 +99,12 @@ static int tenant_load(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_http_
 	}
 	for (i = 0; i < n; i++) {
 		sets[i].ent = &ents[i];
+		sets[i].ino = set_ino(fs, t, i);
 		pthread_mutex_init(&sets[i].list_lock, NULL);
 		pthread_mutex_init(&sets[i].schema_lock, NULL);
 		if (!(sets[i].cache = dfs_cache_new(fs->pool)) ||
 		    dfs_notify_watch(sets[i].cache, tc->name, ents[i].set_name) < 0 ||
-		    !(sets[i].locals = dfs_locals_new())) {
+		    !(sets[i].locals = dfs_locals_new(sets[i].ino))) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -417,7 +423,7 @@ uint64_t dfs_dir_ino(const struct dfs_fs *fs, const struct dfs_path *p)
 		return 1;
 	if (p->depth == 1)
 		return 2 + t;
-	return 1ULL << 40 | t << 20 | (uint64_t)(p->s - p->t->sets);
+	return p->s->ino;
 }
 
 void dfs_dir_stat(const struct dfs_fs *fs, struct stat *st, uint64_t ino)
@@ -465,7 +471,7 @@ struct dfs_fh *dfs_fh_new(const struct dfs_path *p)
 	fh->s = p->s;
 	snprintf(fh->id, sizeof(fh->id), "%s", p->is_record ? p->id : "");
 	if (p->is_record && !(fh->ino = p->alias_ino) && dfs_guid_pack(p->id, id16) == 0)
-		fh->ino = dfs_ino_record(id16);
+		fh->ino = dfs_ino_record(p->s->ino, id16);
 	if (!(fh->name = strdup(p->name))) {
 		free(fh);
 		return NULL;

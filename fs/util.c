@@ -100,7 +100,7 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-uint64_t dfs_ino_record(const uint8_t id[16])
+uint64_t dfs_ino_record(uint64_t folder, const uint8_t id[16])
 {
 	uint64_t a = 0, b = 0;
 	int i;
@@ -110,10 +110,10 @@ uint64_t dfs_ino_record(const uint8_t id[16])
 		b = b << 8 | id[8 + i];
 	}
 	/* Sequential ids differ in their first group: both halves count. */
-	return 1ULL << 63 | (mix64(a ^ mix64(b)) >> 1);
+	return 1ULL << 62 | (mix64(a ^ mix64(b ^ mix64(folder))) >> 2);
 }
 
-uint64_t dfs_ino_local(const char *name)
+uint64_t dfs_ino_local(uint64_t folder, const char *name)
 {
 	static uint64_t serial;
 	uint8_t id[16];
@@ -127,9 +127,9 @@ uint64_t dfs_ino_local(const char *name)
 		memcpy(g, name, DFS_GUID_LEN);
 		g[DFS_GUID_LEN] = '\0';
 		if (dfs_guid_pack(g, id) == 0)
-			return dfs_ino_record(id);
+			return dfs_ino_record(folder, id);
 	}
-	return 1ULL << 62 | __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+	return 1ULL << 61 | __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
 }
 
 void dfs_guid_unpack(const uint8_t in[16], char out[DFS_GUID_LEN + 1])

@@ -3,8 +3,8 @@
  * Two parts with different bounds:
  * - the index: for every record seen (in a listing or by a single GET) its
  *   id, exact file size, mtime (modifiedon), version (the ETag), when it
- *   was fetched and whether the current listing has it -- about 150 bytes a
- *   record, kept for every record of a listed folder;
+ *   was fetched and whether the current listing has it -- about 140 bytes a
+ *   record with its hash slot, kept for every record of a listed folder;
  * - the content: the rendered file bytes in reference-counted blobs, bounded
  *   for the whole mount by the pool's cache_size.  Past the bound, the least
  *   recently used content of the set that grows moves to the pool's spill

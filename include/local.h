@@ -9,7 +9,7 @@
  *
  * A ".json" file that was saved, and not written since, is an alias: its
  * name stands for the record it became (dfs_local_alias), until a new
- * listing retires it.
+ * listing retires it (once nobody has it open).
  *
  * The table also remembers record names hidden by a rename away from them
  * (vim and emacs back up by renaming f.json to f.json~ before writing a new
@@ -28,7 +28,8 @@
 struct dfs_local;
 struct dfs_locals;
 
-struct dfs_locals *dfs_locals_new(void);
+/* The table of the set folder whose inode number is FOLDER (util.h). */
+struct dfs_locals *dfs_locals_new(uint64_t folder);
 void dfs_locals_free(struct dfs_locals **tab);
 
 /* ---- names ---------------------------------------------------------------- */
@@ -97,7 +98,8 @@ int dfs_locals_hidden(struct dfs_locals *tab, const char *id);
 
 /*
  * The folder was listed from the server: hidden names answer again, and
- * aliases are retired (dfs_local_retired).
+ * aliases nobody has open are retired (dfs_local_retired); an open one
+ * keeps its name until a listing after its last close.
  */
 void dfs_locals_listed(struct dfs_locals *tab);
 

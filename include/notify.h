@@ -31,4 +31,16 @@ void dfs_notify_record(const char *prefix, const char *id);
  * most a second: a kernel that does not take it is not waited for). */
 void dfs_notify_sync(void);
 
+/*
+ * Every write to the FUSE device from a thread of dynfs's own (here and in
+ * forget.c) goes between dfs_kernel_enter, 0 if it may go on, and
+ * dfs_kernel_leave.  dfs_kernel_close, once the FUSE loop has ended and
+ * before the unmount closes the device, lets none start and waits (2 s at
+ * most) for one in progress: after that close the device's descriptor
+ * number may be another file's.
+ */
+int dfs_kernel_enter(void);
+void dfs_kernel_leave(void);
+void dfs_kernel_close(void);
+
 #endif

@@ -29,14 +29,14 @@ int dfs_mkdirs(const char *dir);
 
 /*
  * Replace PATH with DATA atomically: a 0600 temporary file beside it
- * (PATH.dynfs-tmp.XXXXXX), fsync, rename, fsync of the directory.  Creates
+ * (.dynfs-tmp.XXXXXX), fsync, rename, fsync of the directory.  Creates
  * PATH's directory.  Temporary files of the same directory that a killed
  * dynfs left behind (older than DFS_STALE_TMP_S) are removed after a write.
  * Returns 0 or -errno; *STEP (if given) then names the step that failed
  * ("create", "write", "rename"...), for the caller's message.
  */
 int dfs_write_private(const char *path, const char *data, size_t len, const char **step);
-#define DFS_TMP_MARK ".dynfs-tmp."
+#define DFS_TMP_MARK ".dynfs-tmp."     /* the start of a temporary file's name */
 #define DFS_STALE_TMP_S 600
 
 /*

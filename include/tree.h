@@ -25,6 +25,7 @@
 
 struct dfs_set {
 	struct dfs_entity *ent;
+	uint64_t ino;                /* its folder's inode number (dfs_dir_ino) */
 	struct dfs_cache *cache;
 	struct dfs_locals *locals;
 	pthread_mutex_t list_lock;   /* one listing of this set at a time */

@@ -48,12 +48,14 @@ void dfs_guid_unpack(const uint8_t id[16], char out[DFS_GUID_LEN + 1]);
 /*
  * Inode numbers are dynfs's own (use_ino), so they stay the same when the
  * kernel drops a name and looks it up again (forget.h): cp, tar and rsync
- * see the same file.  A record's is 1<<63 | a hash of its id; a local
- * file's that of the record its name names, else 1<<62 | a serial;
- * folders' are in tree.h.
+ * see the same file.  A record's is 1<<62 | a hash of its id and of
+ * FOLDER, the inode number of its set's folder (the same id in another
+ * tenant or set is another file); a new local file's that of the record
+ * its name names, else 1<<61 | a serial, and a local file keeps its number
+ * when renamed.  Folders' are below 1<<42 (tree.h).
  */
-uint64_t dfs_ino_record(const uint8_t id[16]);
-uint64_t dfs_ino_local(const char *name);
+uint64_t dfs_ino_record(uint64_t folder, const uint8_t id[16]);
+uint64_t dfs_ino_local(uint64_t folder, const char *name);
 
 /*
  * Compare packed GUIDs A and B (<0, 0, >0) the way SQL Server orders

@@ -115,12 +115,11 @@ def walk_mount(big_emu, mount_factory, tmp_path, keep):
                                                     check=True, timeout=300).stdout)
     # Dropped names are forgotten when the thread gets to them, inodes freed after an RCU
     # grace period: wait for the count to settle.
-    grown, deadline = fuse_inodes() - before, time.monotonic() + 20
-    while time.monotonic() < deadline:
+    grown, same, deadline = fuse_inodes() - before, 0, time.monotonic() + 20
+    while same < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
         now = fuse_inodes() - before
-        if now == grown:
-            break
+        same = same + 1 if now == grown else 0
         grown = now
     return m, d, grown
 
@@ -132,10 +131,11 @@ def test_walk_leaves_the_kernel_at_most_kernel_names(big_emu, mount_factory, tmp
     lines = d.result.decode().splitlines()
     assert sum(1 for ln in lines if ln.endswith(".json")) == N
     st = status(m)["kernel_names"]
-    assert st["limit"] == keep and st["held"] == keep, st
-    assert st["dropped"] >= N - keep, st
+    batch = keep // 4                                # dropped a batch at a time (forget.c)
+    assert st["running"] and st["limit"] == keep and keep <= st["held"] <= keep + batch, st
+    assert st["dropped"] >= N - keep - batch, st
     # The kernel let go of what it was asked to: it holds about KEEP names more, not N.
-    assert grown <= keep + 50, "the kernel holds %d more inodes after the walk (%s)" % (grown, status(m)["kernel_names"])
+    assert grown <= keep + batch + 50, "the kernel holds %d more inodes after the walk (%s)" % (grown, status(m)["kernel_names"])
 
 
 def test_without_a_bound_the_kernel_keeps_every_name(big_emu, mount_factory, tmp_path, server):
@@ -155,21 +155,23 @@ def test_dropped_names_still_stat_and_read_right(big_emu, mount_factory, tmp_pat
     src = os.path.join(m.path, "contoso", "accounts")
     ids = sorted(server)
     first = ids[0]
-    os.listdir(src)                                  # listed: the stats below ask nothing
-    ino = os.stat(os.path.join(src, first + ".json")).st_ino
+    # Listed: the stats below ask nothing.  The folder read gives the kernel its first names
+    # (readdirplus): they are the first it is made to drop.
+    probe = os.listdir(src)[0]
+    probe_ino = os.stat(os.path.join(src, probe)).st_ino
     # A file held open while its name is dropped keeps working.
     with open(os.path.join(src, first + ".json"), "rb") as f:
         head = f.read(10)
         d = stats_delta(big_emu, lambda: [os.stat(os.path.join(src, i + ".json")).st_size
                                           for i in ids])
         assert sum(d.values()) == 0, d
-        # The open file's name was the first the kernel was given, so the first dropped.
         assert status(m)["kernel_names"]["dropped"] >= 2000
+        time.sleep(0.5)                              # the kernel's forgets reach libfuse
         rest = f.read()
         assert os.fstat(f.fileno()).st_size == len(head + rest)
     assert head + rest == render(strip_annotations(server[first]))
     # Looked up again, a dropped name is the same file (cp, tar and rsync compare st_ino).
-    assert os.stat(os.path.join(src, first + ".json")).st_ino == ino
+    assert os.stat(os.path.join(src, probe)).st_ino == probe_ino
     dst = str(tmp_path / "copy")
     dc = stats_delta(big_emu, lambda: subprocess.run(["cp", "-r", src, dst], stdout=subprocess.PIPE,
                                                      stderr=subprocess.PIPE, timeout=300))
@@ -182,3 +184,18 @@ def test_dropped_names_still_stat_and_read_right(big_emu, mount_factory, tmp_pat
         assert sizes[k] == len(want), ids[k]
         with open(os.path.join(src, ids[k] + ".json"), "rb") as f:
             assert f.read() == want, ids[k]
+
+
+def test_same_id_in_two_sets_is_two_files(big_emu, big_mnt):
+    """Inode numbers mix the folder in: a record id that is also another set's (copied
+    environments keep ids) is another file there."""
+    a = os.path.join(big_mnt.path, "contoso", "accounts")
+    c = os.path.join(big_mnt.path, "contoso", "contacts")
+    rid = os.listdir(a)[0][:-len(".json")]
+    r = big_emu.api("contoso").post("contacts", {"contactid": rid, "lastname": "Same id"})
+    assert r.status in (200, 201, 204), r
+    os.setxattr(c, "user.dynfs.refresh", b"full")
+    assert rid + ".json" in os.listdir(c)
+    sa, sc = os.stat(os.path.join(a, rid + ".json")), os.stat(os.path.join(c, rid + ".json"))
+    assert (sa.st_dev, sa.st_ino) != (sc.st_dev, sc.st_ino)
+    assert len({os.stat(os.path.join(a, n)).st_ino for n in os.listdir(a)}) == N

@@ -238,7 +238,7 @@ def test_kill_during_a_save(cemu, setup, mount_factory, tmp_path, applied):
 
 # --------------------------------------------------------------------------- state directory
 
-TEMP_RE = re.compile(r"\.dynfs-tmp\.[A-Za-z0-9]{6}$")   # dfs_write_private's: never read as state
+TEMP_RE = re.compile(r"^\.dynfs-tmp\.[A-Za-z0-9]{6}$")   # dfs_write_private's: never read as state
 
 HAMMER = textwrap.dedent("""\
     import os, sys, threading
@@ -313,23 +313,23 @@ def test_kill_during_many_state_writes(cemu, setup, mount_factory):
 
 
 def test_temporary_files_a_kill_left_are_swept(cemu, setup, mount_factory):
-    """What a write cut short by kill -9 leaves (NAME.dynfs-tmp.XXXXXX) goes at the next
+    """What a write cut short by kill -9 leaves (.dynfs-tmp.XXXXXX) goes at the next
     write into the same folder, once older than ten minutes; a fresh one (another dynfs may
     be writing it) and files that are not dynfs's stay."""
     cfg, store, state = setup
     rdir = os.path.join(state, "dynfs", "rescue", ORG, SET)
     os.makedirs(rdir)
     old, fresh = time.time() - 3600, time.time()
-    files = {"stale": "x.2026.json.dynfs-tmp.Ab12Cd", "fresh": "y.2026.json.dynfs-tmp.Zz9Zz9",
-             "user": "notes.backup", "near": "z.json.dynfs-tmp.toolong1"}
+    files = {"stale": ".dynfs-tmp.Ab12Cd", "fresh": ".dynfs-tmp.Zz9Zz9",
+             "user": "notes.backup", "near": ".dynfs-tmp.toolong1", "other": "x.dynfs-tmp.Ab12Cd"}
     for key, name in files.items():
         with open(os.path.join(rdir, name), "w") as f:
             f.write("half")
         os.utime(os.path.join(rdir, name), (fresh, fresh) if key == "fresh" else (old, old))
     tdir = os.path.dirname(store)
-    with open(os.path.join(tdir, "contoso.token.dynfs-tmp.Qq1Qq1"), "w") as f:
+    with open(os.path.join(tdir, ".dynfs-tmp.Qq1Qq1"), "w") as f:
         f.write("half")
-    os.utime(os.path.join(tdir, "contoso.token.dynfs-tmp.Qq1Qq1"), (old, old))
+    os.utime(os.path.join(tdir, ".dynfs-tmp.Qq1Qq1"), (old, old))
     cemu.faults(token_lifetime=2)
     try:
         m = mount(mount_factory, cemu, cfg, state)
@@ -347,7 +347,7 @@ def test_temporary_files_a_kill_left_are_swept(cemu, setup, mount_factory):
         assert cemu.rule_state(rule["id"])["fired"] == 1
         deadline = time.monotonic() + 30          # a renewal rewrites the token store
         folder = os.path.join(m.path, ORG, SET)
-        while os.path.exists(os.path.join(tdir, "contoso.token.dynfs-tmp.Qq1Qq1")):
+        while os.path.exists(os.path.join(tdir, ".dynfs-tmp.Qq1Qq1")):
             assert time.monotonic() < deadline, os.listdir(tdir)
             time.sleep(0.5)
             os.setxattr(folder, "user.dynfs.refresh", b"1")
@@ -356,5 +356,5 @@ def test_temporary_files_a_kill_left_are_swept(cemu, setup, mount_factory):
         cemu.faults(token_lifetime=3600)
     names = set(os.listdir(rdir))
     assert files["stale"] not in names, names
-    assert {files["fresh"], files["user"], files["near"]} <= names, names
+    assert {files["fresh"], files["user"], files["near"], files["other"]} <= names, names
     assert any(n.startswith(rid) and n.endswith(".json") for n in names), names

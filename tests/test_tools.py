@@ -803,6 +803,22 @@ def test_local_files_stay_local(temu, tmnt):
     assert_writes(r)
 
 
+def test_inode_numbers_are_stable_and_distinct(temu, tmnt):
+    """A local file keeps its inode number through a rename (tail -F, git and samefile
+    notice otherwise); no two names share one; the same name keeps its number."""
+    d = setdir(tmnt)
+    write(os.path.join(d, "ino-a.txt"), b"a\n")
+    ino = os.stat(os.path.join(d, "ino-a.txt")).st_ino
+    os.rename(os.path.join(d, "ino-a.txt"), os.path.join(d, "ino-b.txt"))
+    assert os.stat(os.path.join(d, "ino-b.txt")).st_ino == ino
+    names = os.listdir(d)
+    inos = {n: os.stat(os.path.join(d, n)).st_ino for n in names}
+    assert len(set(inos.values())) == len(names), inos
+    assert all(inos[n] == os.stat(os.path.join(d, n)).st_ino for n in names)
+    assert os.stat(d).st_ino not in inos.values()
+    os.unlink(os.path.join(d, "ino-b.txt"))
+
+
 def test_local_names_cost_no_requests(temu, tmnt):
     """Looking up, creating and removing names that cannot be records asks the server nothing
     (not even a GET)."""
@@ -1104,8 +1120,9 @@ def test_mkdir_rmdir_fail(temu, tmnt):
 
 
 def test_open_new_file_survives_relisting(temu, dmnt):
-    """A program keeps new.json open: write + fsync creates the record; a new listing then
-    retires the name; writing more and closing still updates that record (nothing lost)."""
+    """A program keeps new.json open: write + fsync creates the record; a new listing keeps
+    the name answering while it is open (an fstat asks by it), writing more and closing still
+    updates that record (nothing lost), and the first listing after the close retires it."""
     d = setdir(dmnt)
     os.listdir(d)
     p = os.path.join(d, "long-lived.json")
@@ -1117,7 +1134,11 @@ def test_open_new_file_survives_relisting(temu, dmnt):
         new_id = getxattr(p, "user.dynfs.id")
         assert new_id and GUID_RE.match(new_id), new_id
         time.sleep(1.2)                       # cache_ttl 1: the next listing is a new one
-        assert "long-lived.json" not in os.listdir(d)
+        assert new_id + ".json" in os.listdir(d)   # a listing shows the record, not the alias
+        time.sleep(1.2)                       # past attr_timeout: fstat reaches dynfs
+        # the name still stands for the record it became, as before the listing
+        assert os.fstat(fd).st_size == os.stat(p).st_size == \
+            os.stat(os.path.join(d, new_id + ".json")).st_size
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, b'{"name": "Second version"}\n')
@@ -1129,6 +1150,9 @@ def test_open_new_file_survives_relisting(temu, dmnt):
     assert_writes(r, update=1, what="close after the relisting")
     assert server(temu, new_id)["name"] == "Second version"
     assert count_records(temu) == n0 + 1
+    time.sleep(1.2)
+    assert new_id + ".json" in os.listdir(d)
+    assert not os.path.exists(p), "the name outlived its file"
 
 
 def test_unmount_names_discarded_local_files(temu, mount_factory):
