@@ -65,7 +65,7 @@ struct dfs_config {
 	size_t local_size;        /* bytes local files and files being written hold in all;
 				   default 1G */
 	unsigned kernel_names;    /* record names the kernel may hold, 0: as many as it
-				   likes; default 65536 (forget.h) */
+				   likes; default 16384 (forget.h) */
 	int log_level;            /* enum dfs_log_level; default warn */
 	char *log_file;           /* absolute path of the log file, or NULL: stderr/syslog */
 	unsigned connect_timeout; /* seconds; default 10 */
