@@ -19,7 +19,7 @@ struct dfs_local {
 	/* Set at creation, or under the table's lock. */
 	int refs;
 	char *name;
-	uint64_t ino;            /* dfs_ino_local(NAME at creation), kept when renamed */
+	uint64_t ino;            /* dfs_ino_local() at creation, kept when renamed */
 	int linked;              /* still in the table (not unlinked or replaced) */
 	int retired;             /* dropped as an alias by a new listing, not by the user */
 
@@ -39,17 +39,14 @@ struct dfs_locals {
 	size_t n, cap;
 	char (*hidden)[37];
 	size_t n_hidden, cap_hidden;
-	uint64_t folder;         /* the set folder's inode number (dfs_ino_local) */
 };
 
-struct dfs_locals *dfs_locals_new(uint64_t folder)
+struct dfs_locals *dfs_locals_new(void)
 {
 	struct dfs_locals *tab = calloc(1, sizeof(*tab));
 
-	if (tab) {
+	if (tab)
 		pthread_mutex_init(&tab->lock, NULL);
-		tab->folder = folder;
-	}
 	return tab;
 }
 
@@ -151,7 +148,7 @@ int dfs_local_create(struct dfs_locals *tab, const char *name, mode_t mode,
 		goto out;
 	}
 	dfs_draft_init(&l->draft);
-	l->ino = dfs_ino_local(tab->folder, name);
+	l->ino = dfs_ino_local();
 	l->mode = mode;
 	l->refs = 2; /* the table's and the caller's */
 	l->linked = 1;

@@ -104,7 +104,7 @@ static int tenant_load(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_http_
 		pthread_mutex_init(&sets[i].schema_lock, NULL);
 		if (!(sets[i].cache = dfs_cache_new(fs->pool)) ||
 		    dfs_notify_watch(sets[i].cache, tc->name, ents[i].set_name) < 0 ||
-		    !(sets[i].locals = dfs_locals_new(sets[i].ino))) {
+		    !(sets[i].locals = dfs_locals_new())) {
 			ret = -ENOMEM;
 			goto fail;
 		}

@@ -113,22 +113,10 @@ uint64_t dfs_ino_record(uint64_t folder, const uint8_t id[16])
 	return 1ULL << 62 | (mix64(a ^ mix64(b ^ mix64(folder))) >> 2);
 }
 
-uint64_t dfs_ino_local(uint64_t folder, const char *name)
+uint64_t dfs_ino_local(void)
 {
 	static uint64_t serial;
-	uint8_t id[16];
-	size_t n = strlen(name);
 
-	/* A record's own name only: "<ID>.json" in upper case is another file. */
-	if (n == DFS_GUID_LEN + 5 && strcmp(name + DFS_GUID_LEN, ".json") == 0 &&
-	    dfs_guid_parse(name, DFS_GUID_LEN, 1, NULL) == 0) {
-		char g[DFS_GUID_LEN + 1];
-
-		memcpy(g, name, DFS_GUID_LEN);
-		g[DFS_GUID_LEN] = '\0';
-		if (dfs_guid_pack(g, id) == 0)
-			return dfs_ino_record(folder, id);
-	}
 	return 1ULL << 61 | __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
 }
 

@@ -28,8 +28,7 @@
 struct dfs_local;
 struct dfs_locals;
 
-/* The table of the set folder whose inode number is FOLDER (util.h). */
-struct dfs_locals *dfs_locals_new(uint64_t folder);
+struct dfs_locals *dfs_locals_new(void);
 void dfs_locals_free(struct dfs_locals **tab);
 
 /* ---- names ---------------------------------------------------------------- */

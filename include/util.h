@@ -50,12 +50,13 @@ void dfs_guid_unpack(const uint8_t id[16], char out[DFS_GUID_LEN + 1]);
  * kernel drops a name and looks it up again (forget.h): cp, tar and rsync
  * see the same file.  A record's is 1<<62 | a hash of its id and of
  * FOLDER, the inode number of its set's folder (the same id in another
- * tenant or set is another file); a new local file's that of the record
- * its name names, else 1<<61 | a serial, and a local file keeps its number
- * when renamed.  Folders' are below 1<<42 (tree.h).
+ * tenant or set is another file); a local file's 1<<61 | a serial, kept
+ * when it is renamed (also onto a record's name, or away from one: a
+ * record's number would then be two files').  Folders' are below 1<<42
+ * (tree.h).
  */
 uint64_t dfs_ino_record(uint64_t folder, const uint8_t id[16]);
-uint64_t dfs_ino_local(uint64_t folder, const char *name);
+uint64_t dfs_ino_local(void);
 
 /*
  * Compare packed GUIDs A and B (<0, 0, >0) the way SQL Server orders

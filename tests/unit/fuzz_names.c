@@ -199,7 +199,7 @@ static void save(struct dfs_local *l, int ok, const char *id_if_none)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	struct dfs_locals *tab = dfs_locals_new(FOLDER);
+	struct dfs_locals *tab = dfs_locals_new();
 	struct dfs_local *l;
 	char a[64], b[64], id[37];
 	size_t steps = 0, walked;
