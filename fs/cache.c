@@ -225,6 +225,26 @@ static size_t hash(const uint8_t id[16])
 	return h;
 }
 
+uint64_t dfs_cache_node_hash(const uint8_t id[16])
+{
+	return hash(id) & ((1ULL << DFS_CACHE_NODE_HASH_BITS) - 1);
+}
+
+/* The bucket count stays a power of two below 2^40, so the bucket of an id
+ * follows from its node hash alone. */
+int dfs_cache_find_node(struct dfs_cache *c, uint64_t h, uint8_t id[16])
+{
+	struct entry *e;
+	int n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (e = c->buckets[h % c->n_buckets]; e; e = e->next)
+		if (dfs_cache_node_hash(e->id) == h && n++ == 0)
+			memcpy(id, e->id, 16);
+	pthread_mutex_unlock(&c->lock);
+	return n > 1 ? 2 : n;
+}
+
 struct dfs_cache *dfs_cache_new(struct dfs_cache_pool *pool)
 {
 	struct dfs_cache *c = calloc(1, sizeof(*c));

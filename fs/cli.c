@@ -289,7 +289,6 @@ static const struct {
 } key_help[] = {
 	{ "cache_ttl", "SECONDS", "listings and records served without asking again" },
 	{ "cache_size", "SIZE", "record content kept in memory (K, M or G)" },
-	{ "kernel_names", "N", "record names the kernel may keep looked up (0: no bound)" },
 	{ "local_size", "SIZE", "memory for local files and files being written" },
 	{ "log_level", "LEVEL", "error, warn, info or debug" },
 	{ "log_file", "PATH", "log to this file (SIGHUP opens it anew)" },

@@ -737,7 +737,7 @@ const char *dfs_config_global_key(size_t i, const char **def)
 	size_t k;
 
 	for (k = 0; k < DFS_N_KEYS; k++) {
-		if (dfs_keys[k].kind != DFS_KEY_GLOBAL)
+		if (dfs_keys[k].kind != DFS_KEY_GLOBAL || (dfs_keys[k].flags & DFS_KEY_OBSOLETE))
 			continue;
 		if (i-- == 0) {
 			if (def)

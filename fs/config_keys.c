@@ -48,7 +48,9 @@ const struct dfs_key dfs_keys[] = {
 	{ "cache_ttl", G(cache_ttl), UINT(0, 31536000), .def = "60" },
 	{ "cache_size", G(cache_size), SIZE_MIB(0, 1024 * 1024), .def = "256M" },
 	{ "local_size", G(local_size), SIZE_MIB(1, 1024 * 1024), .def = "1G" },
-	{ "kernel_names", G(kernel_names), UINT(0, 1048576), .def = "16384" },
+	/* No longer used (main.c warns): kept so that a config that has it mounts. */
+	{ "kernel_names", G(kernel_names), UINT(0, 1048576), .def = "0",
+	  .flags = DFS_KEY_OBSOLETE },
 	{ "log_level", G(log_level), .type = DFS_KEY_ENUM, .choices = dfs_log_level_names,
 	  .def = "warn" },
 	{ "log_file", G(log_file), STRING(PATH) },

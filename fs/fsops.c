@@ -9,17 +9,15 @@
 
 #include "fsops.h"
 #include "http.h"
-#include "forget.h"
+#include "lowlevel.h"
 #include "notify.h"
 #include "ops.h"
 #include "util.h"
 #include "banned.h"
 
-#define DFS_ATTR_TIMEOUT 1.0     /* seconds the kernel keeps names and attributes */
-
 struct dfs_fs *dfs_ops_fs(void)
 {
-	return fuse_get_context()->private_data;
+	return dfs_ll_private();
 }
 
 static int dfs_op_statfs(const char *path, struct statvfs *sv)
@@ -40,51 +38,33 @@ static int dfs_op_statfs(const char *path, struct statvfs *sv)
  */
 static int caller_gone(void)
 {
-	struct fuse_context *ctx;
-
-	if (!fuse_interrupted() || !(ctx = fuse_get_context()))
-		return 0;
-	return dfs_pid_dying((int)ctx->pid);
+	return dfs_ll_interrupted() && dfs_pid_dying((int)dfs_ll_caller_pid());
 }
 
+/*
+ * The kernel keeps names and attributes for a second (lowlevel.c), so a
+ * walk over a listed folder (ls -l, find -ls, du) is answered by the
+ * kernel, as on any filesystem.  It is told at once when a record it may
+ * know changes or goes (notify.h): a stat after a save or a refresh sees
+ * the new size, and a read is never cut short by an old one.  Names that
+ * are not there are not kept: a new record is visible at once.  Unlink and
+ * rename mean what they say, and operations on an open file go by its
+ * handle (lowlevel.h).
+ */
 static void *dfs_op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	/*
-	 * The kernel keeps names and attributes for a second, so a walk over
-	 * a listed folder (ls -l, find -ls, du) is answered by the kernel, as
-	 * on any filesystem.  It is told at once when a record it may know
-	 * changes or goes (notify.h): a stat after a save or a refresh sees
-	 * the new size, and a read is never cut short by an old one.  Names
-	 * that are not there are not kept: a new record is visible at once.
-	 */
-	cfg->entry_timeout = DFS_ATTR_TIMEOUT;
-	cfg->attr_timeout = DFS_ATTR_TIMEOUT;
-	cfg->negative_timeout = 0;
-	cfg->kernel_cache = 0;
-	/*
-	 * Unlink and rename mean what they say: without hard_remove libfuse
-	 * would turn the removal of an open file into a rename to
-	 * .fuse_hiddenXXX -- for a record, a rename away.  Handles carry all
-	 * they need, so operations on an unlinked open file get no path.
-	 */
-	cfg->hard_remove = 1;
-	cfg->nullpath_ok = 1;
-	/* Inode numbers stay the same when the kernel drops a name (forget.h). */
-	cfg->use_ino = 1;
+	(void)cfg;
 	/* O_TRUNC arrives with open(), so a truncating open is one edit. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	dfs_http_set_cancel_check(caller_gone);
-	dfs_notify_start(fuse_get_context()->fuse);
-	dfs_forget_start(fuse_get_context()->fuse, dfs_ops_fs()->mountpoint,
-			 dfs_ops_fs()->cfg->kernel_names);
+	dfs_notify_start(dfs_ll_session());
 	return dfs_ops_fs();
 }
 
 static void dfs_op_destroy(void *private_data)
 {
 	(void)private_data;
-	dfs_forget_stop();
 	dfs_notify_stop();
 }
 

@@ -34,6 +34,8 @@
 #include "daemon.h"
 #include "fsops.h"
 #include "log.h"
+#include "lowlevel.h"
+#include "nodes.h"
 #include "notify.h"
 #include "login.h"
 #include "tree.h"
@@ -109,7 +111,7 @@ int main(int argc, char *argv[])
 	struct dfs_config cfg = { 0 };
 	struct dfs_config_opts copts = { 0 };
 	struct dfs_fs *fs = NULL;
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	char *config_path = NULL, status[160];
 	int ret = 1;
 
@@ -155,6 +157,9 @@ int main(int argc, char *argv[])
 		ret = 1;
 		goto out1;
 	}
+	if (cfg.kernel_names)
+		dfs_warn("kernel_names: no longer used (the names the kernel holds cost dynfs no"
+			 " memory): ignored");
 	ret = 1;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -169,8 +174,8 @@ int main(int argc, char *argv[])
 	if (add_fsname(&cli, config_path) != 0)
 		goto out2;
 	/* libfuse checks its options here: before any tenant is contacted. */
-	fuse = fuse_new(&cli.args, dfs_mount_operations(), sizeof(struct fuse_operations), fs);
-	if (!fuse) {
+	se = dfs_ll_new(&cli.args, dfs_mount_operations(), fs);
+	if (!se) {
 		fprintf(stderr, "dynfs: see '%s --help' for the options it takes\n", argv[0]);
 		goto out2;
 	}
@@ -178,12 +183,12 @@ int main(int argc, char *argv[])
 	if (dfs_fs_connect(fs) < 0)
 		goto out3;
 	ret = 3;
-	if (fuse_mount(fuse, cli.mountpoint) != 0)
+	if (fuse_session_mount(se, cli.mountpoint) != 0)
 		goto out3;
 	if (fuse_daemonize(cli.co.foreground) != 0)
 		goto out4;
 	dfs_log_mounted(cli.co.foreground);
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+	if (fuse_set_signal_handlers(se) != 0)
 		goto out4;
 	if (dfs_signals_start(fs) != 0)
 		goto out5;
@@ -192,9 +197,9 @@ int main(int argc, char *argv[])
 		 cfg.n_tenants, cli.mountpoint);
 	dfs_notify(status);
 	if (cli.co.singlethread)
-		ret = fuse_loop(fuse);
+		ret = fuse_session_loop(se);
 	else
-		ret = fuse_loop_mt(fuse, cli.co.clone_fd);
+		ret = fuse_session_loop_mt(se, cli.co.clone_fd);
 	/* The loop reports the signal that ended it: SIGTERM and SIGINT are
 	 * how a service manager stops us, a clean end like an unmount. */
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT) ? 0 : 3;
@@ -203,13 +208,14 @@ int main(int argc, char *argv[])
 	/* Last chance for pending lookups; those left are logged and kept. */
 	dfs_pending_retry_all(fs, 0, 1);
 out5:
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_remove_signal_handlers(se);
 out4:
 	/* Nothing of ours writes to the device the unmount closes. */
 	dfs_kernel_close();
-	fuse_unmount(fuse);
+	fuse_session_unmount(se);
 out3:
-	fuse_destroy(fuse);
+	fuse_session_destroy(se);
+	dfs_nodes_free();
 out2:
 	dfs_fs_free(&fs);
 	curl_global_cleanup();

@@ -6,7 +6,7 @@
  * for what was queued before it and not for what comes after.
  */
 #include <errno.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 
 #include "cache.h"
 #include "log.h"
+#include "nodes.h"
 #include "notify.h"
 #include "banned.h"
 
@@ -30,7 +31,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work;     /* something was queued, or stop */
 	pthread_cond_t done;     /* TOLD moved on */
-	struct fuse *fuse;       /* NULL: not started */
+	struct fuse_session *se;  /* NULL: not started */
 	pthread_t thread;
 	struct item *head, **tail;
 	uint64_t queued, told;
@@ -45,6 +46,7 @@ static struct {
 static void *notifier(void *arg)
 {
 	struct item *it;
+	uint64_t id;
 
 	(void)arg;
 	pthread_mutex_lock(&nq.lock);
@@ -57,9 +59,9 @@ static void *notifier(void *arg)
 		if (!(nq.head = it->next))
 			nq.tail = &nq.head;
 		pthread_mutex_unlock(&nq.lock);
-		/* -ENOENT: the kernel never looked the file up, nothing to forget. */
-		if (dfs_kernel_enter() == 0) {
-			fuse_invalidate_path(nq.fuse, it->path);
+		/* -ENOENT: the kernel does not hold the file, nothing to forget. */
+		if ((id = dfs_node_of_path(it->path)) && dfs_kernel_enter() == 0) {
+			fuse_lowlevel_notify_inval_inode(nq.se, id, 0, 0);
 			dfs_kernel_leave();
 		}
 		free(it);
@@ -71,15 +73,15 @@ static void *notifier(void *arg)
 	return NULL;
 }
 
-int dfs_notify_start(struct fuse *fuse)
+int dfs_notify_start(struct fuse_session *se)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&nq.lock);
 	nq.stop = 0;
-	nq.fuse = fuse;
+	nq.se = se;
 	if ((ret = -pthread_create(&nq.thread, NULL, notifier, NULL)) < 0) {
-		nq.fuse = NULL;
+		nq.se = NULL;
 		dfs_warn("cannot start the thread that tells the kernel about changed files (%s):"
 			 " attributes are not cached", strerror(-ret));
 	}
@@ -90,7 +92,7 @@ int dfs_notify_start(struct fuse *fuse)
 void dfs_notify_stop(void)
 {
 	pthread_mutex_lock(&nq.lock);
-	if (!nq.fuse) {
+	if (!nq.se) {
 		pthread_mutex_unlock(&nq.lock);
 		return;
 	}
@@ -99,7 +101,7 @@ void dfs_notify_stop(void)
 	pthread_mutex_unlock(&nq.lock);
 	pthread_join(nq.thread, NULL);
 	pthread_mutex_lock(&nq.lock);
-	nq.fuse = NULL;
+	nq.se = NULL;
 	pthread_mutex_unlock(&nq.lock);
 }
 
@@ -119,7 +121,7 @@ void dfs_notify_record(const char *prefix, const char *id)
 	struct item *it;
 
 	pthread_mutex_lock(&nq.lock);
-	if (!nq.fuse || nq.stop)
+	if (!nq.se || nq.stop)
 		goto out;
 	if (!(it = malloc(sizeof(*it) + np + ni + sizeof(".json")))) {
 		/* The kernel then keeps stale attributes for attr_timeout at most. */
@@ -145,10 +147,10 @@ void dfs_notify_sync(void)
 
 	pthread_mutex_lock(&nq.lock);
 	want = nq.queued;
-	if (nq.fuse && nq.told < want) {
+	if (nq.se && nq.told < want) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += SYNC_WAIT_S;
-		while (nq.fuse && nq.told < want &&
+		while (nq.se && nq.told < want &&
 		       pthread_cond_timedwait(&nq.done, &nq.lock, &until) != ETIMEDOUT)
 			;
 	}

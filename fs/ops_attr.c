@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "content.h"
-#include "forget.h"
 #include "ops.h"
 #include "pending.h"
 #include "util.h"
@@ -79,9 +78,6 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 		return ret;
 	dfs_file_stat(fs, st, p.alias_ino ? p.alias_ino : dfs_ino_record(p.s->ino, id16), size,
 		      mtime);
-	/* A getattr without a handle is the kernel looking the name up. */
-	if (!p.alias_ino)
-		dfs_forget_seen(p.t, p.s, id16);
 	return 0;
 }
 
@@ -196,8 +192,9 @@ int dfs_op_getxattr(const char *path, const char *name, char *buf, size_t size)
 	char *value;
 	int ret;
 
-	/* ls -l asks every file for security.selinux and its POSIX ACL:
-	 * answered before the path is even looked at. */
+	/* Answered before the path is even looked at. */
+	if ((ret = dfs_ops_xattr_namespace(name)) < 0)
+		return ret;
 	if (strncmp(name, XATTR_PREFIX, sizeof(XATTR_PREFIX) - 1) != 0)
 		return -ENODATA;
 	if ((ret = dfs_resolve(fs, path, &p)) < 0)

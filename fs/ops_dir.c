@@ -9,7 +9,6 @@
 #include <stdio.h>
 
 #include "content.h"
-#include "forget.h"
 #include "log.h"
 #include "ops.h"
 #include "pending.h"
@@ -26,23 +25,7 @@ struct dir_fh {
 	struct dfs_path p;       /* first: ops_mount.c reads the handle as a dfs_path */
 	struct dfs_cache_listed *recs;
 	size_t n;
-	size_t given_from, given_to; /* RECS the last reply gave the kernel */
 };
-
-/*
- * The names the last readdirplus reply gave the kernel (each is a lookup) count for forget.h once the kernel has them: at the next read of
- * the folder or its release.  Counted while the reply is being filled, a
- * reply of thousands of names would have its first ones dropped before the
- * kernel holds them.
- */
-static void given(struct dir_fh *d)
-{
-	size_t i;
-
-	for (i = d->given_from; i < d->given_to && i < d->n; i++)
-		dfs_forget_seen(d->p.t, d->p.s, d->recs[i].id);
-	d->given_from = d->given_to = 0;
-}
 
 struct fill_ctx {
 	struct dfs_fs *fs;
@@ -83,7 +66,6 @@ int dfs_op_releasedir(const char *path, struct fuse_file_info *fi)
 {
 	struct dir_fh *d = (struct dir_fh *)(uintptr_t)fi->fh;
 
-	given(d);
 	free(d->recs);
 	free(d);
 	return 0;
@@ -91,7 +73,7 @@ int dfs_op_releasedir(const char *path, struct fuse_file_info *fi)
 
 /* The entries of set folder D from offset OFF on, until the reply is full. */
 static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_dir_t filler,
-		    off_t off, int plus)
+		    off_t off)
 {
 	struct fill_ctx fc = { fs, buf, filler, 0, off };
 	char id[DFS_GUID_LEN + 1], name[64];
@@ -100,7 +82,6 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 	size_t i, size;
 	int ret;
 
-	given(d);
 	if (off == 0) {
 		/* (Re)starting: list the set if need be, and take its copy. */
 		free(d->recs);
@@ -117,8 +98,7 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 		return 0;
 	if (off < 2 && filler(buf, "..", NULL, 2, 0))
 		return 0;
-	d->given_from = d->given_to = i = off > 2 ? (size_t)off - 2 : 0;
-	for (; i < d->n; i++) {
+	for (i = off > 2 ? (size_t)off - 2 : 0; i < d->n; i++) {
 		dfs_guid_unpack(d->recs[i].id, id);
 		/* Gone since the folder was opened: a refresh saw it deleted. */
 		if (dfs_locals_hidden(d->p.s->locals, id) ||
@@ -128,8 +108,6 @@ static int read_set(struct dfs_fs *fs, struct dir_fh *d, void *buf, fuse_fill_di
 		snprintf(name, sizeof(name), "%s.json", id);
 		if (filler(buf, name, &st, (off_t)(i + 3), FUSE_FILL_DIR_PLUS))
 			return 0;
-		if (plus)
-			d->given_to = i + 1;
 	}
 	fc.next = (off_t)d->n + 2;
 	dfs_locals_walk(d->p.s->locals, fill_local, &fc);
@@ -146,7 +124,7 @@ int dfs_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t of
 	size_t i;
 
 	if (p->depth >= 2)
-		return read_set(fs, d, buf, filler, off, !!(flags & FUSE_READDIR_PLUS));
+		return read_set(fs, d, buf, filler, off);
 	dfs_dir_stat(fs, &st, dfs_dir_ino(fs, p));
 	filler(buf, ".", &st, 0, 0);
 	filler(buf, "..", NULL, 0, 0);

@@ -403,10 +403,13 @@ static char *status_xattr(cJSON *s, const char *name)
 static int m_getxattr(const char *path, const char *name, char *buf, size_t size)
 {
 	int folder, ret;
-	cJSON *s = folder_status(path, &folder);
+	cJSON *s;
 	char *v;
 	size_t n;
 
+	if ((ret = dfs_ops_xattr_namespace(name)) < 0)
+		return ret;
+	s = folder_status(path, &folder);
 	if (!folder)
 		LOGGED("getxattr", path, NULL, base->getxattr(path, name, buf, size));
 	if (!s)

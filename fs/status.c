@@ -16,7 +16,7 @@
 
 #include "auth.h"
 #include "buf.h"
-#include "forget.h"
+#include "nodes.h"
 #include "json.h"
 #include "status.h"
 
@@ -178,7 +178,6 @@ static cJSON *mount_json(struct dfs_fs *fs)
 {
 	const struct dfs_config *cfg = fs->cfg;
 	cJSON *o = cJSON_CreateObject(), *tenants, *t, *cache, *req, *item, *kn;
-	struct dfs_forget_counts fc;
 	size_t i, listed = 0, n;
 	unsigned long total = 0, throttled = 0, retried = 0, failed = 0, inprog = 0;
 	int ok, bad = 0;
@@ -251,15 +250,10 @@ static cJSON *mount_json(struct dfs_fs *fs)
 		cJSON_AddNumberToObject(item, "heap_in_use_bytes", (double)(mi.uordblks + mi.hblkhd));
 		cJSON_AddNumberToObject(item, "heap_bytes", (double)(mi.arena + mi.hblkhd));
 	}
-	if ((kn = cJSON_AddObjectToObject(o, "kernel_names"))) {
-		dfs_forget_counts(&fc);
-		cJSON_AddBoolToObject(kn, "running", fc.running);
-		cJSON_AddNumberToObject(kn, "held", (double)fc.held);
-		cJSON_AddNumberToObject(kn, "limit", cfg->kernel_names);
-		cJSON_AddNumberToObject(kn, "dropped", (double)fc.dropped);
-		cJSON_AddNumberToObject(kn, "not_held", (double)fc.not_held);
-		cJSON_AddNumberToObject(kn, "skipped", (double)fc.skipped);
-	}
+	/* Names the kernel holds that need a node of dynfs's own (nodes.h):
+	 * local files and renamed records, never the records of a listing. */
+	if ((kn = cJSON_AddObjectToObject(o, "nodes")))
+		cJSON_AddNumberToObject(kn, "own", (double)dfs_nodes_held());
 	return o;
 }
 

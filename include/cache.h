@@ -147,4 +147,14 @@ int dfs_cache_snapshot(struct dfs_cache *c, struct dfs_cache_listed **out, size_
 int dfs_cache_peek_listed(struct dfs_cache *c, const struct dfs_cache_listed *l, size_t *size,
 			  time_t *mtime);
 
+/*
+ * The 40-bit hash of record ID that its node id carries (nodes.h), and the
+ * record of the index whose id has hash H: 1 and its id in *ID, 0 if none,
+ * 2 if more than one has (the node id cannot tell them apart).  The index's
+ * buckets are chosen by the same hash, so this is one chain's walk.
+ */
+#define DFS_CACHE_NODE_HASH_BITS 40
+uint64_t dfs_cache_node_hash(const uint8_t id[16]);
+int dfs_cache_find_node(struct dfs_cache *c, uint64_t h, uint8_t id[16]);
+
 #endif

@@ -64,8 +64,7 @@ struct dfs_config {
 	size_t cache_size;        /* bytes of record content kept in memory; default 256M */
 	size_t local_size;        /* bytes local files and files being written hold in all;
 				   default 1G */
-	unsigned kernel_names;    /* record names the kernel may hold, 0: as many as it
-				   likes; default 16384 (forget.h) */
+	unsigned kernel_names;    /* no longer used: accepted and ignored */
 	int log_level;            /* enum dfs_log_level; default warn */
 	char *log_file;           /* absolute path of the log file, or NULL: stderr/syslog */
 	unsigned connect_timeout; /* seconds; default 10 */

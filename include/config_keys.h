@@ -56,6 +56,7 @@ enum dfs_key_check {
 
 #define DFS_KEY_SECRET      0x1 /* never print the value; zero it when freed */
 #define DFS_KEY_UNSUPPORTED 0x2 /* enum: say "unsupported KEY 'x'" */
+#define DFS_KEY_OBSOLETE    0x4 /* accepted and ignored: not in --help nor .status */
 
 struct dfs_key {
 	const char *name;

@@ -12,6 +12,8 @@
 #ifndef DFS_OPS_H
 #define DFS_OPS_H
 
+#include <errno.h>
+#include <string.h>
 #include <fuse.h>
 #include "tree.h"
 
@@ -51,6 +53,18 @@ int dfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 int dfs_op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
 int dfs_op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi);
 int dfs_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi);
+/*
+ * -ENOTSUP for an attribute outside the user namespace (security.selinux,
+ * system.posix_acl_*, trusted.*): dynfs keeps none, and saying "not
+ * supported" rather than "no such attribute" lets ls -l, cp -a and rsync -X
+ * stop asking after the first file of the mount instead of asking every
+ * file (a round trip each).  0 for user.*.
+ */
+static inline int dfs_ops_xattr_namespace(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 ? 0 : -ENOTSUP;
+}
+
 int dfs_op_getxattr(const char *path, const char *name, char *buf, size_t size);
 int dfs_op_listxattr(const char *path, char *buf, size_t size);
 int dfs_op_setxattr(const char *path, const char *name, const char *value, size_t size,

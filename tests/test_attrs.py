@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -103,6 +104,30 @@ def test_unknown_xattr_is_enodata(listed):
     with pytest.raises(OSError) as ei:
         os.getxattr(listed[0][1], "user.dynfs.nosuch")
     assert ei.value.errno == errno.ENODATA, ei.value
+
+
+@pytest.mark.parametrize("name", ["security.selinux", "system.posix_acl_access",
+                                  "system.posix_acl_default", "trusted.x"])
+def test_other_xattr_namespaces_are_not_supported(mnt, listed, name):
+    """dynfs keeps no attributes outside user.*: it says so (ENOTSUP), on records, folders,
+    the root and .status alike, rather than "none on this file" (ENODATA)."""
+    top = mnt.path
+    for p in (listed[0][1], os.path.dirname(listed[0][1]), os.path.join(top, "contoso"), top,
+              os.path.join(top, ".status")):
+        with pytest.raises(OSError) as ei:
+            os.getxattr(p, name)
+        assert ei.value.errno == errno.ENOTSUP, (p, ei.value)
+
+
+def test_ls_l_asks_the_mount_once(listed, tmp_path):
+    """ls -l checks every file for an SELinux label and a POSIX ACL; once a file says the
+    mount has no such thing, it stops asking (a round trip per file, twice, otherwise)."""
+    trace = tmp_path / "trace"
+    subprocess.run(["strace", "-f", "-o", str(trace), "-e", "trace=getxattr,lgetxattr",
+                    "ls", "-l", os.path.dirname(listed[0][1])], check=True, stdout=subprocess.DEVNULL)
+    calls = [l for l in trace.read_text().splitlines() if "xattr(" in l]
+    assert len(listed) > 5
+    assert 1 <= len(calls) <= 2, calls
 
 
 def test_xattr_of_missing_record(mnt):

@@ -81,6 +81,19 @@ def test_settings_as_options_win_over_the_file(cli_emu, ini, tmp_path, mount_fac
     assert status(m, "contoso")["requests"]["list"] - before >= 1 + 3
 
 
+def test_uid_gid_umask(cli_emu, mount_factory):
+    """-o uid=, gid= and umask= set the owner and clear permission bits of every file and
+    folder; kernel_names, no longer used, still mounts (with a warning)."""
+    m = mount_factory(cli_emu.config_path, emu=cli_emu,
+                      extra_args=["-o", "uid=4321,gid=8765,umask=027,kernel_names=100"])
+    d = os.path.join(m.path, "contoso", "accounts")
+    f = os.path.join(d, os.listdir(d)[0])
+    for p, mode in ((m.path, 0o750), (d, 0o750), (f, 0o640)):
+        st = os.stat(p)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (4321, 8765, mode), (p, oct(st.st_mode))
+    assert "kernel_names: no longer used" in m.log_text()
+
+
 def test_loglevel_and_verbose(cli_emu, mount_factory):
     m = mount_factory(cli_emu.config_path, emu=cli_emu, extra_args=["-o", "loglevel=debug"])
     os.listdir(os.path.join(m.path, "contoso", "accounts"))
@@ -121,6 +134,8 @@ def no_request(emu, fn):
     ("page_size=0", "page_size"),
     ("tenant=nosuch", "nosuch"),
     ("cache_ttl", "cache_ttl"),
+    ("uid=root", "uid=root"),
+    ("umask=9", "umask=9"),
 ])
 def test_bad_options_fail_before_any_request(cli_emu, dynfs_bin, tmp_path, opt, words):
     mnt = str(tmp_path / "mnt")

@@ -345,7 +345,7 @@ def rss_run(ctx, cache_size):
                 st = json.load(f)
             out["heap_in_use_bytes"] = st["memory"]["heap_in_use_bytes"]
             out["heap_bytes"] = st["memory"]["heap_bytes"]
-            out["kernel_names"] = st["kernel_names"]
+            out["nodes_own"] = st["nodes"]["own"]
         except (OSError, ValueError, KeyError):
             pass
     finally:
@@ -479,7 +479,7 @@ def rss_markdown(rss):
              "`cache_ttl` = 1 day, `rsync -a` of the whole set, peak RSS = `VmHWM` of the dynfs process at the "
              "end of the copy.  Target: peak ≤ cache_size + 128 MiB, and what dynfs keeps per record outside the "
              "content cache ≤ 200 bytes, measured as the slope of peak RSS between the two sizes.", "",
-             "| run | N | date | peak RSS | bound | RSS at the end | heap in use at the end | kernel names held / dropped "
+             "| run | N | date | peak RSS | bound | RSS at the end | heap in use at the end | names: held / dropped (builds with kernel_names), or dynfs's own nodes "
              "| requests | files | wall (s) | floorfs peak RSS |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     slopes = []
@@ -491,7 +491,8 @@ def rss_markdown(rss):
             fl = r.get("floor_peak_rss_bytes")
             heap = "%.0f MiB" % (r["heap_in_use_bytes"] / 1048576) if r.get("heap_in_use_bytes") else ""
             kn = r.get("kernel_names")
-            kn = "{:,} / {:,}".format(int(kn["held"]), int(kn["dropped"])) if kn else ""
+            kn = ("{:,} / {:,}".format(int(kn["held"]), int(kn["dropped"])) if kn else
+                  "{:,} own nodes".format(int(r["nodes_own"])) if "nodes_own" in r else "")
             lines.append("| %s | {:,} | %s | %.0f MiB | %s %.0f MiB | %.0f MiB | %s | %s | %d | {:,} | %s | %s |".format(
                 int(n), r["files"]) % (label, r["date"], r["peak_rss_bytes"] / 1048576,
                                       "≤" if r["peak_rss_bytes"] <= bound else "**over**", bound / 1048576,
@@ -604,10 +605,10 @@ def main_rss(a):
                 for rnd in range(a.rounds):
                     r = rss_run(ctx, a.rss)
                     log("N=%d cache_size=%s round %d/%d: %.1f s, peak RSS %.0f MiB, %d requests, %d files;"
-                        " at the end heap in use %.1f MiB of %.1f MiB, kernel names %s" % (
+                        " at the end heap in use %.1f MiB of %.1f MiB, own nodes %s" % (
                             n, a.rss, rnd + 1, a.rounds, r["wall_s"], r["peak_rss_bytes"] / 1048576,
                             r["requests"], r["files"], r.get("heap_in_use_bytes", 0) / 1048576,
-                            r.get("heap_bytes", 0) / 1048576, r.get("kernel_names")))
+                            r.get("heap_bytes", 0) / 1048576, r.get("nodes_own")))
                     rows.append(r)
             finally:
                 ctx.emu.stop()
