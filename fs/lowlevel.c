@@ -65,14 +65,15 @@ static void fix_attr(struct stat *st)
 		st->st_mode = (st->st_mode & S_IFMT) | (st->st_mode & 07777 & ~ll.umask);
 }
 
-/* The path of INO for an operation without a handle: 0, or -ENOENT when
- * its name was unlinked. */
+/* The path of INO for an operation without a handle: 0, or -ESTALE when
+ * its name was unlinked (as libfuse answers: the kernel then looks a name
+ * up again where it can). */
 static int path_of(fuse_ino_t ino, char **path)
 {
 	int ret = dfs_node_path(ino, path);
 
 	if (ret == 0 && !*path)
-		ret = -ENOENT;
+		ret = -ESTALE;
 	return ret;
 }
 
@@ -213,10 +214,12 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char *path;
 	int ret;
 
+	uint64_t id = dfs_node_at(parent, name);
+
 	current = req;
 	if ((ret = dfs_node_child_path(parent, name, &path)) == 0 &&
 	    (ret = ll.ops->unlink(path)) == 0)
-		dfs_node_unlinked(parent, name);
+		dfs_node_unlinked(id);
 	free(path);
 	fuse_reply_err(req, -ret);
 	current = NULL;
@@ -241,11 +244,14 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char *from = NULL, *to = NULL;
 	int ret;
 
+	uint64_t from_id = dfs_node_at(parent, name), to_id = dfs_node_at(newparent, newname);
+
 	current = req;
 	if ((ret = dfs_node_child_path(parent, name, &from)) == 0 &&
 	    (ret = dfs_node_child_path(newparent, newname, &to)) == 0 &&
 	    (ret = ll.ops->rename(from, to, flags)) == 0)
-		dfs_node_renamed(parent, name, newparent, newname, !!(flags & RENAME_EXCHANGE));
+		dfs_node_renamed(from_id, to_id, parent, name, newparent, newname,
+				 !!(flags & RENAME_EXCHANGE));
 	free(from);
 	free(to);
 	fuse_reply_err(req, -ret);
@@ -419,7 +425,9 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 	} else if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		/* The caller was interrupted: the kernel never got the file. */
+		/* The caller was interrupted: the kernel never got the file.
+		 * (The request is gone: nothing may ask about it any more.) */
+		current = NULL;
 		ll.ops->release(NULL, fi);
 		dfs_node_forget(e.ino, 1);
 	}
@@ -438,7 +446,7 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
-		ll.ops->release(NULL, fi);
+		current = NULL, ll.ops->release(NULL, fi);
 	current = NULL;
 }
 
@@ -632,6 +640,7 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	*fi = own;       /* with what the operation set (keep_cache, cache_readdir) */
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
+		current = NULL;
 		own.fh = d->fh;
 		ll.ops->releasedir(NULL, &own);
 		pthread_mutex_destroy(&d->lock);

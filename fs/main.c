@@ -199,7 +199,7 @@ int main(int argc, char *argv[])
 	if (cli.co.singlethread)
 		ret = fuse_session_loop(se);
 	else
-		ret = fuse_session_loop_mt(se, cli.co.clone_fd);
+		ret = dfs_ll_loop_mt(se, cli.co.clone_fd);
 	/* The loop reports the signal that ended it: SIGTERM and SIGINT are
 	 * how a service manager stops us, a clean end like an unmount. */
 	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT) ? 0 : 3;

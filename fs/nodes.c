@@ -2,9 +2,9 @@
  *
  * Nodes of their own sit in one table hashed twice: by id, for the
  * requests that come with an id, and by (parent, name), for unlink and
- * rename, which move or end the binding of a name.  One mutex; what is
- * done under it is table work only (the index lookup of a record id takes
- * the set's own lock, never this one's).
+ * rename, which move or end the binding of a name.  One mutex, taken
+ * before a set's own (a record id is looked up in the set's index with
+ * both held); nothing under a set's lock comes here.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,12 +21,28 @@
 
 #define STATUS_NAME ".status"
 #define TAG_RECORD (1ULL << 63)
-#define TAG_LOCAL (1ULL << 61)
 #define TAG_OWN (1ULL << 60)     /* a record whose hash another one shares */
 #define TAG_STATUS (1ULL << 41)
 #define TAG_SET (1ULL << 40)
-#define REC_TENANTS 256          /* what a record id has room for */
-#define REC_SETS 32768
+#define REC_SET_SHIFT DFS_CACHE_NODE_HASH_BITS
+#define REC_SETS (1U << (63 - REC_SET_SHIFT))   /* set numbers a record id has room for */
+
+/* Inode numbers (util.h): a record's is 1<<62 | 62 bits of hash, a local
+ * file's 1<<61 | serial; the tags are the top bits, exactly. */
+static int ino_is_record(uint64_t ino)
+{
+	return ino >> 62 == 1;
+}
+
+static int ino_is_local(uint64_t ino)
+{
+	return ino >> 61 == 1;
+}
+
+static int id_is_own(uint64_t id)
+{
+	return id >> 60 == 1;
+}
 
 struct node {
 	struct node *id_next;
@@ -46,6 +62,8 @@ static struct {
 	struct node **by_id, **by_name;
 	size_t n_buckets, n;
 	uint64_t serial;
+	struct dfs_set **sets;   /* by set number - 1 (record ids carry the number) */
+	size_t n_sets, cap_sets;
 } nt = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- the table ----------------------------------------------------------- */
@@ -213,9 +231,36 @@ static int set_of_dir(uint64_t id, uint64_t *i, uint64_t *j)
 	return set_at(*i, *j) ? 0 : -1;
 }
 
-static uint64_t record_id(uint64_t i, uint64_t j, const uint8_t id[16])
+/*
+ * Set S's number, given at its first record id (1 on; 0 when there is no
+ * room).  A number rather than the tenant and set indexes, so that record
+ * ids keep 47 bits for the hash: two of the million records of a set share
+ * one with a chance of about 1 in 280 (then both get ids of their own).
+ */
+static uint64_t set_number(struct dfs_set *s)
 {
-	return TAG_RECORD | i << 55 | j << 40 | dfs_cache_node_hash(id);
+	struct dfs_set **grown;
+	size_t cap;
+
+	if (s->node_no)
+		return s->node_no;
+	if (nt.n_sets + 1 >= REC_SETS)
+		return 0;
+	if (nt.n_sets == nt.cap_sets) {
+		cap = nt.cap_sets ? nt.cap_sets * 2 : 64;
+		if (!(grown = realloc(nt.sets, cap * sizeof(*grown))))
+			return 0;
+		nt.sets = grown;
+		nt.cap_sets = cap;
+	}
+	nt.sets[nt.n_sets++] = s;
+	s->node_no = (uint32_t)nt.n_sets;
+	return s->node_no;
+}
+
+static uint64_t record_id(uint64_t set_no, const uint8_t id[16])
+{
+	return TAG_RECORD | set_no << REC_SET_SHIFT | dfs_cache_node_hash(id);
 }
 
 /* The path of an id that carries it: 0, -ESTALE or -ENOMEM. */
@@ -244,14 +289,23 @@ static int fixed_path(uint64_t id, char **path)
 		else
 			return -ESTALE;
 	} else if (id & TAG_RECORD) {
-		i = id >> 55 & 0xff;
-		j = id >> 40 & 0x7fff;
-		if (!(s = set_at(i, j)) ||
-		    dfs_cache_find_node(s->cache, id & ((1ULL << 40) - 1), bin) != 1)
+		i = (id & ~TAG_RECORD) >> REC_SET_SHIFT;
+		if (i == 0 || i > nt.n_sets)
+			return -ESTALE;
+		s = nt.sets[i - 1];
+		/* Two records with this hash: the id cannot tell which (ESTALE
+		 * makes the kernel look the name up again). */
+		if (dfs_cache_find_node(s->cache, id & ((1ULL << REC_SET_SHIFT) - 1), bin) != 1)
 			return -ESTALE;
 		dfs_guid_unpack(bin, guid);
-		r = asprintf(path, "/%s/%s/%s.json", nt.fs->tenants[i].tc->name,
-			     s->ent->set_name, guid);
+		t = NULL;
+		for (j = 0; j < nt.fs->n_tenants && !t; j++)
+			if (s >= nt.fs->tenants[j].sets &&
+			    s < nt.fs->tenants[j].sets + nt.fs->tenants[j].n_sets)
+				t = &nt.fs->tenants[j];
+		if (!t)
+			return -ESTALE;
+		r = asprintf(path, "/%s/%s/%s.json", t->tc->name, s->ent->set_name, guid);
 	} else {
 		return -ESTALE;
 	}
@@ -264,17 +318,19 @@ static uint64_t record_node(uint64_t parent, const char *name, int *unique)
 {
 	char guid[DFS_GUID_LEN + 1];
 	uint8_t bin[16], other[16];
-	uint64_t i, j;
+	uint64_t i, j, no;
 	struct dfs_set *s;
 
-	if (set_of_dir(parent, &i, &j) < 0 || i >= REC_TENANTS || j >= REC_SETS ||
-	    !dfs_record_name_to_id(name, guid) || dfs_guid_pack(guid, bin) < 0)
+	if (set_of_dir(parent, &i, &j) < 0 || !dfs_record_name_to_id(name, guid) ||
+	    dfs_guid_pack(guid, bin) < 0)
 		return 0;
 	s = set_at(i, j);
+	if (!(no = set_number(s)))
+		return 0;
 	if (unique)
 		*unique = dfs_cache_find_node(s->cache, dfs_cache_node_hash(bin), other) == 1 &&
 			  memcmp(other, bin, 16) == 0;
-	return record_id(i, j, bin);
+	return record_id(no, bin);
 }
 
 /* ---- the interface ------------------------------------------------------- */
@@ -300,6 +356,9 @@ void dfs_nodes_free(void)
 	free(nt.by_name);
 	nt.by_id = nt.by_name = NULL;
 	nt.n_buckets = 0;
+	free(nt.sets);
+	nt.sets = NULL;
+	nt.n_sets = nt.cap_sets = 0;
 	pthread_mutex_unlock(&nt.lock);
 }
 
@@ -310,10 +369,10 @@ uint64_t dfs_node_lookup(uint64_t parent, const char *name, const struct stat *s
 	int unique = 0;
 
 	/* Folders and .status files: the inode number says where they are. */
-	if (!(ino & (1ULL << 62)) && !(ino & TAG_LOCAL))
+	if (!ino_is_record(ino) && !ino_is_local(ino))
 		return ino;
 	pthread_mutex_lock(&nt.lock);
-	if ((ino & (1ULL << 62)) && (id = record_node(parent, name, &unique)) && unique) {
+	if (ino_is_record(ino) && (id = record_node(parent, name, &unique)) && unique) {
 		/*
 		 * A record at its own name.  If the kernel still holds its id under
 		 * another name (renamed away: emacs's f.json~ is a copy of the
@@ -330,9 +389,9 @@ uint64_t dfs_node_lookup(uint64_t parent, const char *name, const struct stat *s
 			return id;
 		}
 	}
-	if (ino & TAG_LOCAL) {
+	if (ino_is_local(ino)) {
 		id = ino;
-	} else if ((pp = find_name(parent, name)) && ((*pp)->id & TAG_OWN)) {
+	} else if ((pp = find_name(parent, name)) && id_is_own((*pp)->id)) {
 		id = (*pp)->id;  /* a record whose hash is shared: its own id, kept */
 	} else {
 		id = TAG_OWN | ++nt.serial;
@@ -340,6 +399,8 @@ uint64_t dfs_node_lookup(uint64_t parent, const char *name, const struct stat *s
 	pp = find_id(id);
 	n = pp ? *pp : node_new(id, 1);
 	if (!n || bind_name(n, parent, name) < 0) {
+		if (n && !pp && !n->nlookup)
+			node_free(find_id(id));
 		id = 0;          /* out of memory: the lookup fails */
 	} else {
 		if (!n->counted) /* it stood in for a record: counted from now on */
@@ -374,8 +435,9 @@ int dfs_node_path(uint64_t id, char **path)
 	*path = NULL;
 	pthread_mutex_lock(&nt.lock);
 	if (!(pp = find_id(id))) {
+		ret = fixed_path(id, path);
 		pthread_mutex_unlock(&nt.lock);
-		return fixed_path(id, path);
+		return ret;
 	}
 	if (!(*pp)->parent) {
 		pthread_mutex_unlock(&nt.lock);
@@ -411,46 +473,63 @@ int dfs_node_child_path(uint64_t parent, const char *name, char **path)
 /* The node (made if need be) that NAME in PARENT stands for now, or NULL
  * when the kernel cannot hold it by a node of ours (a name never looked up,
  * a folder). */
-static struct node *node_at(uint64_t parent, const char *name)
+uint64_t dfs_node_at(uint64_t parent, const char *name)
 {
-	struct node **pp = find_name(parent, name), *n;
-	uint64_t id;
+	struct node **pp;
+	uint64_t id = 0;
+	int unique = 0;
+
+	pthread_mutex_lock(&nt.lock);
+	if ((pp = find_name(parent, name)))
+		id = (*pp)->id;
+	/* A record of the index whose hash no other shares, and whose id
+	 * stands for no other name: the kernel's lookup got its own id.  (Not
+	 * in the index: the lookup found nothing; a shared hash: the name has
+	 * an id of its own, bound, found above.) */
+	else if (!(id = record_node(parent, name, &unique)) || !unique || find_id(id))
+		id = 0;
+	pthread_mutex_unlock(&nt.lock);
+	return id;
+}
+
+/* The node of ID, made as a stand-in if ID is a record's; NULL if gone. */
+static struct node *node_of(uint64_t id)
+{
+	struct node **pp = find_id(id), *n;
 
 	if (pp)
 		return *pp;
-	if (!(id = record_node(parent, name, NULL)))
+	if (!(id & TAG_RECORD) || !(n = node_new(id, 0)))
 		return NULL;
-	if ((pp = find_id(id)))
-		return *pp;      /* stands in for the record already (bound elsewhere) */
-	if ((n = node_new(id, 0)))
-		n->nlookup = 0;
 	return n;
 }
 
-void dfs_node_unlinked(uint64_t parent, const char *name)
+void dfs_node_unlinked(uint64_t id)
 {
 	struct node *n;
 
+	if (!id)
+		return;
 	pthread_mutex_lock(&nt.lock);
-	if ((n = node_at(parent, name)))
+	if ((n = node_of(id)))
 		unbind_name(n);
 	pthread_mutex_unlock(&nt.lock);
 }
 
-void dfs_node_renamed(uint64_t parent, const char *name, uint64_t newparent,
-		      const char *newname, int exchange)
+void dfs_node_renamed(uint64_t from_id, uint64_t to_id, uint64_t parent, const char *name,
+		      uint64_t newparent, const char *newname, int exchange)
 {
 	struct node *from, *to;
 
 	pthread_mutex_lock(&nt.lock);
-	from = node_at(parent, name);
+	from = from_id ? node_of(from_id) : NULL;
 	/* What had the new name: swapped in (EXCHANGE) or replaced (unlinked). */
-	to = node_at(newparent, newname);
-	if (to && to != from)
+	to = to_id && to_id != from_id ? node_of(to_id) : NULL;
+	if (to)
 		unbind_name(to);
 	if (from && bind_name(from, newparent, newname) < 0)
 		unbind_name(from);
-	if (exchange && to && to != from && bind_name(to, parent, name) < 0)
+	if (exchange && to && bind_name(to, parent, name) < 0)
 		unbind_name(to);
 	pthread_mutex_unlock(&nt.lock);
 }

@@ -463,10 +463,8 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 			 err.message);
 		goto out;
 	}
-	if (creating) {
+	if (creating)
 		w->created = 1;
-		dfs_cache_listing_add(s->cache, w->id);
-	}
 	if (state && (ret = set_state(t, s, schema, w, state, &rec)) < 0)
 		dfs_cache_touch(s->cache, w->id, -1e9);
 	/* The server's answer is the new cached version. */
@@ -474,6 +472,11 @@ static int write_attempt(struct dfs_fs *fs, struct dfs_tenant *t, struct dfs_set
 		dfs_cache_touch(s->cache, w->id, -1e9); /* none: the next access asks */
 	if (ret == 0)
 		dfs_cache_set_error(s->cache, w->id, NULL);
+	/* A new record joins the folder's listing now that the index has it
+	 * (before, there was nothing to add: ls did not show it until the
+	 * next listing). */
+	if (w->created)
+		dfs_cache_listing_add(s->cache, w->id);
 	dfs_cache_forget_opened(s->cache, w->id);
 saved:
 	note_pending(t, s, schema, w->id, body, &def);

@@ -27,6 +27,9 @@
  */
 struct fuse_session *dfs_ll_new(struct fuse_args *args, const struct fuse_operations *ops,
 				void *private_data);
+/* Serve requests with worker threads until the session ends: 0, -errno or
+ * the signal that ended it (fuse_session_loop). */
+int dfs_ll_loop_mt(struct fuse_session *se, int clone_fd);
 /* The session, once made (notification threads write to it). */
 struct fuse_session *dfs_ll_session(void);
 void *dfs_ll_private(void);

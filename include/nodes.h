@@ -19,7 +19,11 @@
  * is their inode number, 1<<61 | serial), a record renamed or unlinked while
  * the kernel still holds it, and the rare record whose hash another record
  * of its set shares (1<<60 | serial).  Such nodes go when the kernel
- * forgets them.
+ * forgets them.  A FORGET carries no generation: one that is late (the
+ * kernel let go of a record's inode, then looked it up again, and the name
+ * was renamed away before the old FORGET arrived) ends the stand-in early,
+ * and the renamed name then answers as the record until the kernel looks
+ * it up again, a second at most.
  *
  * Nothing here needs FUSE: lowlevel.c turns requests into paths with it.
  */
@@ -54,13 +58,20 @@ int dfs_node_path(uint64_t id, char **path);
 /* "PARENT's path/NAME" in *PATH (malloc'd): 0, -ENOMEM, -ESTALE, -ENAMETOOLONG. */
 int dfs_node_child_path(uint64_t parent, const char *name, char **path);
 
-/* NAME in PARENT was unlinked (or replaced): its node, if the kernel still
- * holds it, has no name any more. */
-void dfs_node_unlinked(uint64_t parent, const char *name);
-/* A rename that succeeded: the node of the old name now has the new one
- * (EXCHANGE: the two swap). */
-void dfs_node_renamed(uint64_t parent, const char *name, uint64_t newparent,
-		      const char *newname, int exchange);
+/*
+ * Unlink and rename: before the operation, the node id the kernel holds
+ * NAME in PARENT by (0 if it holds none that is ours to follow); once it
+ * succeeded, what became of those nodes.  Asked before, because a save by
+ * rename puts a new record in the index under the new name, which the
+ * kernel never held.
+ */
+uint64_t dfs_node_at(uint64_t parent, const char *name);
+/* Node ID (from dfs_node_at) has no name any more. */
+void dfs_node_unlinked(uint64_t id);
+/* Node FROM_ID is now NEWNAME in NEWPARENT; TO_ID, what the new name was,
+ * has none (EXCHANGE: it has NAME in PARENT). */
+void dfs_node_renamed(uint64_t from_id, uint64_t to_id, uint64_t parent, const char *name,
+		      uint64_t newparent, const char *newname, int exchange);
 
 /* The node id the kernel would know PATH by, or 0 if it holds none
  * (for telling it that the file changed). */

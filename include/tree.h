@@ -26,6 +26,7 @@
 struct dfs_set {
 	struct dfs_entity *ent;
 	uint64_t ino;                /* its folder's inode number (dfs_dir_ino) */
+	uint32_t node_no;            /* nodes.c: its number in record node ids, 0 until given */
 	struct dfs_cache *cache;
 	struct dfs_locals *locals;
 	pthread_mutex_t list_lock;   /* one listing of this set at a time */

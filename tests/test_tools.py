@@ -34,6 +34,7 @@ are shared by the module: `tmnt` (the emulator's dynfs.ini: cache_ttl 60) and `d
 import errno
 import fcntl
 import glob
+import json
 import os
 import re
 import select
@@ -1166,3 +1167,58 @@ def test_unmount_names_discarded_local_files(temu, mount_factory):
     log = m.log_text()
     assert re.search(r"accounts/notes\.txt: local file discarded at unmount", log), log[-2000:]
     assert "scratch.swp" not in log, "a removed local file was reported"
+
+
+# --------------------------------------------------------------------------- names the kernel holds
+
+def own_nodes(m):
+    with open(os.path.join(m.path, ".status")) as f:
+        return json.load(f)["nodes"]["own"]
+
+
+def let_go_of_names():
+    """Have the kernel let go of every name it holds that is not in use (memory pressure)."""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2")
+    time.sleep(0.5)                           # its forgets reach dynfs
+
+
+def test_mv_backup_twice_keeps_each_version(temu, tmnt, rid):
+    """mv -b renames the record to <id>.json~ and the new file over <id>.json: read at once
+    (while the kernel still holds both names), the backup is the record as it was and the
+    file the new version, twice over."""
+    d, p = setdir(tmnt), fpath(tmnt, rid)
+    versions = [read(p)]
+    for k, name in enumerate(("Renamed once", "Renamed twice")):
+        tmp = os.path.join(d, "mv-b-%d.tmp" % k)
+        data = re.sub(rb'(?m)^  "name": .*,$', b'  "name": "%s",' % name.encode(), versions[-1])
+        with open(tmp, "wb") as f:
+            f.write(data)
+        sh(["mv", "-b", tmp, p])
+        assert read(p + "~") == versions[-1], "the backup is not the version before"
+        assert json.loads(read(p))["name"] == name
+        assert server(temu, rid)["name"] == name
+        versions.append(read(p))
+    os.unlink(p + "~")
+
+
+def test_renames_onto_new_record_names_leave_no_node(temu, tmnt):
+    """rsync and `jq ... > tmp && mv tmp <id>.json` rename onto record names that did not
+    exist: the kernel never held those records under them, so once it lets go of the names,
+    dynfs keeps no node for them (and the new records are in the listing at once)."""
+    d = setdir(tmnt)
+    os.listdir(d)
+    let_go_of_names()
+    before = own_nodes(tmnt)
+    ids = [str(uuid.uuid4()) for _ in range(8)]
+    for i in ids:
+        tmp = os.path.join(d, ".%s.json.tmp" % i)
+        with open(tmp, "w") as f:
+            f.write('{"name": "Renamed in %s"}\n' % i[:8])
+        os.rename(tmp, os.path.join(d, i + ".json"))
+    for i in ids:
+        assert server(temu, i)["name"] == "Renamed in %s" % i[:8]
+    assert {i + ".json" for i in ids} <= set(os.listdir(d))
+    assert own_nodes(tmnt) >= before
+    let_go_of_names()
+    assert own_nodes(tmnt) <= before
