@@ -473,20 +473,41 @@ int dfs_node_child_path(uint64_t parent, const char *name, char **path)
 /* The node (made if need be) that NAME in PARENT stands for now, or NULL
  * when the kernel cannot hold it by a node of ours (a name never looked up,
  * a folder). */
+/* Does NAME in PARENT answer as a record now (not a local file, not hidden
+ * by a rename away)?  Only then did the kernel's last lookup of it find one. */
+static int answers_as_record(uint64_t parent, const char *name)
+{
+	struct dfs_local *l;
+	struct dfs_path p;
+	char *path;
+	int ret = 0;
+
+	if (dfs_node_child_path(parent, name, &path) < 0)
+		return 0;
+	if (dfs_resolve(nt.fs, path, &p) == 0 && p.depth == 3 && dfs_record_visible(&p)) {
+		if ((l = dfs_path_local_or_alias(&p)))
+			dfs_local_put(l);
+		else
+			ret = 1;
+	}
+	free(path);
+	return ret;
+}
+
 uint64_t dfs_node_at(uint64_t parent, const char *name)
 {
 	struct node **pp;
 	uint64_t id = 0;
-	int unique = 0;
+	int unique = 0, record = answers_as_record(parent, name);
 
 	pthread_mutex_lock(&nt.lock);
 	if ((pp = find_name(parent, name)))
 		id = (*pp)->id;
-	/* A record of the index whose hash no other shares, and whose id
-	 * stands for no other name: the kernel's lookup got its own id.  (Not
-	 * in the index: the lookup found nothing; a shared hash: the name has
-	 * an id of its own, bound, found above.) */
-	else if (!(id = record_node(parent, name, &unique)) || !unique || find_id(id))
+	/* A visible record of the index whose hash no other shares, and whose
+	 * id stands for no other name: the kernel's lookup got its own id.
+	 * (Not in the index or hidden: the lookup found nothing; a shared
+	 * hash: the name has an id of its own, bound, found above.) */
+	else if (!record || !(id = record_node(parent, name, &unique)) || !unique || find_id(id))
 		id = 0;
 	pthread_mutex_unlock(&nt.lock);
 	return id;
