@@ -595,7 +595,7 @@ struct fuse_session *dfs_ll_new(struct fuse_args *args, const struct fuse_operat
 	dfs_ll.private_data = private_data;
 	if (fuse_opt_parse(args, NULL, ll_spec, ll_opt) != 0)
 		return NULL;
-	dfs_nodes_init(private_data);
-	dfs_ll.se = fuse_session_new(args, &ll_ops, sizeof(ll_ops), NULL);
+	if ((dfs_ll.se = fuse_session_new(args, &ll_ops, sizeof(ll_ops), NULL)))
+		dfs_nodes_init(private_data);
 	return dfs_ll.se;
 }
